@@ -1,0 +1,80 @@
+# sessiongate — see README.md. Every target works on a fresh Debian machine
+# with Go and Node installed; `make deps` installs the rest from Debian.
+SHELL := /bin/bash
+GO    ?= go
+PKGS  := ./...
+
+.PHONY: run build test test-go test-js test-e2e deps js-deps lint fmt fuzz bench bench-full cluster clean
+
+## run: one instance in embedded mode (memory store, in-process bus); demo at http://localhost:8080/
+run:
+	$(GO) run ./cmd/gateway
+
+## build: the gateway and load generator binaries into bin/
+build:
+	$(GO) build -o bin/gateway ./cmd/gateway
+	@if [ -d cmd/loadgen ]; then $(GO) build -o bin/loadgen ./cmd/loadgen; fi
+
+## deps: install what the tests need (redis-server, chromium, haproxy) when missing
+deps:
+	@missing=""; \
+	for p in redis-server:redis-server chromium:chromium haproxy:haproxy; do \
+	  bin=$${p%%:*}; pkg=$${p##*:}; \
+	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+js-deps: client-js/node_modules/.package-lock.json
+
+client-js/node_modules/.package-lock.json: client-js/package-lock.json
+	cd client-js && npm ci --no-audit --no-fund
+
+## test: every test — Go (with -race), client-js (node + Chromium) and end-to-end
+test: deps js-deps lint test-go test-js test-e2e
+
+test-go:
+	$(GO) test -race -count=1 $(PKGS)
+
+test-js: js-deps
+	cd client-js && npm test
+
+test-e2e: js-deps
+	$(GO) test -race -count=1 -tags e2e -timeout 20m ./e2e/...
+
+## lint: go vet + gofmt check
+lint:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './client-js/node_modules/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+## fuzz: a short run of every fuzz target (FUZZTIME per target)
+FUZZTIME ?= 10s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
+
+## bench: Go micro-benchmarks (each next to its floor) + the small load profile
+bench: deps build
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./session/... ./connmgr/... ./pubsub/... ./gateway/...
+	@if [ -x bin/loadgen ]; then bin/loadgen -profile small; fi
+
+## bench-full: the big load profile (10k and 19k connections)
+bench-full: deps build
+	@if [ -x bin/loadgen ]; then bin/loadgen -profile full; fi
+
+## cluster: redis-server + 3 gateway instances + haproxy on localhost, for a person to try
+cluster: deps build
+	$(GO) run ./e2e/cmd/cluster
+
+clean:
+	rm -rf bin

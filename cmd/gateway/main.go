@@ -1,0 +1,135 @@
+// Command gateway runs one sessiongate instance. It only wires: config from
+// flags and environment, the Redis client, the session store, the event bus,
+// the authenticator and the gateway; SIGINT/SIGTERM drain it and it exits 0
+// after a clean drain.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sessiongate/sessiongate/config"
+	"github.com/sessiongate/sessiongate/gateway"
+	"github.com/sessiongate/sessiongate/pubsub"
+	"github.com/sessiongate/sessiongate/redisconn"
+	"github.com/sessiongate/sessiongate/session"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.LookupEnv)
+	stop()
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(os.Stderr, config.Usage())
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gateway:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, env func(string) (string, bool)) error {
+	cfg, err := config.Load(args, env)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+	log = log.With(zap.String("instance", cfg.InstanceID))
+	log.Info("starting sessiongate", cfg.LogFields()...)
+	if cfg.EphemeralSecrets {
+		log.Warn("SESSION_SECRET/SESSION_ENCRYPTION_KEY not set: using random ones for this process; sessions will not survive a restart or work across instances")
+	}
+
+	codec, err := session.NewCodec(cfg.SessionSecret)
+	if err != nil {
+		return err
+	}
+	keys, err := session.NewKeyring(cfg.EncryptionKeys)
+	if err != nil {
+		return err
+	}
+	opts := session.Options{
+		Prefix:        cfg.KeyPrefix,
+		IdleTTL:       cfg.SessionIdleTTL,
+		Lifetime:      cfg.SessionLifetime,
+		TouchInterval: cfg.SessionTouchInterval,
+	}
+
+	deps := gateway.Deps{Log: log, Codec: codec}
+	if cfg.UseRedis {
+		rm, err := redisconn.New(cfg.Redis, log.Named("redis"))
+		if err != nil {
+			return err
+		}
+		defer rm.Close()
+		if err := rm.Connect(ctx); err != nil {
+			if cfg.Production() {
+				return fmt.Errorf("redis unreachable at %s after the connect budget (production never falls back to memory): %w", cfg.Redis.Redacted(), err)
+			}
+			log.Error("redis unreachable after the connect budget: FALLING BACK TO THE MEMORY STORE; sessions are local to this process and /readyz reports degraded",
+				zap.String("redis", cfg.Redis.Redacted()), zap.Error(err))
+			deps.Degraded = "redis unreachable at start: memory store fallback"
+		} else {
+			store, err := session.NewRedisStore(rm.Client(), codec, keys, opts)
+			if err != nil {
+				return err
+			}
+			deps.Store = store
+			deps.Bus = pubsub.NewRedisBus(rm.Client(), pubsub.RedisConfig{Channel: cfg.KeyPrefix + "events"}, log.Named("pubsub"))
+			deps.Redis = rm
+		}
+	}
+	if deps.Store == nil {
+		deps.Store = session.NewMemoryStore(codec, opts)
+		deps.Bus = pubsub.NewLocalBus(log.Named("pubsub"))
+	}
+
+	switch cfg.AuthMode {
+	case "webhook":
+		deps.Auth = &gateway.WebhookAuthenticator{URL: cfg.AuthWebhookURL, Timeout: cfg.AuthWebhookTimeout}
+	default:
+		deps.Auth = gateway.DevAuthenticator{}
+	}
+
+	srv, err := gateway.New(cfg, deps)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on GATEWAY_ADDR %s: %w", cfg.Addr, err)
+	}
+	return srv.Run(ctx, ln)
+}
+
+func newLogger(cfg config.Config) (*zap.Logger, error) {
+	var lvl zapcore.Level
+	if err := lvl.UnmarshalText([]byte(strings.ToLower(cfg.LogLevel))); err != nil {
+		return nil, fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	var zc zap.Config
+	if cfg.LogFormat == "json" {
+		zc = zap.NewProductionConfig()
+	} else {
+		zc = zap.NewDevelopmentConfig()
+		zc.DisableStacktrace = true
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
+	zc.Sampling = nil
+	return zc.Build()
+}

@@ -1,0 +1,213 @@
+package gateway
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/connmgr"
+	"github.com/sessiongate/sessiongate/pubsub"
+	"github.com/sessiongate/sessiongate/session"
+)
+
+// requireAPIKey guards /api/v1 with "Authorization: Bearer <api key>". Keys
+// are compared in constant time over their SHA-256, so neither the content
+// nor the length of a configured key leaks through timing.
+func (s *Server) requireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
+	sums := make([][32]byte, len(s.cfg.APIKeys))
+	for i, k := range s.cfg.APIKeys {
+		sums[i] = sha256.Sum256([]byte(k))
+	}
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		if len(sums) == 0 {
+			return errorf(http.StatusUnauthorized, codeUnauthorized, "server API disabled: no GATEWAY_API_KEYS configured")
+		}
+		if len(h) < 8 || !strings.EqualFold(h[:7], "bearer ") {
+			return errorf(http.StatusUnauthorized, codeUnauthorized, "missing API key (Authorization: Bearer <key>)")
+		}
+		got := sha256.Sum256([]byte(strings.TrimSpace(h[7:])))
+		match := 0
+		for i := range sums {
+			match |= subtle.ConstantTimeCompare(got[:], sums[i][:])
+		}
+		if match != 1 {
+			s.log.Warn("API key refused", zap.String("ip", c.RealIP()), zap.String("path", c.Path()))
+			return errorf(http.StatusUnauthorized, codeUnauthorized, "invalid API key")
+		}
+		return next(c)
+	}
+}
+
+// bindJSON decodes a JSON body strictly.
+func bindJSON(c echo.Context, v any) error {
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			return he
+		}
+		return errorf(http.StatusBadRequest, codeBadRequest, "invalid JSON body: "+err.Error())
+	}
+	return nil
+}
+
+type createSessionRequest struct {
+	UserID string          `json:"user_id"`
+	Data   json.RawMessage `json:"data"`
+}
+
+type createSessionResponse struct {
+	Token     string `json:"token"`
+	Handle    string `json:"handle"`
+	ExpiresAt string `json:"expires_at"`
+}
+
+func (s *Server) apiCreateSession(c echo.Context) error {
+	var req createSessionRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := validUserID(req.UserID); err != nil {
+		return errorf(http.StatusBadRequest, codeBadRequest, err.Error())
+	}
+	if !isJSONObjectOrNull(req.Data) {
+		return errorf(http.StatusBadRequest, codeBadRequest, `"data" must be a JSON object`)
+	}
+	token, sess, err := s.d.Store.Create(c.Request().Context(), req.UserID, req.Data)
+	if err != nil {
+		if errors.Is(err, session.ErrInvalidUser) {
+			return errorf(http.StatusBadRequest, codeBadRequest, err.Error())
+		}
+		return s.storeError("create session", err)
+	}
+	s.log.Info("session created via API", zap.String("user_id", sess.UserID), zap.String("handle", shortHandle(sess.Handle)))
+	return c.JSON(http.StatusCreated, createSessionResponse{
+		Token: token, Handle: sess.Handle, ExpiresAt: sess.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z07:00"),
+	})
+}
+
+func handleParam(c echo.Context) (string, error) {
+	h := c.Param("handle")
+	if !session.ValidHandle(h) {
+		return "", errorf(http.StatusBadRequest, codeBadRequest, "handle must be 64 lowercase hex characters")
+	}
+	return h, nil
+}
+
+func userParam(c echo.Context) (string, error) {
+	u := c.Param("user_id")
+	if err := validUserID(u); err != nil {
+		return "", errorf(http.StatusBadRequest, codeBadRequest, err.Error())
+	}
+	return u, nil
+}
+
+func (s *Server) apiGetSession(c echo.Context) error {
+	h, err := handleParam(c)
+	if err != nil {
+		return err
+	}
+	sess, ok, err := s.d.Store.Get(c.Request().Context(), h)
+	if err != nil {
+		return s.storeError("get session", err)
+	}
+	if !ok {
+		return errorf(http.StatusNotFound, codeNotFound, "no such session")
+	}
+	out := toSessionResponse(sess)
+	n := s.conns.SessionConns(h)
+	out.Connections = &n
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) apiRevokeSession(c echo.Context) error {
+	h, err := handleParam(c)
+	if err != nil {
+		return err
+	}
+	existed, err := s.revokeSession(c.Request().Context(), h, "api")
+	if err != nil {
+		return err
+	}
+	if !existed {
+		return errorf(http.StatusNotFound, codeNotFound, "no such session (revocation still broadcast)")
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+type userSessionsResponse struct {
+	UserID   string            `json:"user_id"`
+	Sessions []sessionResponse `json:"sessions"`
+}
+
+func (s *Server) apiListUserSessions(c echo.Context) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	list, err := s.d.Store.ListUser(c.Request().Context(), u)
+	if err != nil {
+		return s.storeError("list user sessions", err)
+	}
+	out := userSessionsResponse{UserID: u, Sessions: make([]sessionResponse, 0, len(list))}
+	for _, sess := range list {
+		r := toSessionResponse(sess)
+		n := s.conns.SessionConns(sess.Handle)
+		r.Connections = &n
+		out.Sessions = append(out.Sessions, r)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) apiRevokeUser(c echo.Context) error {
+	u, err := userParam(c)
+	if err != nil {
+		return err
+	}
+	n, err := s.revokeUser(c.Request().Context(), u, "api")
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]int{"revoked": n})
+}
+
+func (s *Server) apiPublish(c echo.Context) error {
+	var req publishRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	if req.Target.Handle != "" && !session.ValidHandle(req.Target.Handle) {
+		return errorf(http.StatusBadRequest, codeBadRequest, "target.handle must be 64 lowercase hex characters")
+	}
+	if len(req.Data) > 0 && !json.Valid(req.Data) {
+		return errorf(http.StatusBadRequest, codeBadRequest, `"data" must be JSON`)
+	}
+	id := pubsub.NewEventID()
+	n := s.deliverLocal(*req.Target, connmgr.EncodeEvent(id, req.Event, req.Data))
+	if !s.publish(c.Request().Context(), pubsub.Event{
+		Kind: pubsub.KindMessage, ID: id, Target: req.Target, Name: req.Event, Data: req.Data,
+	}) {
+		return errorf(http.StatusServiceUnavailable, codeUnavailable, "event bus unavailable; delivered to this instance only")
+	}
+	return c.JSON(http.StatusAccepted, publishResponse{ID: id, DeliveredLocal: n})
+}
+
+type clusterResponse struct {
+	Self      string               `json:"self"`
+	Instances []pubsub.InstanceView `json:"instances"`
+}
+
+func (s *Server) apiCluster(c echo.Context) error {
+	return c.JSON(http.StatusOK, clusterResponse{Self: s.cfg.InstanceID, Instances: s.cluster.View()})
+}

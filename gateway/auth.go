@@ -1,0 +1,157 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+	"unicode/utf8"
+)
+
+// Credentials is the body of POST /auth/login.
+type Credentials struct {
+	UserID   string `json:"user_id"`
+	Password string `json:"password"`
+}
+
+// Identity is who an [Authenticator] says the caller is.
+type Identity struct {
+	UserID string
+	Data   json.RawMessage
+}
+
+// Authenticator decides who a login request belongs to. Implementations must
+// be safe for concurrent use.
+type Authenticator interface {
+	// Authenticate returns the identity for the raw login body, or an error
+	// wrapping ErrBadCredentials (401) or ErrUpstream (502).
+	Authenticate(ctx context.Context, body []byte) (Identity, error)
+}
+
+// Authentication errors.
+var (
+	// ErrBadCredentials means the credentials were refused: a 401.
+	ErrBadCredentials = errors.New("gateway: invalid credentials")
+	// ErrUpstream means the authentication service failed: a 502.
+	ErrUpstream = errors.New("gateway: authentication service failed")
+)
+
+// DevAuthenticator accepts any well-formed user id without a password. It is
+// for development mode only; production configuration refuses it.
+type DevAuthenticator struct{}
+
+// Authenticate implements [Authenticator].
+func (DevAuthenticator) Authenticate(_ context.Context, body []byte) (Identity, error) {
+	var c Credentials
+	if err := json.Unmarshal(body, &c); err != nil {
+		return Identity{}, fmt.Errorf("%w: body must be a JSON object with user_id", ErrBadCredentials)
+	}
+	if err := validUserID(c.UserID); err != nil {
+		return Identity{}, fmt.Errorf("%w: %v", ErrBadCredentials, err)
+	}
+	return Identity{UserID: c.UserID}, nil
+}
+
+// WebhookAuthenticator forwards the login body to the application's URL and
+// takes the identity from its answer: 2xx with {"user_id":"...","data":{...}}
+// is a login; 401/403 is refused credentials; anything else, a timeout or an
+// unreadable answer is an upstream failure.
+type WebhookAuthenticator struct {
+	URL     string
+	Timeout time.Duration // Defaults to 5s.
+	Client  *http.Client  // Defaults to a client with Timeout.
+}
+
+// maxWebhookResponse bounds what we read from the application.
+const maxWebhookResponse = 64 << 10
+
+// Authenticate implements [Authenticator].
+func (w *WebhookAuthenticator) Authenticate(ctx context.Context, body []byte) (Identity, error) {
+	timeout := w.Timeout
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: build request: %v", ErrUpstream, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	client := w.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return Identity{}, fmt.Errorf("%w: no answer within %s", ErrUpstream, timeout)
+		}
+		return Identity{}, fmt.Errorf("%w: %v", ErrUpstream, err)
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxWebhookResponse+1))
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: read answer: %v", ErrUpstream, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		return Identity{}, ErrBadCredentials
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		return Identity{}, fmt.Errorf("%w: answered HTTP %d", ErrUpstream, resp.StatusCode)
+	case len(raw) > maxWebhookResponse:
+		return Identity{}, fmt.Errorf("%w: answer larger than %d bytes", ErrUpstream, maxWebhookResponse)
+	}
+	var out struct {
+		UserID string          `json:"user_id"`
+		Data   json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return Identity{}, fmt.Errorf("%w: answer is not JSON: %v", ErrUpstream, err)
+	}
+	if err := validUserID(out.UserID); err != nil {
+		return Identity{}, fmt.Errorf("%w: answer has %v", ErrUpstream, err)
+	}
+	if len(out.Data) > 0 && !isJSONObjectOrNull(out.Data) {
+		return Identity{}, fmt.Errorf("%w: answer's data must be a JSON object", ErrUpstream)
+	}
+	if string(bytes.TrimSpace(out.Data)) == "null" {
+		out.Data = nil
+	}
+	return Identity{UserID: out.UserID, Data: out.Data}, nil
+}
+
+// validUserID mirrors the session store's rule so bad ids fail with a 400/401
+// before any store call.
+func validUserID(id string) error {
+	if id == "" {
+		return errors.New("user_id is required")
+	}
+	if len(id) > 128 {
+		return errors.New("user_id longer than 128 bytes")
+	}
+	if !utf8.ValidString(id) {
+		return errors.New("user_id is not valid UTF-8")
+	}
+	for _, r := range id {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("user_id contains control characters")
+		}
+	}
+	return nil
+}
+
+func isJSONObjectOrNull(b json.RawMessage) bool {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return true
+	}
+	if string(b) == "null" {
+		return true
+	}
+	return b[0] == '{' && json.Valid(b)
+}

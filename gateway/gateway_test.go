@@ -1,0 +1,546 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/labstack/echo/v4"
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/goleak"
+
+	"github.com/sessiongate/sessiongate/internal/redistest"
+)
+
+func TestLoginConnectPublishLogout(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	runLoginFlow(t, g)
+}
+
+// The same flow against a real redis-server: Redis store and Redis bus.
+func TestLoginFlowRealRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	g := startGateway(t, gwOptions{rdb: rdb})
+	runLoginFlow(t, g)
+	// A Redis dump holds no token: keys are handles, values are ciphertext.
+	keys, err := rdb.Keys(context.Background(), "*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) == 0 {
+		t.Fatal("expected session keys in redis")
+	}
+}
+
+func runLoginFlow(t *testing.T, g *testGateway) {
+	t.Helper()
+	hc := g.client()
+	resp := g.login(hc, "alice")
+	var ck *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == g.cfg.EffectiveCookieName() {
+			ck = c
+		}
+	}
+	if ck == nil || !ck.HttpOnly || ck.Path != "/" || ck.SameSite != http.SameSiteLaxMode {
+		t.Fatalf("session cookie missing or not HttpOnly/Path=//SameSite=Lax: %+v", ck)
+	}
+
+	// GET /auth/session shows the session, never the token.
+	r, err := hc.Get(g.http.URL + "/auth/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != 200 || !strings.Contains(string(body), `"user_id":"alice"`) || strings.Contains(string(body), ck.Value) {
+		t.Fatalf("/auth/session: %d %s", r.StatusCode, body)
+	}
+
+	ws, _, err := dialWS(t, g.wsURL(), nil, hc)
+	if err != nil {
+		t.Fatalf("dial with cookie: %v", err)
+	}
+	w := ws.mustNext("welcome")
+	if w.UserID != "alice" || w.Instance != g.cfg.InstanceID || w.ConnID == "" || w.PingIntervalMS != g.cfg.WSPingInterval.Milliseconds() {
+		t.Fatalf("welcome: %+v", w)
+	}
+
+	st, out := g.api(http.MethodPost, "/api/v1/publish", map[string]any{
+		"target": map[string]any{"user_id": "alice"}, "event": "greeting", "data": map[string]any{"n": 1},
+	})
+	if st != http.StatusAccepted || !strings.Contains(string(out), `"delivered_local":1`) {
+		t.Fatalf("publish: %d %s", st, out)
+	}
+	ev := ws.mustNext("event")
+	if ev.Event != "greeting" || string(ev.Data) != `{"n":1}` || ev.ID == "" {
+		t.Fatalf("event: %+v", ev)
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, g.http.URL+"/auth/logout", nil)
+	lr, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lr.Body.Close()
+	if lr.StatusCode != http.StatusNoContent {
+		t.Fatalf("logout: %d", lr.StatusCode)
+	}
+	if code := ws.closeCode(5 * time.Second); code != 4500 {
+		t.Fatalf("close code after logout = %d, want 4500", code)
+	}
+	// The old token is dead.
+	if _, resp, err := dialWS(t, g.wsURL(), http.Header{"Cookie": {ck.Name + "=" + ck.Value}}, nil); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("dial with logged-out cookie: err=%v resp=%v", err, resp)
+	}
+}
+
+func TestWSRefusedBeforeUpgrade(t *testing.T) {
+	g := startGateway(t, gwOptions{env: map[string]string{"SESSION_LIFETIME": "2s", "SESSION_IDLE_TTL": "1h"}})
+	revoked, handle := g.createSession("bob")
+	if st, _ := g.api(http.MethodDelete, "/api/v1/sessions/"+handle, nil); st != http.StatusNoContent {
+		t.Fatalf("revoke: %d", st)
+	}
+	expiring, _ := g.createSession("carol")
+	good, _ := g.createSession("dave")
+	forged := good[:len(good)-2] + "AA"
+	if forged == good {
+		forged = good[:len(good)-2] + "BB"
+	}
+
+	tests := []struct {
+		name   string
+		header http.Header
+		wait   time.Duration
+		status int
+	}{
+		{name: "no credentials", header: nil, status: 401},
+		{name: "garbage token", header: http.Header{"Authorization": {"Bearer garbage"}}, status: 401},
+		{name: "forged tag", header: http.Header{"Authorization": {"Bearer " + forged}}, status: 401},
+		{name: "revoked session", header: http.Header{"Authorization": {"Bearer " + revoked}}, status: 401},
+		{name: "bad origin", header: http.Header{"Authorization": {"Bearer " + good}, "Origin": {"https://evil.example"}}, status: 403},
+		{name: "expired session", header: http.Header{"Authorization": {"Bearer " + expiring}}, wait: 2100 * time.Millisecond, status: 401},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			time.Sleep(tc.wait)
+			_, resp, err := dialWS(t, g.wsURL(), tc.header, nil)
+			if err == nil {
+				t.Fatal("upgrade succeeded, want refusal")
+			}
+			if resp == nil || resp.StatusCode != tc.status {
+				t.Fatalf("status = %v, want %d", resp, tc.status)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			decodeError(t, b)
+		})
+	}
+	// The same Origin as the host is allowed.
+	w, resp, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + good}, "Origin": {g.http.URL}}, nil)
+	if err != nil {
+		t.Fatalf("same-origin dial: %v %v", err, resp)
+	}
+	w.mustNext("welcome")
+}
+
+func TestRateLimit(t *testing.T) {
+	g := startGateway(t, gwOptions{env: map[string]string{"RATE_LIMIT_RPS": "1", "RATE_LIMIT_BURST": "2"}})
+	statuses := map[int]int{}
+	for i := 0; i < 5; i++ {
+		req, _ := http.NewRequest(http.MethodGet, g.wsURL()[2:], nil)
+		req.URL.Scheme = "http"
+		req.URL, _ = req.URL.Parse(g.http.URL + "/ws")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		statuses[resp.StatusCode]++
+		if resp.StatusCode == http.StatusTooManyRequests && decodeError(t, b) != codeRateLimited {
+			t.Fatalf("429 body: %s", b)
+		}
+	}
+	if statuses[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("no 429 after 5 rapid upgrades with burst 2: %v", statuses)
+	}
+}
+
+func TestProtocolViolationsCloseOnlyThatConnection(t *testing.T) {
+	g := startGateway(t, gwOptions{env: map[string]string{"WS_MAX_MESSAGE_BYTES": "1024"}})
+	tok, _ := g.createSession("erin")
+	bystander := g.dialToken(tok)
+	bystander.mustNext("welcome")
+
+	tests := []struct {
+		name string
+		send func(c *websocket.Conn) error
+		code websocket.StatusCode
+	}{
+		{"oversized frame", func(c *websocket.Conn) error {
+			return c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"message","data":"`+strings.Repeat("x", 4096)+`"}`))
+		}, 1009},
+		{"malformed JSON", func(c *websocket.Conn) error {
+			return c.Write(context.Background(), websocket.MessageText, []byte(`{"type":`))
+		}, 4503},
+		{"unknown type", func(c *websocket.Conn) error {
+			return c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"subscribe"}`))
+		}, 4503},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := g.dialToken(tok)
+			w.mustNext("welcome")
+			if err := tc.send(w.c); err != nil {
+				t.Fatal(err)
+			}
+			if code := w.closeCode(5 * time.Second); code != tc.code {
+				t.Fatalf("close code %d, want %d", code, tc.code)
+			}
+		})
+	}
+	// The bystander of the same user still works.
+	if st, out := g.api(http.MethodPost, "/api/v1/publish", map[string]any{"target": map[string]any{"user_id": "erin"}, "event": "still-here"}); st != 202 {
+		t.Fatalf("publish: %d %s", st, out)
+	}
+	if ev := bystander.mustNext("event"); ev.Event != "still-here" {
+		t.Fatalf("bystander got %+v", ev)
+	}
+}
+
+func TestSlowConsumerClosedFastClientServed(t *testing.T) {
+	g := startGateway(t, gwOptions{env: map[string]string{"WS_SEND_QUEUE": "8", "WS_WRITE_TIMEOUT": "500ms"}})
+	tok, _ := g.createSession("frank")
+	slow := g.dialToken(tok)
+	slow.mustNext("welcome")
+	fastTok, _ := g.createSession("gina")
+	fast := g.dialToken(fastTok)
+	fast.mustNext("welcome")
+
+	// The fast client reads everything concurrently.
+	const n = 400
+	got := make(chan int, 1)
+	go func() {
+		count := 0
+		for count < n {
+			f, err := fast.next(20 * time.Second)
+			if err != nil {
+				break
+			}
+			if f.Type == "event" {
+				count++
+			}
+		}
+		got <- count
+	}()
+	payload := map[string]any{"blob": strings.Repeat("y", 16<<10)}
+	for i := 0; i < n; i++ {
+		if st, out := g.api(http.MethodPost, "/api/v1/publish", map[string]any{"target": map[string]any{"all": true}, "event": "flood", "data": payload}); st != 202 {
+			t.Fatalf("publish %d: %d %s", i, st, out)
+		}
+	}
+	if c := <-got; c != n {
+		t.Fatalf("fast client received %d of %d events", c, n)
+	}
+	// The slow client never read: its queue overflowed and it was closed with 4000.
+	if code := slow.closeCode(10 * time.Second); code != 4000 {
+		t.Fatalf("slow consumer close code %d, want 4000", code)
+	}
+}
+
+func TestMissingPongClosed4001(t *testing.T) {
+	g := startGateway(t, gwOptions{env: map[string]string{"WS_PING_INTERVAL": "200ms", "WS_PONG_TIMEOUT": "200ms"}})
+	tok, _ := g.createSession("hank")
+	w := g.dialToken(tok)
+	w.mustNext("welcome")
+	// Read (so the queue does not fill) but never answer pings.
+	if code := w.closeCode(10 * time.Second); code != 4001 {
+		t.Fatalf("close code %d, want 4001", code)
+	}
+	// A client that answers pings stays.
+	alive := g.dialToken(tok)
+	alive.mustNext("welcome")
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	pings := 0
+	for {
+		_, b, err := alive.c.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) != -1 {
+				t.Fatalf("answering client was closed: %v", err)
+			}
+			break
+		}
+		if strings.Contains(string(b), `"ping"`) {
+			pings++
+			_ = alive.c.Write(context.Background(), websocket.MessageText, []byte(`{"type":"pong"}`))
+		}
+	}
+	if pings < 2 {
+		t.Fatalf("got %d pings in 1.5s with a 200ms interval", pings)
+	}
+}
+
+func TestDrainClosesAllWith1001NoLeak(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	g := startGateway(t, gwOptions{env: map[string]string{"DRAIN_WINDOW": "300ms"}})
+	tok, _ := g.createSession("ivy")
+	var conns []*wsConn
+	for i := 0; i < 10; i++ {
+		w := g.dialToken(tok)
+		w.mustNext("welcome")
+		conns = append(conns, w)
+	}
+	var wg sync.WaitGroup
+	codes := make([]websocket.StatusCode, len(conns))
+	for i, w := range conns {
+		wg.Add(1)
+		go func() { defer wg.Done(); codes[i] = w.closeCode(10 * time.Second) }()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	shutdownDone := make(chan error, 1)
+	go func() { shutdownDone <- g.srv.Shutdown(ctx) }()
+	// /readyz says draining while connections close.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp, err := http.Get(g.http.URL + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 503 && strings.Contains(string(b), "draining") {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz never reported draining")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	wg.Wait()
+	for i, c := range codes {
+		if c != 1001 {
+			t.Fatalf("conn %d closed with %d, want 1001", i, c)
+		}
+	}
+	if err := <-shutdownDone; err != nil {
+		t.Fatal(err)
+	}
+	// New upgrades are refused while/after draining.
+	if _, resp, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil); err == nil || resp == nil || resp.StatusCode != 503 {
+		t.Fatalf("dial after drain: %v %v", err, resp)
+	}
+	for _, w := range conns {
+		w.c.CloseNow()
+	}
+	g.http.CloseClientConnections()
+	g.http.Close()
+	http.DefaultClient.CloseIdleConnections()
+}
+
+func TestAPIKeys(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	tests := []struct {
+		name, key string
+		status    int
+	}{
+		{"missing", "", 401},
+		{"wrong", "wrong-key-0123456789abcdef", 401},
+		{"prefix of the right key", testAPIKey[:10], 401},
+		{"right", testAPIKey, 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, body := doJSON(t, g.http.URL, http.MethodGet, "/api/v1/cluster", nil, tc.key)
+			if st != tc.status {
+				t.Fatalf("status %d, want %d: %s", st, tc.status, body)
+			}
+			if st == 401 && decodeError(t, body) != codeUnauthorized {
+				t.Fatalf("body %s", body)
+			}
+		})
+	}
+}
+
+func TestAPIValidationAndErrors(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	_, handle := g.createSession("jack")
+	tests := []struct {
+		name, method, path string
+		body               any
+		status             int
+	}{
+		{"create without user", "POST", "/api/v1/sessions", map[string]any{}, 400},
+		{"create with control chars", "POST", "/api/v1/sessions", map[string]any{"user_id": "a\nb"}, 400},
+		{"create with array data", "POST", "/api/v1/sessions", map[string]any{"user_id": "a", "data": []int{1}}, 400},
+		{"create with unknown field", "POST", "/api/v1/sessions", map[string]any{"user_id": "a", "role": "admin"}, 400},
+		{"get bad handle", "GET", "/api/v1/sessions/xyz", nil, 400},
+		{"get unknown handle", "GET", "/api/v1/sessions/" + strings.Repeat("ab", 32), nil, 404},
+		{"get handle", "GET", "/api/v1/sessions/" + handle, nil, 200},
+		{"publish without target", "POST", "/api/v1/publish", map[string]any{"event": "x"}, 400},
+		{"publish two targets", "POST", "/api/v1/publish", map[string]any{"target": map[string]any{"all": true, "user_id": "a"}, "event": "x"}, 400},
+		{"publish without event", "POST", "/api/v1/publish", map[string]any{"target": map[string]any{"all": true}}, 400},
+		{"publish bad handle", "POST", "/api/v1/publish", map[string]any{"target": map[string]any{"handle": "nope"}, "event": "x"}, 400},
+		{"list sessions", "GET", "/api/v1/users/jack/sessions", nil, 200},
+		{"revoke unknown", "DELETE", "/api/v1/sessions/" + strings.Repeat("cd", 32), nil, 404},
+		{"revoke user", "DELETE", "/api/v1/users/jack/sessions", nil, 200},
+		{"unknown route", "GET", "/api/v1/nope", nil, 404},
+		{"wrong method", "PUT", "/api/v1/publish", nil, 405},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st, body := g.api(tc.method, tc.path, tc.body)
+			if st != tc.status {
+				t.Fatalf("status %d, want %d: %s", st, tc.status, body)
+			}
+			if st >= 400 {
+				decodeError(t, body)
+			}
+		})
+	}
+	// Oversized body: 413 with a JSON error.
+	big := strings.Repeat("x", 100<<10)
+	st, body := g.api("POST", "/api/v1/sessions", map[string]any{"user_id": "a", "data": map[string]any{"x": big}})
+	if st != http.StatusRequestEntityTooLarge || decodeError(t, body) != codeTooLarge {
+		t.Fatalf("oversized: %d %s", st, body)
+	}
+	// Unknown top-level path.
+	st, body = doJSON(t, g.http.URL, "GET", "/nope", nil, "")
+	if st != 404 || decodeError(t, body) != codeNotFound {
+		t.Fatalf("404: %d %s", st, body)
+	}
+}
+
+func TestListAndRevokeUser(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	t1, _ := g.createSession("kate")
+	t2, _ := g.createSession("kate")
+	a, b := g.dialToken(t1), g.dialToken(t2)
+	a.mustNext("welcome")
+	b.mustNext("welcome")
+	st, body := g.api("GET", "/api/v1/users/kate/sessions", nil)
+	var list struct {
+		Sessions []struct {
+			Handle      string `json:"handle"`
+			Connections int    `json:"connections_local"`
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal(body, &list); st != 200 || err != nil || len(list.Sessions) != 2 {
+		t.Fatalf("list: %d %s", st, body)
+	}
+	for _, s := range list.Sessions {
+		if s.Connections != 1 {
+			t.Fatalf("session %s has %d connections, want 1", s.Handle, s.Connections)
+		}
+	}
+	if st, body := g.api("DELETE", "/api/v1/users/kate/sessions", nil); st != 200 || !strings.Contains(string(body), `"revoked":2`) {
+		t.Fatalf("revoke user: %d %s", st, body)
+	}
+	for _, w := range []*wsConn{a, b} {
+		if code := w.closeCode(5 * time.Second); code != 4500 {
+			t.Fatalf("close %d, want 4500", code)
+		}
+	}
+}
+
+func TestCSRF(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	hc := g.client()
+	g.login(hc, "leo")
+	tests := []struct {
+		name, path, ctype string
+		header            map[string]string
+		status            int
+	}{
+		{"cross-site logout by Sec-Fetch-Site", "/auth/logout", "", map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"}, 403},
+		{"cross-site logout by Origin", "/auth/logout", "", map[string]string{"Origin": "https://evil.example"}, 403},
+		{"cross-site login", "/auth/login", "application/json", map[string]string{"Origin": "https://evil.example"}, 403},
+		{"form login", "/auth/login", "application/x-www-form-urlencoded", nil, 415},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", g.http.URL+tc.path, strings.NewReader(`{"user_id":"mallory"}`))
+			if tc.ctype != "" {
+				req.Header.Set("Content-Type", tc.ctype)
+			}
+			for k, v := range tc.header {
+				req.Header.Set(k, v)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, b)
+			}
+		})
+	}
+	// The session survived the forged logout.
+	resp, err := hc.Get(g.http.URL + "/auth/session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("session gone after refused cross-site logout: %d", resp.StatusCode)
+	}
+}
+
+func TestLoginRotatesSession(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	hc := g.client()
+	first := g.login(hc, "mia").Cookies()[0].Value
+	second := g.login(hc, "mia").Cookies()[0].Value
+	if first == second {
+		t.Fatal("login did not rotate the session token")
+	}
+	if _, resp, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + first}}, nil); err == nil || resp.StatusCode != 401 {
+		t.Fatalf("old token still valid after re-login: %v", err)
+	}
+}
+
+func TestPanicIsJSON500(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	g.srv.echo.GET("/test-panic", func(c echo.Context) error { panic("boom") })
+	st, body := doJSON(t, g.http.URL, "GET", "/test-panic", nil, "")
+	if st != 500 || decodeError(t, body) != codeInternal {
+		t.Fatalf("panic: %d %s", st, body)
+	}
+	// The process is alive and serving.
+	if st, _ := doJSON(t, g.http.URL, "GET", "/healthz", nil, ""); st != 200 {
+		t.Fatalf("healthz after panic: %d", st)
+	}
+}
+
+func TestMetricsAndHealth(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	tok, _ := g.createSession("nina")
+	g.dialToken(tok).mustNext("welcome")
+	st, body := doJSON(t, g.http.URL, "GET", "/metrics", nil, "")
+	for _, name := range []string{"sessiongate_connections_open 1", "sessiongate_connects_total 1", "sessiongate_handshake_seconds_bucket", "process_resident_memory_bytes"} {
+		if st != 200 || !strings.Contains(string(body), name) {
+			t.Fatalf("/metrics lacks %q", name)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, body = doJSON(t, g.http.URL, "GET", "/readyz", nil, "")
+		if st == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz: %d %s", st, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

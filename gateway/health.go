@@ -1,0 +1,66 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/sessiongate/sessiongate/redisconn"
+)
+
+func (s *Server) handleHealthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok", "instance": s.cfg.InstanceID})
+}
+
+type readyCheck struct {
+	Status    string  `json:"status"`
+	LatencyMS float64 `json:"latency_ms,omitempty"`
+	Error     string  `json:"error,omitempty"`
+}
+
+type readyResponse struct {
+	Status   string                `json:"status"` // ok | degraded | draining
+	Instance string                `json:"instance"`
+	Reason   string                `json:"reason,omitempty"`
+	Checks   map[string]readyCheck `json:"checks"`
+}
+
+// handleReadyz says whether a load balancer should send new clients here:
+// 200 only when the store answers, pub/sub delivers our own heartbeats and
+// the instance is not draining; 503 with the reason otherwise.
+func (s *Server) handleReadyz(c echo.Context) error {
+	out := readyResponse{Status: "ok", Instance: s.cfg.InstanceID, Checks: map[string]readyCheck{}}
+	if s.d.Redis != nil {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		h := s.d.Redis.Health(ctx)
+		cancel()
+		rc := readyCheck{Status: h.Status, LatencyMS: h.LatencyMS, Error: h.LastError}
+		out.Checks["redis"] = rc
+		if h.State != redisconn.StateConnected {
+			out.Status, out.Reason = "degraded", "redis "+h.Status
+		}
+	} else {
+		out.Checks["store"] = readyCheck{Status: "memory"}
+	}
+	ps := readyCheck{Status: "live"}
+	if !s.cluster.Live() {
+		ps.Status = "not live"
+		if out.Status == "ok" {
+			out.Status, out.Reason = "degraded", "pub/sub: own heartbeat not seen"
+		}
+	}
+	out.Checks["pubsub"] = ps
+	if s.d.Degraded != "" && out.Status == "ok" {
+		out.Status, out.Reason = "degraded", s.d.Degraded
+	}
+	if s.draining.Load() {
+		out.Status, out.Reason = "draining", "instance is shutting down"
+	}
+	status := http.StatusOK
+	if out.Status != "ok" {
+		status = http.StatusServiceUnavailable
+	}
+	return c.JSON(status, out)
+}

@@ -1,0 +1,109 @@
+package gateway
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/connmgr"
+)
+
+// metrics are the instance's Prometheus metrics, on a registry of its own
+// (no global state: several Servers can live in one test process).
+type metrics struct {
+	reg              *prometheus.Registry
+	connects         prometheus.Counter
+	disconnects      *prometheus.CounterVec
+	sent             prometheus.Counter
+	dropped          prometheus.Counter
+	slowConsumer     prometheus.Counter
+	revocations      *prometheus.CounterVec
+	handshake        prometheus.Histogram
+	handshakeRefused *prometheus.CounterVec
+	redisLatency     *prometheus.HistogramVec
+	events           *prometheus.CounterVec
+	publishErrors    prometheus.Counter
+	reconciles       prometheus.Counter
+	reconcileErrors  prometheus.Counter
+	reconcileClosed  prometheus.Counter
+	rateLimited      prometheus.Counter
+}
+
+func newMetrics(s *Server) *metrics {
+	reg := prometheus.NewRegistry()
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &metrics{
+		reg:          reg,
+		connects:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_connects_total", Help: "WebSocket connections accepted."}),
+		disconnects:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_disconnects_total", Help: "WebSocket connections closed, by close code."}, []string{"code", "reason"}),
+		sent:         prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_messages_sent_total", Help: "Frames written to clients."}),
+		dropped:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_messages_dropped_total", Help: "Frames dropped (full queue or closed connection)."}),
+		slowConsumer: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_queue_full_closes_total", Help: "Connections closed because their send queue was full (4000)."}),
+		revocations:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_revocations_total", Help: "Revocations accepted by this instance."}, []string{"kind"}),
+		handshake: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sessiongate_handshake_seconds", Help: "Authenticated WebSocket handshake latency (session check + upgrade).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}),
+		handshakeRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_handshakes_refused_total", Help: "WebSocket handshakes refused before the upgrade, by reason."}, []string{"reason"}),
+		redisLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sessiongate_redis_command_seconds", Help: "Redis command latency.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5, 2}}, []string{"command", "result"}),
+		events:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_events_received_total", Help: "Bus events received, by kind."}, []string{"kind"}),
+		publishErrors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_publish_errors_total", Help: "Bus publishes that failed."}),
+		reconciles:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_reconciles_total", Help: "Reconciliation passes completed."}),
+		reconcileErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_reconcile_errors_total", Help: "Reconciliation passes that failed."}),
+		reconcileClosed: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_reconcile_closed_total", Help: "Connections closed by reconciliation (revocations pub/sub missed)."}),
+		rateLimited:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_rate_limited_total", Help: "Requests refused by the per-IP rate limit."}),
+	}
+	for _, c := range []prometheus.Collector{m.connects, m.disconnects, m.sent, m.dropped, m.slowConsumer, m.revocations,
+		m.handshake, m.handshakeRefused, m.redisLatency, m.events, m.publishErrors, m.reconciles, m.reconcileErrors,
+		m.reconcileClosed, m.rateLimited} {
+		f(c)
+	}
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_connections_open", Help: "Open WebSocket connections."},
+		func() float64 { return float64(s.conns.Stats().Connections) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_sessions_connected", Help: "Distinct sessions with an open connection here."},
+		func() float64 { return float64(s.conns.Stats().Sessions) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_draining", Help: "1 while the instance drains."},
+		func() float64 {
+			if s.draining.Load() {
+				return 1
+			}
+			return 0
+		}))
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// connHooks feeds connmgr's events into the metrics.
+func (m *metrics) connHooks(_ *zap.Logger) connmgr.Hooks {
+	return connmgr.Hooks{
+		OnOpen: func(*connmgr.Info) { m.connects.Inc() },
+		OnClose: func(_ *connmgr.Info, code connmgr.CloseCode, _ time.Duration) {
+			m.disconnects.WithLabelValues(codeLabel(code), code.String()).Inc()
+			if code == connmgr.CodeSlowConsumer {
+				m.slowConsumer.Inc()
+			}
+		},
+		OnSent:    func(n int) { m.sent.Add(float64(n)) },
+		OnDropped: func(n int) { m.dropped.Add(float64(n)) },
+	}
+}
+
+func codeLabel(c connmgr.CloseCode) string { return strconv.Itoa(int(c)) }
+
+// observeRedis records one Redis command's latency.
+func (m *metrics) observeRedis(cmd string, d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.redisLatency.WithLabelValues(cmd, result).Observe(d.Seconds())
+}

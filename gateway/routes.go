@@ -1,0 +1,119 @@
+package gateway
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"go.uber.org/zap"
+	"golang.org/x/time/rate"
+)
+
+// maxBodyBytes bounds every request body; larger bodies get a 413.
+const maxBodyBytes = "64K"
+
+func (s *Server) routes() *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.errorHandler
+	if s.cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	} else {
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
+
+	e.Use(middleware.RequestID())
+	e.Use(s.accessLog)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisablePrintStack: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.log.Error("panic in handler", zap.Error(err), zap.ByteString("stack", stack),
+				zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)))
+			return errorf(http.StatusInternalServerError, codeInternal, "internal error")
+		},
+	}))
+	e.Use(middleware.BodyLimit(maxBodyBytes))
+
+	limit := s.rateLimit()
+
+	e.GET("/", s.handleDemo)
+	e.GET("/client.js", s.handleClientJS)
+	e.GET("/healthz", s.handleHealthz)
+	e.GET("/readyz", s.handleReadyz)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+
+	e.POST("/auth/login", s.handleLogin, limit)
+	e.POST("/auth/logout", s.handleLogout)
+	e.GET("/auth/session", s.handleSession)
+	e.GET("/ws", s.handleWS, limit)
+
+	api := e.Group("/api/v1", s.requireAPIKey)
+	api.POST("/sessions", s.apiCreateSession)
+	api.GET("/sessions/:handle", s.apiGetSession)
+	api.DELETE("/sessions/:handle", s.apiRevokeSession)
+	api.GET("/users/:user_id/sessions", s.apiListUserSessions)
+	api.DELETE("/users/:user_id/sessions", s.apiRevokeUser)
+	api.POST("/publish", s.apiPublish)
+	api.GET("/cluster", s.apiCluster)
+	return e
+}
+
+// rateLimit limits logins and upgrades per client IP. A zero rate disables it
+// (benchmarks that open thousands of connections from few addresses).
+func (s *Server) rateLimit() echo.MiddlewareFunc {
+	if s.cfg.RateLimitRPS <= 0 {
+		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	}
+	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
+		Rate:      rate.Limit(s.cfg.RateLimitRPS),
+		Burst:     s.cfg.RateLimitBurst,
+		ExpiresIn: 3 * time.Minute,
+	})
+	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
+		Store: store,
+		IdentifierExtractor: func(c echo.Context) (string, error) {
+			return c.RealIP(), nil
+		},
+		DenyHandler: func(c echo.Context, id string, _ error) error {
+			s.metrics.rateLimited.Inc()
+			s.log.Warn("rate limited", zap.String("ip", id), zap.String("path", c.Path()))
+			c.Response().Header().Set("Retry-After", "1")
+			return errorf(http.StatusTooManyRequests, codeRateLimited, "too many requests from this address; retry later")
+		},
+		ErrorHandler: func(c echo.Context, err error) error {
+			return errorf(http.StatusForbidden, codeForbidden, "cannot identify client address")
+		},
+	})
+}
+
+// accessLog writes one line per HTTP request. It never logs headers, cookies
+// or query strings (tokens could travel there).
+func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		req := c.Request()
+		if req.URL.Path == "/healthz" || req.URL.Path == "/readyz" || req.URL.Path == "/metrics" {
+			return nil
+		}
+		if req.URL.Path == "/ws" && err == nil {
+			// An upgraded connection: connmgr logs its open and close.
+			return nil
+		}
+		status := c.Response().Status
+		s.log.Info("http",
+			zap.String("method", req.Method),
+			zap.String("path", req.URL.Path),
+			zap.Int("status", status),
+			zap.Duration("duration", time.Since(start)),
+			zap.String("ip", c.RealIP()),
+			zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
+		)
+		return nil
+	}
+}

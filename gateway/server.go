@@ -1,0 +1,255 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/config"
+	"github.com/sessiongate/sessiongate/connmgr"
+	"github.com/sessiongate/sessiongate/pubsub"
+	"github.com/sessiongate/sessiongate/redisconn"
+	"github.com/sessiongate/sessiongate/session"
+)
+
+// Deps are the parts [New] wires together. Log, Store, Codec, Bus and Auth
+// are required; Redis is nil in embedded mode.
+type Deps struct {
+	Log   *zap.Logger
+	Store session.Store
+	Codec *session.Codec
+	Bus   pubsub.Bus
+	Auth  Authenticator
+	// Redis is the process's Redis connection manager, or nil in embedded
+	// mode. /readyz reports its health.
+	Redis *redisconn.Manager
+	// Degraded, when not empty, says why this instance runs degraded (e.g.
+	// it fell back to the memory store); /readyz reports it.
+	Degraded string
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Server is one gateway instance. Build it with [New], start its background
+// work with [Server.Start], serve [Server.Handler] (or call [Server.Run]),
+// and stop it with [Server.Shutdown].
+type Server struct {
+	cfg   config.Config
+	log   *zap.Logger
+	d     Deps
+	now   func() time.Time
+	echo  *echo.Echo
+	conns *connmgr.Manager
+
+	cluster *pubsub.Cluster
+	metrics *metrics
+	started time.Time
+
+	draining   atomic.Bool
+	subscribed atomic.Bool
+	reconcileC chan string
+
+	// baseCtx outlives requests: WebSocket connections run under it and end
+	// when Shutdown has drained them.
+	baseCtx    context.Context
+	baseCancel context.CancelFunc
+	wg         sync.WaitGroup
+	startOnce  sync.Once
+	stopOnce   sync.Once
+}
+
+// New builds a Server. It starts no goroutines.
+func New(cfg config.Config, d Deps) (*Server, error) {
+	switch {
+	case d.Log == nil:
+		return nil, errors.New("gateway: Deps.Log is required")
+	case d.Store == nil:
+		return nil, errors.New("gateway: Deps.Store is required")
+	case d.Codec == nil:
+		return nil, errors.New("gateway: Deps.Codec is required")
+	case d.Bus == nil:
+		return nil, errors.New("gateway: Deps.Bus is required")
+	case d.Auth == nil:
+		return nil, errors.New("gateway: Deps.Auth is required")
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{
+		cfg:        cfg,
+		log:        d.Log,
+		d:          d,
+		now:        d.Now,
+		reconcileC: make(chan string, 1),
+		started:    d.Now(),
+	}
+	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	s.metrics = newMetrics(s)
+	s.conns = connmgr.New(connmgr.Config{
+		InstanceID:      cfg.InstanceID,
+		SendQueue:       cfg.WSSendQueue,
+		MaxMessageBytes: cfg.WSMaxMessageBytes,
+		PingInterval:    cfg.WSPingInterval,
+		PongTimeout:     cfg.WSPongTimeout,
+		WriteTimeout:    cfg.WSWriteTimeout,
+		DrainWindow:     cfg.DrainWindow,
+	}, d.Log.Named("conn"), s.metrics.connHooks(d.Log))
+	s.cluster = pubsub.NewCluster(d.Bus, pubsub.ClusterConfig{
+		InstanceID: cfg.InstanceID,
+		Addr:       cfg.Addr,
+		Interval:   cfg.HeartbeatInterval,
+	}, s.instanceInfo, d.Log.Named("cluster"))
+	s.cluster.OnLiveness(func(live bool) {
+		if !live {
+			s.requestReconcile("pub/sub liveness lost")
+			return
+		}
+		s.requestReconcile("pub/sub liveness restored")
+	})
+	if b, ok := d.Bus.(interface{ OnSubscribed(func()) }); ok {
+		b.OnSubscribed(func() {
+			s.subscribed.Store(true)
+			s.requestReconcile("pub/sub subscribed")
+		})
+	} else {
+		s.subscribed.Store(true)
+	}
+	if b, ok := d.Bus.(interface{ OnGap(func(string)) }); ok {
+		b.OnGap(func(reason string) {
+			s.subscribed.Store(false)
+			s.requestReconcile("pub/sub gap: " + reason)
+		})
+	}
+	if d.Redis != nil {
+		d.Redis.ObserveCommands(s.metrics.observeRedis)
+	}
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Handler is the gateway's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Connections is the instance's connection manager (for tests and tools).
+func (s *Server) Connections() *connmgr.Manager { return s.conns }
+
+// Start starts the background work: the connection manager's heartbeat loop,
+// the event bus subscription, cluster heartbeats and the reconciler. It
+// returns at once; [Server.Shutdown] stops everything it started.
+func (s *Server) Start() {
+	s.startOnce.Do(func() {
+		ctx := s.baseCtx
+		s.goFn(func() { s.conns.Run(ctx) })
+		s.goFn(func() {
+			if err := s.d.Bus.Run(ctx, s.handleEvent); err != nil && ctx.Err() == nil {
+				s.log.Error("event bus stopped", zap.Error(err))
+			}
+		})
+		s.goFn(func() { s.cluster.Run(ctx) })
+		s.goFn(func() { s.reconcileLoop(ctx) })
+		if s.d.Redis != nil {
+			s.goFn(func() { s.d.Redis.Run(ctx) })
+		}
+	})
+}
+
+func (s *Server) goFn(fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
+// Shutdown drains the instance: /readyz turns 503 at once, other instances
+// are told it is draining, live connections close with 1001 spread over the
+// drain window, then the background work stops. It waits for every goroutine
+// the Server started, or until ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var err error
+	s.stopOnce.Do(func() {
+		s.draining.Store(true)
+		s.log.Info("draining", zap.Int("connections", s.conns.Stats().Connections),
+			zap.Duration("drain_window", s.cfg.DrainWindow))
+		pubCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s.cluster.SetDraining(pubCtx)
+		cancel()
+		err = s.conns.Shutdown(ctx)
+		s.baseCancel()
+		done := make(chan struct{})
+		go func() { s.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("gateway: shutdown: %w", ctx.Err())
+			}
+		}
+	})
+	return err
+}
+
+// Run serves HTTP on ln until ctx is done, then drains (bounded by the
+// configured shutdown timeout) and returns nil after a clean drain.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+	}
+	s.Start()
+	errC := make(chan error, 1)
+	go func() { errC <- hs.Serve(ln) }()
+	s.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("instance", s.cfg.InstanceID))
+	select {
+	case err := <-errC:
+		_ = s.Shutdown(context.Background())
+		return fmt.Errorf("gateway: serve: %w", err)
+	case <-ctx.Done():
+	}
+	timeout := s.cfg.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// Stop taking new HTTP connections while the WebSockets drain; hijacked
+	// connections are not tracked by http.Server, so this returns quickly.
+	go func() { _ = hs.Shutdown(sctx) }()
+	err := s.Shutdown(sctx)
+	_ = hs.Shutdown(sctx)
+	if err != nil {
+		return err
+	}
+	s.log.Info("drained, exiting")
+	return nil
+}
+
+// instanceInfo is what this instance's heartbeats say about it.
+func (s *Server) instanceInfo() pubsub.InstanceInfo {
+	st := s.conns.Stats()
+	info := pubsub.InstanceInfo{
+		ID:          s.cfg.InstanceID,
+		Addr:        s.cfg.Addr,
+		Connections: st.Connections,
+		Sessions:    st.Sessions,
+		Draining:    s.draining.Load(),
+		StartedAt:   s.started,
+	}
+	if s.d.Redis != nil {
+		ctx, cancel := context.WithTimeout(s.baseCtx, time.Second)
+		h := s.d.Redis.Health(ctx)
+		cancel()
+		info.RedisLatencyMS = h.LatencyMS
+	}
+	return info
+}
