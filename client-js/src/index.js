@@ -1,0 +1,563 @@
+// @sessiongate/client: the client side of the sessiongate WebSocket protocol
+// (see DESIGN.md "WebSocket protocol"). One file, no runtime dependencies;
+// runs in browsers and in Node 20+ (pass `WebSocket` from the `ws` package on
+// Node < 22, or to send a Bearer token).
+
+/**
+ * Close codes the gateway uses, with the client's reaction. Codes not listed
+ * here (1000, 1006, 1011, 1012, ...) are treated as transient: reconnect.
+ */
+export const CloseCodes = Object.freeze({
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  ABNORMAL: 1006,
+  TOO_BIG: 1009,
+  INTERNAL: 1011,
+  SLOW_CONSUMER: 4000,
+  HEARTBEAT_TIMEOUT: 4001,
+  REVOKED: 4500,
+  EXPIRED: 4501,
+  UNAUTHORIZED: 4502,
+  PROTOCOL_ERROR: 4503,
+});
+
+// Terminal close codes -> the event the client fires (null: only `error`).
+const TERMINAL = new Map([
+  [CloseCodes.REVOKED, 'revoked'],
+  [CloseCodes.EXPIRED, 'expired'],
+  [CloseCodes.UNAUTHORIZED, 'unauthorized'],
+  [CloseCodes.PROTOCOL_ERROR, null],
+  [CloseCodes.TOO_BIG, null],
+]);
+
+/**
+ * isTerminalCode reports whether a close code means "do not reconnect".
+ * @param {number} code
+ * @returns {boolean}
+ */
+export function isTerminalCode(code) {
+  return TERMINAL.has(code);
+}
+
+const DEFAULTS = Object.freeze({
+  reconnect: Object.freeze({ minDelay: 500, maxDelay: 30000, factor: 2 }),
+  stableAfter: 10000,
+  pingGrace: 10000,
+  pingInterval: 25000,
+  connectTimeout: 10000,
+  authProbeAfter: 3,
+  probeTimeout: 10000,
+  sessionUrl: '/auth/session',
+});
+
+const HANDSHAKE_STATUS = /Unexpected server response: (\d{3})/;
+
+// CustomEvent is global in browsers and Node >= 19; keep a fallback for
+// runtimes that only have Event.
+const DetailEvent =
+  typeof globalThis.CustomEvent === 'function'
+    ? globalThis.CustomEvent
+    : class DetailEvent extends Event {
+        constructor(type, init) {
+          super(type);
+          this.detail = init && 'detail' in init ? init.detail : null;
+        }
+      };
+
+const now =
+  typeof globalThis.performance?.now === 'function'
+    ? () => globalThis.performance.now()
+    : () => Date.now();
+
+/**
+ * SessionGateClient keeps one WebSocket to a sessiongate gateway open:
+ * it answers pings, dispatches events, watches the heartbeat and reconnects
+ * with full-jitter exponential backoff until a terminal close code, a
+ * rejected session or close().
+ *
+ * Events (all CustomEvent, payload in `detail`): state, welcome, event,
+ * revoked, expired, unauthorized, closed, error. `on(name, fn)` is a shortcut
+ * that calls fn(detail, event) and returns an unsubscribe function.
+ *
+ * The token (non-browser clients) is held only in a private field of this
+ * object: never written to localStorage, sessionStorage or document.cookie.
+ */
+export class SessionGateClient extends EventTarget {
+  #url;
+  #token;
+  #WS;
+  #random;
+  #fetch;
+  #minDelay;
+  #maxDelay;
+  #factor;
+  #stableAfter;
+  #pingGrace;
+  #connectTimeout;
+  #authProbeAfter;
+  #probeTimeout;
+  #sessionUrl;
+  #wsOptions;
+
+  #state = 'closed';
+  #ws = null;
+  #gen = 0; // bumped whenever the current socket/timer/probe is abandoned
+  #stopped = true;
+  #attempt = 0;
+  #failuresBeforeOpen = 0;
+  #transportOpen = false;
+  #openedAt = 0;
+  #lastRx = 0;
+  #pingInterval = DEFAULTS.pingInterval;
+  #watchdog = null;
+  #reconnectTimer = null;
+  #probeAbort = null;
+  #handshakeStatus = 0;
+
+  #connId = null;
+  #userId = null;
+  #instance = null;
+  #lastEventId = null;
+
+  /**
+   * @param {import('./index.d.ts').SessionGateClientOptions} [options]
+   */
+  constructor(options = {}) {
+    super();
+    const o = options ?? {};
+    this.#WS = o.WebSocket ?? globalThis.WebSocket;
+    if (typeof this.#WS !== 'function') {
+      throw new TypeError('sessiongate: no WebSocket implementation: pass options.WebSocket (e.g. from the "ws" package)');
+    }
+    this.#url = resolveWsUrl(o.url);
+    if (o.token != null) {
+      if (typeof o.token !== 'string' || o.token === '') {
+        throw new TypeError('sessiongate: token must be a non-empty string');
+      }
+      if (isBrowser() && this.#WS === globalThis.WebSocket) {
+        // A browser WebSocket cannot send headers; the session cookie is the
+        // browser's credential. Refuse rather than leak the token elsewhere.
+        throw new TypeError('sessiongate: token is for non-browser clients; browsers authenticate with the session cookie');
+      }
+      this.#token = o.token;
+    }
+    if (o.webSocketOptions != null) {
+      if (typeof o.webSocketOptions !== 'object') throw new TypeError('sessiongate: webSocketOptions must be an object');
+      if (isBrowser() && this.#WS === globalThis.WebSocket) {
+        throw new TypeError('sessiongate: webSocketOptions is for non-browser WebSocket implementations');
+      }
+      this.#wsOptions = o.webSocketOptions;
+    }
+    const r = o.reconnect ?? {};
+    this.#minDelay = nonNegative(r.minDelay, DEFAULTS.reconnect.minDelay, 'reconnect.minDelay');
+    this.#maxDelay = nonNegative(r.maxDelay, DEFAULTS.reconnect.maxDelay, 'reconnect.maxDelay');
+    this.#factor = nonNegative(r.factor, DEFAULTS.reconnect.factor, 'reconnect.factor');
+    if (this.#factor < 1) throw new RangeError('sessiongate: reconnect.factor must be >= 1');
+    if (this.#maxDelay < this.#minDelay) throw new RangeError('sessiongate: reconnect.maxDelay must be >= minDelay');
+    this.#stableAfter = nonNegative(o.stableAfter, DEFAULTS.stableAfter, 'stableAfter');
+    this.#pingGrace = nonNegative(o.pingGrace, DEFAULTS.pingGrace, 'pingGrace');
+    this.#connectTimeout = positive(o.connectTimeout, DEFAULTS.connectTimeout, 'connectTimeout');
+    this.#authProbeAfter = nonNegative(o.authProbeAfter, DEFAULTS.authProbeAfter, 'authProbeAfter');
+    this.#probeTimeout = positive(o.probeTimeout, DEFAULTS.probeTimeout, 'probeTimeout');
+    this.#sessionUrl = o.sessionUrl ?? DEFAULTS.sessionUrl;
+    this.#random = typeof o.random === 'function' ? o.random : Math.random;
+    this.#fetch = o.fetch ?? globalThis.fetch?.bind(globalThis) ?? null;
+  }
+
+  /** The ws(s) URL this client connects to. */
+  get url() { return this.#url; }
+  /** connecting | open | reconnecting | closed. */
+  get state() { return this.#state; }
+  /** Connection id from the current (or last) welcome, or null. */
+  get connId() { return this.#connId; }
+  /** User id from the current (or last) welcome, or null. */
+  get userId() { return this.#userId; }
+  /** Gateway instance id from the current (or last) welcome, or null. */
+  get instance() { return this.#instance; }
+  /** Id of the last event received, kept across reconnects, or null. */
+  get lastEventId() { return this.#lastEventId; }
+  /** Number of reconnect attempts since the last stable connection. */
+  get attempt() { return this.#attempt; }
+
+  /**
+   * connect starts connecting (and keeps reconnecting). It is a no-op unless
+   * the client is closed; after close() or a terminal close it starts afresh.
+   * @returns {this}
+   */
+  connect() {
+    if (this.#state !== 'closed') return this;
+    this.#stopped = false;
+    this.#attempt = 0;
+    this.#failuresBeforeOpen = 0;
+    this.#open();
+    return this;
+  }
+
+  /**
+   * close closes the socket and stops every timer and pending reconnect. The
+   * client fires `closed` (terminal) and `state` closed unless already closed.
+   * @param {number} [code=1000]
+   * @param {string} [reason='client closed']
+   */
+  close(code = CloseCodes.NORMAL, reason = 'client closed') {
+    if (this.#state === 'closed') return;
+    this.#stopped = true;
+    this.#abandon(code, reason);
+    this.#finish(code, reason, null, false);
+  }
+
+  /**
+   * send sends an application message `{"type":"message","data":data}`.
+   * @param {unknown} data any JSON-serialisable value
+   * @returns {boolean} false when the connection is not open (nothing sent)
+   */
+  send(data) {
+    if (this.#state !== 'open' || !this.#ws) return false;
+    return this.#write({ type: 'message', data });
+  }
+
+  /**
+   * on adds a listener called as fn(detail, event).
+   * @param {string} name event name
+   * @param {(detail: any, event: CustomEvent) => void} fn
+   * @returns {() => void} unsubscribe
+   */
+  on(name, fn) {
+    const listener = (ev) => fn(ev.detail, ev);
+    this.addEventListener(name, listener);
+    return () => this.removeEventListener(name, listener);
+  }
+
+  // --- connection lifecycle -------------------------------------------------
+
+  #open() {
+    const gen = ++this.#gen;
+    this.#transportOpen = false;
+    this.#openedAt = 0;
+    this.#handshakeStatus = 0;
+    this.#pingInterval = DEFAULTS.pingInterval;
+    this.#setState('connecting');
+    if (this.#gen !== gen) return; // a listener called close()
+
+    let ws;
+    try {
+      ws = this.#token || this.#wsOptions
+        ? new this.#WS(this.#url, this.#socketOptions())
+        : new this.#WS(this.#url);
+    } catch (err) {
+      // Synchronous failures (bad URL, CSP, mixed content) will not heal.
+      this.#emit('error', { message: `sessiongate: cannot create WebSocket: ${errMessage(err)}`, error: err });
+      if (this.#gen === gen) this.#finish(CloseCodes.ABNORMAL, errMessage(err), null, false);
+      return;
+    }
+    this.#ws = ws;
+    ws.onopen = () => { if (this.#gen === gen) this.#onTransportOpen(); };
+    ws.onmessage = (ev) => { if (this.#gen === gen) this.#onMessage(ev.data); };
+    ws.onerror = (ev) => { if (this.#gen === gen) this.#onError(ev); };
+    ws.onclose = (ev) => { if (this.#gen === gen) this.#onClose(ev.code, ev.reason); };
+    this.#armWatchdog(gen, this.#connectTimeout, true);
+  }
+
+  #onTransportOpen() {
+    this.#transportOpen = true;
+    this.#failuresBeforeOpen = 0;
+    this.#lastRx = now();
+    this.#armWatchdog(this.#gen, this.#pingInterval + this.#pingGrace, false);
+  }
+
+  #onMessage(raw) {
+    this.#lastRx = now();
+    if (typeof raw !== 'string') {
+      this.#emit('error', { message: 'sessiongate: ignored a binary frame' });
+      return;
+    }
+    let msg;
+    try {
+      msg = JSON.parse(raw);
+    } catch {
+      this.#emit('error', { message: 'sessiongate: ignored a frame that is not JSON' });
+      return;
+    }
+    if (msg === null || typeof msg !== 'object') return;
+    switch (msg.type) {
+      case 'ping':
+        this.#write({ type: 'pong' });
+        return;
+      case 'welcome':
+        this.#onWelcome(msg);
+        return;
+      case 'event':
+        if (msg.id != null) this.#lastEventId = String(msg.id);
+        this.#emit('event', { id: msg.id ?? null, event: msg.event ?? null, data: msg.data ?? null });
+        return;
+      default:
+        // Unknown frame types are ignored: newer gateways may send more.
+        return;
+    }
+  }
+
+  #onWelcome(msg) {
+    this.#connId = msg.conn_id ?? null;
+    this.#userId = msg.user_id ?? null;
+    this.#instance = msg.instance ?? null;
+    const interval = Number(msg.ping_interval_ms);
+    if (Number.isFinite(interval) && interval > 0) this.#pingInterval = interval;
+    this.#openedAt = now();
+    const gen = this.#gen;
+    this.#armWatchdog(gen, this.#pingInterval + this.#pingGrace, false);
+    this.#emit('welcome', {
+      connId: this.#connId,
+      userId: this.#userId,
+      instance: this.#instance,
+      pingIntervalMs: this.#pingInterval,
+    });
+    if (this.#gen === gen) this.#setState('open');
+  }
+
+  #onError(ev) {
+    // ws (Node) reports a rejected handshake as "Unexpected server response:
+    // 401"; browsers hide the status, hence the session probe below.
+    const m = HANDSHAKE_STATUS.exec(String(ev?.message ?? ev?.error?.message ?? ''));
+    if (m) this.#handshakeStatus = Number(m[1]);
+    this.#emit('error', {
+      message: ev?.message || 'sessiongate: WebSocket error',
+      ...(this.#handshakeStatus ? { status: this.#handshakeStatus } : {}),
+    });
+  }
+
+  #onClose(code, reason) {
+    this.#clearWatchdog();
+    this.#ws = null;
+    this.#lostConnection(code, reason ?? '');
+  }
+
+  // A connection is gone (server close, network loss, watchdog): decide
+  // between a terminal stop and a reconnect.
+  #lostConnection(code, reason) {
+    if (isTerminalCode(code)) {
+      this.#stopped = true;
+      const specific = TERMINAL.get(code);
+      this.#finish(code, reason, specific, !specific);
+      return;
+    }
+    if (this.#handshakeStatus === 401) {
+      this.#stopped = true;
+      this.#finish(CloseCodes.UNAUTHORIZED, 'handshake rejected with HTTP 401', 'unauthorized', false);
+      return;
+    }
+    if (this.#openedAt && now() - this.#openedAt >= this.#stableAfter) this.#attempt = 0;
+    if (!this.#transportOpen) this.#failuresBeforeOpen++;
+    const gen = ++this.#gen;
+    this.#state = 'reconnecting';
+    if (this.#authProbeAfter > 0 && this.#failuresBeforeOpen >= this.#authProbeAfter && this.#fetch) {
+      this.#failuresBeforeOpen = 0;
+      this.#emit('closed', { code, reason, terminal: false });
+      if (this.#gen !== gen) return;
+      this.#emit('state', { state: 'reconnecting', code, reason, attempt: this.#attempt + 1, probing: true });
+      if (this.#gen !== gen) return;
+      this.#probe(gen);
+      return;
+    }
+    const delay = this.#schedule(gen);
+    this.#emit('closed', { code, reason, terminal: false });
+    if (this.#gen !== gen) return;
+    this.#emit('state', { state: 'reconnecting', code, reason, attempt: this.#attempt, delay });
+  }
+
+  // Schedules the next attempt; returns its delay (full jitter).
+  #schedule(gen) {
+    const cap = Math.min(this.#maxDelay, this.#minDelay * this.#factor ** this.#attempt);
+    const r = Math.min(Math.max(Number(this.#random()) || 0, 0), 1);
+    const delay = Math.floor(r * cap);
+    this.#attempt++;
+    this.#reconnectTimer = setTimeout(() => {
+      this.#reconnectTimer = null;
+      if (this.#gen === gen && !this.#stopped) this.#open();
+    }, delay);
+    return delay;
+  }
+
+  // Several closes before the upgrade completed: a browser cannot see the
+  // HTTP status, so ask the session endpoint whether the session is valid.
+  async #probe(gen) {
+    const ctl = new AbortController();
+    this.#probeAbort = ctl;
+    const timer = setTimeout(() => ctl.abort(), this.#probeTimeout);
+    let status = 0;
+    try {
+      const headers = this.#token ? { Authorization: `Bearer ${this.#token}` } : undefined;
+      const res = await this.#fetch(this.#probeUrl(), {
+        method: 'GET',
+        credentials: 'include',
+        cache: 'no-store',
+        headers,
+        signal: ctl.signal,
+      });
+      status = res.status;
+      // Drain the body so the connection can be reused/released.
+      await res.arrayBuffer?.().catch(() => {});
+    } catch (err) {
+      if (this.#gen === gen) this.#emit('error', { message: `sessiongate: session probe failed: ${errMessage(err)}` });
+    } finally {
+      clearTimeout(timer);
+      if (this.#probeAbort === ctl) this.#probeAbort = null;
+    }
+    if (this.#gen !== gen || this.#stopped) return;
+    if (status === 401) {
+      this.#stopped = true;
+      this.#finish(CloseCodes.UNAUTHORIZED, 'session probe returned HTTP 401', 'unauthorized', false);
+      return;
+    }
+    // The session is fine (or unknown): keep backing off.
+    this.#schedule(gen);
+  }
+
+  // Second constructor argument for Node implementations (ws, undici), which
+  // accept an options object with headers in place of the protocol list.
+  #socketOptions() {
+    const o = { ...this.#wsOptions };
+    if (this.#token) o.headers = { ...o.headers, Authorization: `Bearer ${this.#token}` };
+    return o;
+  }
+
+  #probeUrl() {
+    const base = new URL(this.#url);
+    base.protocol = base.protocol === 'wss:' ? 'https:' : 'http:';
+    return new URL(this.#sessionUrl, base).toString();
+  }
+
+  // Final stop. Fires closed, then the specific event (revoked, ...) or an
+  // error, then state; stops early if a listener calls connect().
+  #finish(code, reason, specific, isError) {
+    const gen = ++this.#gen;
+    this.#clearTimers();
+    this.#ws = null;
+    this.#state = 'closed';
+    const steps = [['closed', { code, reason, terminal: true }]];
+    if (specific) steps.push([specific, { code, reason }]);
+    if (isError) steps.push(['error', { message: `sessiongate: connection closed with ${code}${reason ? `: ${reason}` : ''}`, code }]);
+    steps.push(['state', { state: 'closed', code, reason }]);
+    for (const [name, detail] of steps) {
+      if (this.#gen !== gen) return;
+      this.#emit(name, detail);
+    }
+  }
+
+  // Detaches from the current socket (its events are ignored from now on)
+  // and closes it; the caller decides what happens next.
+  #abandon(code, reason, hard = false) {
+    ++this.#gen;
+    this.#clearTimers();
+    const ws = this.#ws;
+    this.#ws = null;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    // Keep an error listener: ws (Node) throws on an unhandled 'error', e.g.
+    // "closed before the connection was established".
+    ws.onerror = noop;
+    // A dead peer never completes the close handshake; ws (Node) would keep
+    // the socket for its close timeout, so drop it outright when we can.
+    if (hard && typeof ws.terminate === 'function') {
+      ws.terminate();
+      return;
+    }
+    try {
+      ws.close(code, reason);
+    } catch {
+      try { ws.close(); } catch { /* already closed */ }
+    }
+  }
+
+  #armWatchdog(gen, windowMs, beforeOpen) {
+    this.#clearWatchdog();
+    const fire = () => {
+      this.#watchdog = null;
+      if (this.#gen !== gen) return;
+      if (!beforeOpen) {
+        // Re-check against the last frame: cheap per frame, and correct when
+        // a background tab's timers fire late.
+        const idle = now() - this.#lastRx;
+        const limit = this.#pingInterval + this.#pingGrace;
+        if (idle < limit) {
+          this.#watchdog = setTimeout(fire, limit - idle);
+          return;
+        }
+      }
+      const code = beforeOpen ? CloseCodes.ABNORMAL : CloseCodes.HEARTBEAT_TIMEOUT;
+      const reason = beforeOpen ? 'connect timeout' : 'heartbeat timeout';
+      this.#abandon(CloseCodes.HEARTBEAT_TIMEOUT, reason, true);
+      this.#lostConnection(code, reason);
+    };
+    this.#watchdog = setTimeout(fire, windowMs);
+  }
+
+  #clearWatchdog() {
+    if (this.#watchdog) clearTimeout(this.#watchdog);
+    this.#watchdog = null;
+  }
+
+  #clearTimers() {
+    this.#clearWatchdog();
+    if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    this.#reconnectTimer = null;
+    if (this.#probeAbort) this.#probeAbort.abort();
+    this.#probeAbort = null;
+  }
+
+  #write(obj) {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== 1) return false;
+    ws.send(JSON.stringify(obj));
+    return true;
+  }
+
+  #setState(state, extra) {
+    this.#state = state;
+    this.#emit('state', { state, ...extra });
+  }
+
+  #emit(name, detail) {
+    this.dispatchEvent(new DetailEvent(name, { detail }));
+  }
+}
+
+function noop() {}
+
+function isBrowser() {
+  return typeof globalThis.window !== 'undefined' && typeof globalThis.document !== 'undefined';
+}
+
+function resolveWsUrl(url) {
+  const loc = globalThis.location;
+  let u;
+  if (url == null) {
+    if (!loc?.host) throw new TypeError('sessiongate: options.url is required outside a browser page');
+    u = new URL('/ws', loc.href);
+  } else {
+    u = new URL(String(url), loc?.href);
+  }
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') {
+    throw new TypeError(`sessiongate: url must be ws:, wss:, http: or https:, got ${u.protocol}`);
+  }
+  u.hash = '';
+  return u.toString();
+}
+
+function nonNegative(v, def, name) {
+  if (v == null) return def;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new RangeError(`sessiongate: ${name} must be a finite number >= 0`);
+  return n;
+}
+
+function positive(v, def, name) {
+  const n = nonNegative(v, def, name);
+  if (n === 0) throw new RangeError(`sessiongate: ${name} must be > 0`);
+  return n;
+}
+
+function errMessage(err) {
+  return err instanceof Error ? err.message : String(err);
+}

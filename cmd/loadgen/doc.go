@@ -1,0 +1,21 @@
+// Command loadgen measures a sessiongate gateway over its real protocol and
+// puts every figure next to a floor: a bare coder/websocket server doing the
+// same job, or a raw Redis PUBLISH->SUBSCRIBE hop.
+//
+// It orchestrates everything itself: a redis-server on a free port, one or
+// two gateway instances (bin/gateway), the floor server (its own subcommand,
+// "loadgen floor-server"), measures, stops them all, prints a table and
+// writes bench-results/<profile>.json. On a machine with two or more cores
+// the servers are pinned to core 0 and the generator to core 1 (taskset), so
+// the generator is never the bottleneck and both sides' CPU is reported.
+//
+// Usage:
+//
+//	loadgen -profile small|full [-gateway bin/gateway] [-out bench-results]
+//	loadgen floor-server -addr 127.0.0.1:0   (started by loadgen itself)
+//
+// The client side is a minimal hand-written WebSocket client over net.Conn
+// (HTTP/1.1 upgrade, masked frames out, unmasked frames in), spreading its
+// source addresses over 127.0.0.2..127.0.0.254 so ephemeral ports never run
+// out. See docs/BENCHMARKS.md.
+package main

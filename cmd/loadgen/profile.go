@@ -1,0 +1,56 @@
+package main
+
+import (
+	"fmt"
+	"time"
+)
+
+// profile bounds every count and duration of a run.
+type profile struct {
+	Name string `json:"name"`
+	// MemLevels are the idle-connection counts at which memory is read; the
+	// last one is also the fan-out and heartbeat population.
+	MemLevels []int `json:"mem_levels"`
+	// PingInterval is the gateway's WS_PING_INTERVAL during the idle and
+	// heartbeat phases.
+	PingInterval time.Duration `json:"ping_interval"`
+	// HeartbeatWindow is how long idle CPU is measured (with and without
+	// connections).
+	HeartbeatWindow time.Duration `json:"heartbeat_window"`
+	// HandshakeRun and HandshakeConc: each handshake-rate run.
+	HandshakeRun  time.Duration `json:"handshake_run"`
+	HandshakeConc int           `json:"handshake_concurrency"`
+	// FanoutBatches x FanoutBatch publish-to-all events (a batch stays below
+	// the send queue bound, so nothing is closed as a slow consumer).
+	FanoutBatches int `json:"fanout_batches"`
+	FanoutBatch   int `json:"fanout_batch"`
+	// UserPublishes publish-to-user requests, UserConc in flight.
+	UserPublishes int `json:"user_publishes"`
+	UserConc      int `json:"user_concurrency"`
+	// Revocations sequential cross-instance revocations with RevokeOthers
+	// other connections open on the receiving instance.
+	Revocations  int `json:"revocations"`
+	RevokeOthers int `json:"revoke_others"`
+	// RedisHops raw PUBLISH->SUBSCRIBE samples.
+	RedisHops int `json:"redis_hops"`
+}
+
+func profileByName(name string) (profile, error) {
+	switch name {
+	case "small":
+		return profile{
+			Name: "small", MemLevels: []int{2000}, PingInterval: 5 * time.Second, HeartbeatWindow: 15 * time.Second,
+			HandshakeRun: 5 * time.Second, HandshakeConc: 32,
+			FanoutBatches: 5, FanoutBatch: 40, UserPublishes: 20000, UserConc: 32,
+			Revocations: 1000, RevokeOthers: 2000, RedisHops: 2000,
+		}, nil
+	case "full":
+		return profile{
+			Name: "full", MemLevels: []int{10000, 19000}, PingInterval: 25 * time.Second, HeartbeatWindow: 60 * time.Second,
+			HandshakeRun: 15 * time.Second, HandshakeConc: 64,
+			FanoutBatches: 5, FanoutBatch: 40, UserPublishes: 50000, UserConc: 64,
+			Revocations: 2000, RevokeOthers: 10000, RedisHops: 5000,
+		}, nil
+	}
+	return profile{}, fmt.Errorf("loadgen: unknown profile %q (small|full)", name)
+}

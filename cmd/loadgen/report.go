@@ -1,0 +1,203 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// results is everything one run measured; it is written as JSON.
+type results struct {
+	Profile     profile          `json:"profile"`
+	Machine     machine          `json:"machine"`
+	Started     time.Time        `json:"started"`
+	DurationSec float64          `json:"duration_s"`
+	Gateway     serverSide       `json:"gateway"`
+	Floor       serverSide       `json:"floor"`
+	RedisHop    latency          `json:"redis_hop_floor"`
+	Revocation  revocationResult `json:"revocation"`
+	Goals       []goal           `json:"goals"`
+	Notes       []string         `json:"notes,omitempty"`
+	Errors      []string         `json:"errors,omitempty"`
+}
+
+type machine struct {
+	NProc     int    `json:"nproc"`
+	CPUModel  string `json:"cpu_model"`
+	GoVersion string `json:"go_version"`
+	Pinned    string `json:"pinning"`
+	NoFile    uint64 `json:"nofile_soft_limit"`
+	// LoadStart and LoadEnd are /proc/loadavg (1, 5, 15 min) around the run.
+	LoadStart string `json:"loadavg_start"`
+	LoadEnd   string `json:"loadavg_end"`
+}
+
+// goal is one goal of the issue, judged on this run.
+type goal struct {
+	Name     string `json:"name"`
+	Target   string `json:"target"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+}
+
+func machineInfo(pinned string, nofile uint64) machine {
+	m := machine{NProc: runtime.NumCPU(), GoVersion: runtime.Version(), Pinned: pinned, NoFile: nofile, LoadStart: loadAvg()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			switch strings.TrimSpace(k) {
+			case "model name":
+				if m.CPUModel == "" {
+					m.CPUModel = strings.TrimSpace(v)
+				}
+			case "processor":
+				n++
+			}
+		}
+		if n > 0 {
+			m.NProc = n // NumCPU is 1 once this process is pinned
+		}
+	}
+	return m
+}
+
+const kib = 1024.0
+
+// judge fills res.Goals from the figures.
+func (res *results) judge() {
+	g, f := res.Gateway, res.Floor
+	var memG, memF memPoint
+	if len(g.Memory) > 0 {
+		memG = g.Memory[len(g.Memory)-1]
+	}
+	if len(f.Memory) > 0 {
+		memF = f.Memory[len(f.Memory)-1]
+	}
+	res.Goals = append(res.Goals, goal{
+		Name:   "memory per idle authenticated connection",
+		Target: "<= 7.5 KiB (RSS and Go heap)",
+		Measured: fmt.Sprintf("RSS %.1f KiB, heap %.1f KiB at %d conns (floor: RSS %.1f, heap %.1f KiB)",
+			memG.RSSPerConn/kib, memG.HeapPerConn/kib, memG.Conns, memF.RSSPerConn/kib, memF.HeapPerConn/kib),
+		Met: memG.Conns > 0 && memG.RSSPerConn <= 7.5*kib && memG.HeapPerConn <= 7.5*kib,
+	})
+	if hb := g.Heartbeat; hb != nil {
+		pct, how := hb.Projected19kPct, "projected from"
+		if hb.Conns >= 19000 && hb.PingInterval == "25s" {
+			pct, how = hb.CPU.ServerPctCore, "measured at"
+		}
+		res.Goals = append(res.Goals, goal{
+			Name:   "19k idle connections with heartbeats (25 s ping)",
+			Target: "gateway CPU < 5% of a core",
+			Measured: fmt.Sprintf("%.2f%% of a core (%s %d conns, ping %s: %.2f%%, idle %.2f%%, %.1f µs/ping)",
+				pct, how, hb.Conns, hb.PingInterval, hb.CPU.ServerPctCore, g.IdleCPU.ServerPctCore, hb.MicrosPerPing),
+			Met: pct < 5,
+		})
+	}
+	hr := ratio(g.Handshake.PerSec, f.Handshake.PerSec)
+	res.Goals = append(res.Goals, goal{
+		Name:   "authenticated handshakes vs bare upgrade floor",
+		Target: ">= 80%",
+		Measured: fmt.Sprintf("%.0f/s vs %.0f/s = %.0f%% (CPU per handshake: %.0f vs %.0f µs = %.0f%% efficiency)",
+			g.Handshake.PerSec, f.Handshake.PerSec, 100*hr, cpuPer(g.Handshake), cpuPer(f.Handshake), 100*ratio(cpuPer(f.Handshake), cpuPer(g.Handshake))),
+		Met: hr >= 0.8 && g.Handshake.Failed == 0,
+	})
+	rv := res.Revocation
+	rr := ratio(rv.Latency.P99, res.RedisHop.P99)
+	res.Goals = append(res.Goals, goal{
+		Name:   "cross-instance revocation p99 vs raw pub/sub hop p99",
+		Target: "<= 3x, with 10k other conns open",
+		Measured: fmt.Sprintf("%.2f ms vs %.2f ms = %.1fx (%d revocations, %d other conns open)",
+			rv.Latency.P99, res.RedisHop.P99, rr, rv.Latency.N, rv.OthersOpen),
+		Met: rr > 0 && rr <= 3 && rv.OthersOpen >= 10000 && rv.TimedOut == 0 && rv.WrongCode == 0,
+	})
+	fr := ratio(g.FanoutAll.PerSec, f.FanoutAll.PerSec)
+	res.Goals = append(res.Goals, goal{
+		Name:   "fan-out publish-to-all vs bare fan-out floor",
+		Target: ">= 80%",
+		Measured: fmt.Sprintf("%.0f/s vs %.0f/s = %.0f%% (CPU per delivery: %.1f vs %.1f s/M = %.0f%% efficiency)",
+			g.FanoutAll.PerSec, f.FanoutAll.PerSec, 100*fr, g.FanoutAll.CPUSecPerM, f.FanoutAll.CPUSecPerM, 100*ratio(f.FanoutAll.CPUSecPerM, g.FanoutAll.CPUSecPerM)),
+		Met: fr >= 0.8 && g.FanoutAll.Error == "",
+	})
+}
+
+// printTable writes the human summary.
+func (res *results) printTable(w io.Writer) {
+	g, f := res.Gateway, res.Floor
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "\nsessiongate load profile %q — %d cores, %s, %s, pinning: %s\nload average at start %s, at end %s (others' CPU below: other workloads on the machine)\n\n",
+		res.Profile.Name, res.Machine.NProc, res.Machine.CPUModel, res.Machine.GoVersion, res.Machine.Pinned, res.Machine.LoadStart, res.Machine.LoadEnd)
+	fmt.Fprintln(tw, "figure\tgateway\tfloor\tratio\t")
+	for i := range min(len(g.Memory), len(f.Memory)) {
+		mg, mf := g.Memory[i], f.Memory[i]
+		fmt.Fprintf(tw, "RSS per idle conn @%d (KiB)\t%.2f\t%.2f\t%.2f\t\n", mg.Conns, mg.RSSPerConn/kib, mf.RSSPerConn/kib, ratio(mg.RSSPerConn, mf.RSSPerConn))
+		fmt.Fprintf(tw, "heap per idle conn @%d (KiB)\t%.2f\t%.2f\t%.2f\t\n", mg.Conns, mg.HeapPerConn/kib, mf.HeapPerConn/kib, ratio(mg.HeapPerConn, mf.HeapPerConn))
+	}
+	fmt.Fprintf(tw, "handshakes/s (c=%d)\t%.0f\t%.0f\t%.2f\t\n", g.Handshake.Concurrency, g.Handshake.PerSec, f.Handshake.PerSec, ratio(g.Handshake.PerSec, f.Handshake.PerSec))
+	fmt.Fprintf(tw, "  connect p50 / p99 (ms)\t%.2f / %.2f\t%.2f / %.2f\t%.2f\t\n", g.Handshake.Latency.P50, g.Handshake.Latency.P99, f.Handshake.Latency.P50, f.Handshake.Latency.P99, ratio(g.Handshake.Latency.P99, f.Handshake.Latency.P99))
+	fmt.Fprintf(tw, "  server / loadgen / others CPU (%% core)\t%s\t%s\t\t\n", g.Handshake.CPU.triple(), f.Handshake.CPU.triple())
+	for _, row := range []struct {
+		name string
+		g, f fanoutResult
+	}{{"fan-out to all", g.FanoutAll, f.FanoutAll}, {"publish to user", g.FanoutUser, f.FanoutUser}} {
+		fmt.Fprintf(tw, "%s deliveries/s @%d\t%.0f\t%.0f\t%.2f\t\n", row.name, row.g.Conns, row.g.PerSec, row.f.PerSec, ratio(row.g.PerSec, row.f.PerSec))
+		fmt.Fprintf(tw, "  end-to-end p50 / p99 (ms)\t%.2f / %.2f\t%.2f / %.2f\t%.2f\t\n", row.g.Latency.P50, row.g.Latency.P99, row.f.Latency.P50, row.f.Latency.P99, ratio(row.g.Latency.P99, row.f.Latency.P99))
+		fmt.Fprintf(tw, "  server CPU-s per 1M deliveries\t%.2f\t%.2f\t%.2f\t\n", row.g.CPUSecPerM, row.f.CPUSecPerM, ratio(row.g.CPUSecPerM, row.f.CPUSecPerM))
+		fmt.Fprintf(tw, "  server / loadgen / others CPU (%% core)\t%s\t%s\t\t\n", row.g.CPU.triple(), row.f.CPU.triple())
+	}
+	rv := res.Revocation
+	fmt.Fprintf(tw, "revocation A->B p50 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P50, res.RedisHop.P50, ratio(rv.Latency.P50, res.RedisHop.P50))
+	fmt.Fprintf(tw, "revocation A->B p90 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P90, res.RedisHop.P90, ratio(rv.Latency.P90, res.RedisHop.P90))
+	fmt.Fprintf(tw, "revocation A->B p99 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P99, res.RedisHop.P99, ratio(rv.Latency.P99, res.RedisHop.P99))
+	fmt.Fprintf(tw, "  (n=%d, %d others open, API p50 %.3f ms)\t\t\t\t\n", rv.Latency.N, rv.OthersOpen, rv.APILatency.P50)
+	if hb := g.Heartbeat; hb != nil {
+		fmt.Fprintf(tw, "heartbeats: CPU %% core @%d, ping %s\t%.2f\t%.2f (idle)\t\t\n", hb.Conns, hb.PingInterval, hb.CPU.ServerPctCore, g.IdleCPU.ServerPctCore)
+		fmt.Fprintf(tw, "  µs CPU per ping / 19k@25s proj. %%\t%.1f / %.2f\t\t\t\n", hb.MicrosPerPing, hb.Projected19kPct)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "\ngoals:")
+	for _, gl := range res.Goals {
+		mark := "GAP"
+		if gl.Met {
+			mark = "met"
+		}
+		fmt.Fprintf(w, "  [%s] %s (%s): %s\n", mark, gl.Name, gl.Target, gl.Measured)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintln(w, "note:", n)
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintln(w, "error:", e)
+	}
+}
+
+func (res *results) writeJSON(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, res.Profile.Name+".json")
+	b, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// triple is "server / loadgen / others" CPU in percent of a core.
+func (u cpuUse) triple() string {
+	return fmt.Sprintf("%.0f / %.0f / %.0f", u.ServerPctCore, u.LoadgenPctCore, u.OtherPctCores)
+}
+
+// cpuPer is the server's CPU microseconds per completed handshake.
+func cpuPer(h handshakeResult) float64 {
+	return 1e6 * h.CPU.ServerSec / float64(max(h.OK, 1))
+}

@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// runner holds what one run starts and must stop.
+type runner struct {
+	phases     string
+	p          profile
+	gatewayBin string
+	self       string
+	logDir     string
+	serverCPU  string // taskset list for servers, "" when unpinned
+	d          *dialers
+	logf       func(format string, args ...any)
+
+	secret, encKey string
+	redis          *proc
+	redisAddr      string
+	procs          []*proc
+	res            *results
+}
+
+const benchAPIKey = "loadgen-bench-api-key-0123456789"
+
+// instance is one started gateway or floor server.
+type instance struct {
+	p    *proc
+	addr string
+	base string
+	api  *apiClient
+}
+
+func (r *runner) enabled(phase string) bool {
+	return slices.Contains(strings.Split(r.phases, ","), phase)
+}
+
+// note records a caveat once in the results.
+func (r *runner) note(msg string) {
+	for _, n := range r.res.Notes {
+		if n == msg {
+			return
+		}
+	}
+	r.res.Notes = append(r.res.Notes, msg)
+	r.logf("note: %s", msg)
+}
+
+func (r *runner) stopAll() {
+	for i := len(r.procs) - 1; i >= 0; i-- {
+		r.procs[i].stop(5 * time.Second)
+	}
+	r.procs = nil
+}
+
+func (r *runner) startRedis(ctx context.Context) error {
+	addr, err := freeAddr()
+	if err != nil {
+		return err
+	}
+	_, port, _ := cutLast(addr, ":")
+	dir, err := os.MkdirTemp("", "loadgen-redis-")
+	if err != nil {
+		return err
+	}
+	p, err := startProc("redis", r.serverCPU, r.logDir, "redis-server", []string{
+		"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", dir, "--daemonize", "no", "--loglevel", "warning", "--maxclients", "1000",
+	}, nil)
+	if err != nil {
+		return err
+	}
+	r.procs = append(r.procs, p)
+	r.redis, r.redisAddr = p, addr
+	return waitTCP(ctx, p, addr, 10*time.Second)
+}
+
+func cutLast(s, sep string) (string, string, bool) {
+	for i := len(s) - len(sep); i >= 0; i-- {
+		if s[i:i+len(sep)] == sep {
+			return s[:i], s[i+len(sep):], true
+		}
+	}
+	return s, "", false
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// startGateway starts one gateway instance on a free port, sharing the
+// run's Redis and secrets, and waits for /readyz.
+func (r *runner) startGateway(ctx context.Context, id string) (*instance, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	env := []string{
+		"GATEWAY_ADDR=" + addr,
+		"GATEWAY_INSTANCE_ID=" + id,
+		"GATEWAY_API_KEYS=" + benchAPIKey,
+		"GATEWAY_ENV=development",
+		"USE_REDIS_SESSIONS=true",
+		"REDIS_URL=redis://" + r.redisAddr + "/0",
+		"SESSION_SECRET=" + r.secret,
+		"SESSION_ENCRYPTION_KEY=" + r.encKey,
+		"WS_PING_INTERVAL=" + r.p.PingInterval.String(),
+		"WS_PONG_TIMEOUT=10s",
+		"LOG_LEVEL=warn",
+	}
+	base := "http://" + addr
+	// RATE_LIMIT_RPS=0 disables the per-IP limit; a config that refuses 0
+	// gets a limit no run reaches (its middleware cost is then measured too).
+	var last error
+	for _, limit := range [][]string{{"RATE_LIMIT_RPS=0"}, {"RATE_LIMIT_RPS=1000000000", "RATE_LIMIT_BURST=1000000000"}} {
+		p, err := startProc(id, r.serverCPU, r.logDir, r.gatewayBin, nil, append(env, limit...))
+		if err != nil {
+			return nil, err
+		}
+		r.procs = append(r.procs, p)
+		if last = waitHTTP(ctx, p, base+"/readyz", 20*time.Second); last == nil {
+			if limit[0] != "RATE_LIMIT_RPS=0" {
+				r.note("gateway refused RATE_LIMIT_RPS=0: ran with a 1e9/s per-IP limit (its middleware is in the measured path)")
+			}
+			return &instance{p: p, addr: addr, base: base, api: newAPIClient(base, benchAPIKey)}, nil
+		}
+		p.stop(time.Second)
+	}
+	return nil, last
+}
+
+// startFloor starts "loadgen floor-server" pinned like the gateway.
+func (r *runner) startFloor(ctx context.Context) (*instance, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := startProc("floor", r.serverCPU, r.logDir, r.self, []string{"floor-server", "-addr", addr}, nil)
+	if err != nil {
+		return nil, err
+	}
+	r.procs = append(r.procs, p)
+	base := "http://" + addr
+	if err := waitHTTP(ctx, p, base+"/readyz", 10*time.Second); err != nil {
+		return nil, err
+	}
+	return &instance{p: p, addr: addr, base: base, api: newAPIClient(base, "")}, nil
+}
+
+// memPoint is a server's memory at one connection count.
+type memPoint struct {
+	Conns         int     `json:"conns"`
+	RSS           float64 `json:"rss_bytes"`
+	HeapInuse     float64 `json:"heap_inuse_bytes"`
+	RSSPerConn    float64 `json:"rss_per_conn_bytes"`
+	HeapPerConn   float64 `json:"heap_per_conn_bytes"`
+	GaugeOpen     float64 `json:"connections_open_gauge"`
+	FailedToOpen  int     `json:"failed_to_open,omitempty"`
+	OpenErrorText string  `json:"open_error,omitempty"`
+}
+
+func readMem(ctx context.Context, in *instance) (memPoint, error) {
+	s, err := scrape(ctx, in.base)
+	if err != nil {
+		return memPoint{}, err
+	}
+	rss, err := rssBytes(in.p.pid())
+	if err != nil {
+		return memPoint{}, err
+	}
+	return memPoint{RSS: rss, HeapInuse: s["go_memstats_heap_inuse_bytes"], GaugeOpen: s["sessiongate_connections_open"]}, nil
+}
+
+// serverSide is every figure measured on one server kind (gateway or floor).
+type serverSide struct {
+	IdleCPU    *cpuUse          `json:"idle_cpu_no_conns,omitempty"`
+	Baseline   memPoint         `json:"mem_baseline"`
+	Memory     []memPoint       `json:"memory"`
+	Heartbeat  *heartbeatResult `json:"heartbeat,omitempty"`
+	FanoutAll  fanoutResult     `json:"fanout_all"`
+	FanoutUser fanoutResult     `json:"fanout_user"`
+	Handshake  handshakeResult  `json:"handshake"`
+}
+
+// heartbeatResult is gateway CPU with N idle connections answering pings.
+type heartbeatResult struct {
+	Conns         int     `json:"conns"`
+	PingInterval  string  `json:"ping_interval"`
+	Pings         int64   `json:"pings_answered"`
+	CPU           cpuUse  `json:"cpu"`
+	NetPctCore    float64 `json:"net_pct_of_core_over_idle"`
+	MicrosPerPing float64 `json:"server_cpu_us_per_ping_net"`
+	// Projected19k is the projection to 19,000 connections at a 25 s ping
+	// interval from this run's idle baseline and per-ping cost (used when
+	// the run did not hold 19k connections itself).
+	Projected19kPct float64 `json:"projected_19k_25s_pct_of_core"`
+}
+
+// side runs the memory, heartbeat and fan-out phases against one server.
+// wsPath is the WebSocket path; gateway says which publish API to use.
+func (r *runner) side(ctx context.Context, in *instance, gateway bool, users []string, tokens []string) (serverSide, error) {
+	var out serverSide
+	redisPid := 0
+	if gateway {
+		redisPid = r.redis.pid()
+	}
+	wsPath := "/hold"
+	if gateway {
+		wsPath = "/ws"
+		r.logf("  idle gateway CPU, no connections, %s", r.p.HeartbeatWindow)
+		m := startCPU(in.p.pid(), 0, redisPid)
+		sleep(ctx, r.p.HeartbeatWindow)
+		u := measureCPU(m)
+		out.IdleCPU = &u
+	}
+	time.Sleep(time.Second)
+	base, err := readMem(ctx, in)
+	if err != nil {
+		return out, err
+	}
+	out.Baseline = base
+	f := newFleet(r.d, in.addr, wsPath)
+	defer f.closeAll()
+	opened := 0
+	for _, level := range r.p.MemLevels {
+		r.logf("  opening %d idle connections", level)
+		var toks []string
+		if gateway {
+			toks = tokens[opened:level]
+		} else {
+			toks = make([]string, level-opened)
+		}
+		_, err := f.open(ctx, toks, 64)
+		opened = level
+		time.Sleep(3 * time.Second)
+		mp, merr := readMem(ctx, in)
+		if merr != nil {
+			return out, merr
+		}
+		mp.Conns = f.openCount()
+		if err != nil {
+			mp.FailedToOpen = level - mp.Conns
+			mp.OpenErrorText = err.Error()
+			r.logf("  WARNING: %v", err)
+		}
+		mp.RSSPerConn = (mp.RSS - base.RSS) / float64(max(mp.Conns, 1))
+		mp.HeapPerConn = (mp.HeapInuse - base.HeapInuse) / float64(max(mp.Conns, 1))
+		out.Memory = append(out.Memory, mp)
+	}
+	n := f.openCount()
+	if n == 0 {
+		return out, errors.New("no connection could be opened")
+	}
+	if gateway {
+		r.logf("  heartbeats: %d idle connections, ping interval %s, %s", n, r.p.PingInterval, r.p.HeartbeatWindow)
+		p0 := f.pings.Load()
+		m := startCPU(in.p.pid(), 0, redisPid)
+		sleep(ctx, r.p.HeartbeatWindow)
+		u := measureCPU(m)
+		hb := &heartbeatResult{Conns: n, PingInterval: r.p.PingInterval.String(), Pings: f.pings.Load() - p0, CPU: u}
+		idlePct := out.IdleCPU.ServerPctCore
+		hb.NetPctCore = u.ServerPctCore - idlePct
+		netSec := u.ServerSec - out.IdleCPU.ServerSec*u.WallSec/out.IdleCPU.WallSec
+		hb.MicrosPerPing = 1e6 * netSec / float64(max(hb.Pings, 1))
+		hb.Projected19kPct = idlePct + 100*hb.MicrosPerPing/1e6*19000/25
+		out.Heartbeat = hb
+	}
+
+	r.logf("  fan-out to all: %d connections, %d events", n, r.p.FanoutBatches*r.p.FanoutBatch)
+	var pubAll func(context.Context, int64) error
+	var pubUser func(context.Context, int, int64) error
+	if gateway {
+		pubAll = func(ctx context.Context, t int64) error {
+			return in.api.publish(ctx, []byte(`{"target":{"all":true},"event":"bench","data":`+eventData(t)+`}`))
+		}
+		pubUser = func(ctx context.Context, i int, t int64) error {
+			return in.api.publish(ctx, []byte(`{"target":{"user_id":"`+users[i%n]+`"},"event":"bench","data":`+eventData(t)+`}`))
+		}
+	} else {
+		pubAll = func(ctx context.Context, t int64) error {
+			return in.api.do(ctx, http.MethodPost, "/fanout", floorEvent(t), http.StatusAccepted, nil)
+		}
+		pubUser = func(ctx context.Context, i int, t int64) error {
+			return in.api.do(ctx, http.MethodPost, "/send?i="+strconv.Itoa(i%n), floorEvent(t), http.StatusAccepted, nil)
+		}
+	}
+	out.FanoutAll = fanoutAll(ctx, f, pubAll, r.p.FanoutBatches, r.p.FanoutBatch, in.p.pid(), redisPid)
+	r.logf("  fan-out to one user: %d publishes, %d in flight", r.p.UserPublishes, r.p.UserConc)
+	out.FanoutUser = fanoutUser(ctx, f, pubUser, r.p.UserPublishes, r.p.UserConc, in.p.pid(), redisPid)
+	f.closeAll()
+	time.Sleep(time.Second)
+
+	r.logf("  handshake rate: %d in flight, %s", r.p.HandshakeConc, r.p.HandshakeRun)
+	hsPath, hsTokens := "/upgrade", []string(nil)
+	if gateway {
+		hsPath, hsTokens = "/ws", tokens
+	}
+	out.Handshake = handshakeRate(ctx, r.d, in.addr, hsPath, hsTokens, r.p.HandshakeConc, r.p.HandshakeRun, in.p.pid(), redisPid)
+	return out, nil
+}
+
+// floorEvent is the frame the gateway would write for a publish: the bare
+// fan-out floor writes these exact bytes.
+func floorEvent(t int64) []byte {
+	return []byte(`{"type":"event","id":"01JBENCHFLOOR0000000000000","event":"bench","data":` + eventData(t) + `}`)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
+}
+
+// revocation starts instance B next to A, measures the raw Redis hop floor,
+// then revokes through A sessions whose connections live on B while
+// RevokeOthers other connections stay open on B.
+func (r *runner) revocation(ctx context.Context, a *instance, others []string) (revocationResult, latency, error) {
+	r.logf("raw Redis PUBLISH->SUBSCRIBE hop: %d samples", r.p.RedisHops)
+	hop, err := redisHop(ctx, r.redisAddr, r.p.RedisHops)
+	if err != nil {
+		return revocationResult{}, hop, fmt.Errorf("redis hop: %w", err)
+	}
+	r.logf("starting gateway B")
+	b, err := r.startGateway(ctx, "gw-b")
+	if err != nil {
+		return revocationResult{}, hop, err
+	}
+	defer b.api.close()
+	time.Sleep(time.Second)
+	f := newFleet(r.d, b.addr, "/ws")
+	defer f.closeAll()
+	r.logf("  opening %d other connections on B", len(others))
+	if _, err := f.open(ctx, others, 64); err != nil {
+		r.logf("  WARNING: %v", err)
+	}
+	users := make([]string, r.p.Revocations)
+	for i := range users {
+		users[i] = fmt.Sprintf("r-%06d", i)
+	}
+	sess, err := a.api.createSessions(ctx, users, 32)
+	if err != nil {
+		return revocationResult{}, hop, fmt.Errorf("create revocation sessions: %w", err)
+	}
+	toks := make([]string, len(sess))
+	handles := make([]string, len(sess))
+	for i, s := range sess {
+		toks[i], handles[i] = s.Token, s.Handle
+	}
+	r.logf("  opening %d connections to revoke on B", len(toks))
+	conns, err := f.open(ctx, toks, 64)
+	if err != nil {
+		r.logf("  WARNING: %v", err)
+	}
+	others0 := f.openCount() - len(toks)
+	r.logf("  revoking %d sessions through A, one at a time", len(toks))
+	m := startCPU(a.p.pid(), b.p.pid())
+	res := revokeAll(ctx, a.api, conns, handles)
+	v, _ := m.stop()
+	res.ServerCPUSec = v[0] + v[1]
+	res.OthersOpen = others0
+	return res, hop, nil
+}

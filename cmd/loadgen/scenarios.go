@@ -1,0 +1,311 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// cpuMeter measures the CPU seconds of a set of processes (pid 0 = this one)
+// over an interval.
+type cpuMeter struct {
+	pids  []int
+	start []float64
+	busy0 float64
+	t0    time.Time
+}
+
+func startCPU(pids ...int) *cpuMeter {
+	m := &cpuMeter{pids: pids, start: make([]float64, len(pids)), t0: time.Now()}
+	m.busy0, _ = machineBusySeconds()
+	for i, p := range pids {
+		m.start[i], _ = cpuSeconds(p)
+	}
+	return m
+}
+
+// stop returns each process's CPU seconds since start and the wall time.
+func (m *cpuMeter) stop() ([]float64, time.Duration) {
+	out, wall, _ := m.stopAll()
+	return out, wall
+}
+
+// stopAll is stop plus the CPU seconds the whole machine was busy.
+func (m *cpuMeter) stopAll() ([]float64, time.Duration, float64) {
+	out := make([]float64, len(m.pids))
+	for i, p := range m.pids {
+		v, _ := cpuSeconds(p)
+		out[i] = v - m.start[i]
+	}
+	busy, _ := machineBusySeconds()
+	return out, time.Since(m.t0), busy - m.busy0
+}
+
+// cpuUse is CPU time over a wall interval.
+type cpuUse struct {
+	ServerSec      float64 `json:"server_cpu_s"`
+	ServerPctCore  float64 `json:"server_cpu_pct_of_core"`
+	RedisSec       float64 `json:"redis_cpu_s,omitempty"`
+	LoadgenSec     float64 `json:"loadgen_cpu_s"`
+	LoadgenPctCore float64 `json:"loadgen_cpu_pct_of_core"`
+	WallSec        float64 `json:"wall_s"`
+	// OtherPctCores is CPU the rest of the machine used meanwhile (other
+	// workloads), in percent of one core: a noisy neighbour shows here.
+	OtherPctCores float64 `json:"others_cpu_pct_of_core"`
+}
+
+func measureCPU(m *cpuMeter) cpuUse {
+	v, wall, busy := m.stopAll()
+	u := cpuUse{WallSec: wall.Seconds(), ServerSec: v[0], LoadgenSec: v[1]}
+	if len(v) > 2 {
+		u.RedisSec = v[2]
+	}
+	u.OtherPctCores = max(0, 100*(busy-u.ServerSec-u.LoadgenSec-u.RedisSec)/u.WallSec)
+	u.ServerPctCore = 100 * u.ServerSec / u.WallSec
+	u.LoadgenPctCore = 100 * u.LoadgenSec / u.WallSec
+	return u
+}
+
+// handshakeResult is one handshake-rate run: connect + welcome, then close.
+type handshakeResult struct {
+	OK          int64   `json:"ok"`
+	Failed      int64   `json:"failed"`
+	FirstError  string  `json:"first_error,omitempty"`
+	PerSec      float64 `json:"per_sec"`
+	Concurrency int     `json:"concurrency"`
+	Latency     latency `json:"connect_latency"`
+	CPU         cpuUse  `json:"cpu"`
+}
+
+// handshakeRate opens and closes connections with conc workers for dur.
+func handshakeRate(ctx context.Context, d *dialers, addr, path string, tokens []string, conc int, dur time.Duration, serverPid, redisPid int) handshakeResult {
+	rec := newRecorder(2_000_000)
+	var (
+		ok, failed atomic.Int64
+		next       atomic.Uint64
+		errOnce    sync.Once
+		firstErr   string
+		wg         sync.WaitGroup
+	)
+	m := startCPU(serverPid, 0, redisPid)
+	deadline := time.Now().Add(dur)
+	for range conc {
+		wg.Go(func() {
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				tok := ""
+				if len(tokens) > 0 {
+					tok = tokens[next.Add(1)%uint64(len(tokens))]
+				}
+				t0 := time.Now()
+				err := handshakeOnce(ctx, d, addr, path, tok)
+				if err != nil {
+					failed.Add(1)
+					errOnce.Do(func() { firstErr = err.Error() })
+					continue
+				}
+				rec.add(int64(time.Since(t0)))
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	cpu := measureCPU(m)
+	return handshakeResult{
+		OK: ok.Load(), Failed: failed.Load(), FirstError: firstErr, Concurrency: conc,
+		PerSec: float64(ok.Load()) / cpu.WallSec, Latency: summarize(rec.sorted()), CPU: cpu,
+	}
+}
+
+func handshakeOnce(ctx context.Context, d *dialers, addr, path, tok string) error {
+	hctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ws, err := dialWS(hctx, d, addr, path, tok)
+	if err != nil {
+		return err
+	}
+	defer ws.nc.Close()
+	_ = ws.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	op, _, err := ws.readMessage()
+	if err != nil {
+		return fmt.Errorf("read welcome: %w", err)
+	}
+	if op != opText {
+		return fmt.Errorf("%w: first frame op %d", errBadFrame, op)
+	}
+	return nil
+}
+
+// fanoutResult is one fan-out run.
+type fanoutResult struct {
+	Conns        int     `json:"conns"`
+	Publishes    int     `json:"publishes"`
+	Deliveries   int64   `json:"deliveries"`
+	PerSec       float64 `json:"deliveries_per_sec"`
+	Latency      latency `json:"latency"`
+	CPU          cpuUse  `json:"cpu"`
+	CPUSecPerM   float64 `json:"server_cpu_s_per_million_deliveries"`
+	Error        string  `json:"error,omitempty"`
+	ConnsAtEnd   int     `json:"conns_open_at_end"`
+	PublishError string  `json:"publish_error,omitempty"`
+}
+
+// eventData is the data object of every benchmark event: the send time the
+// client turns into a latency, and padding to a realistic size.
+func eventData(t int64) string {
+	return `{"t":` + strconv.FormatInt(t, 10) + `,"pad":"0123456789abcdef0123456789abcdef0123456789abcdef"}`
+}
+
+// fanoutAll publishes batches x batch events to every connection, waiting
+// for each batch to be fully delivered (a batch is smaller than the send
+// queue, so no connection is closed as a slow consumer).
+func fanoutAll(ctx context.Context, f *fleet, publish func(ctx context.Context, t int64) error, batches, batch, serverPid, redisPid int) fanoutResult {
+	n := f.openCount()
+	res := fanoutResult{Conns: n, Publishes: batches * batch}
+	rec := newRecorder(min(batches*batch*n, 4_000_000))
+	f.rec.Store(rec)
+	defer f.rec.Store(nil)
+	e0 := f.events.Load()
+	m := startCPU(serverPid, 0, redisPid)
+	for b := range batches {
+		for range batch {
+			if err := publish(ctx, time.Now().UnixNano()); err != nil {
+				res.PublishError = err.Error()
+				break
+			}
+		}
+		if err := f.waitEvents(ctx, e0+int64((b+1)*batch*n), 60*time.Second); err != nil {
+			res.Error = err.Error()
+			break
+		}
+	}
+	res.CPU = measureCPU(m)
+	res.Deliveries = f.events.Load() - e0
+	res.PerSec = float64(res.Deliveries) / res.CPU.WallSec
+	res.CPUSecPerM = res.CPU.ServerSec / float64(max(res.Deliveries, 1)) * 1e6
+	res.Latency = summarize(rec.sorted())
+	res.ConnsAtEnd = f.openCount()
+	return res
+}
+
+// fanoutUser sends total single-connection publishes, conc in flight,
+// addressed round-robin to connection i, and waits for all deliveries.
+func fanoutUser(ctx context.Context, f *fleet, publish func(ctx context.Context, i int, t int64) error, total, conc, serverPid, redisPid int) fanoutResult {
+	res := fanoutResult{Conns: f.openCount(), Publishes: total}
+	rec := newRecorder(total)
+	f.rec.Store(rec)
+	defer f.rec.Store(nil)
+	e0 := f.events.Load()
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+	)
+	m := startCPU(serverPid, 0, redisPid)
+	for range conc {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(total) || ctx.Err() != nil {
+					return
+				}
+				if err := publish(ctx, int(i), time.Now().UnixNano()); err != nil {
+					errOnce.Do(func() { res.PublishError = err.Error() })
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := f.waitEvents(ctx, e0+int64(total), 60*time.Second); err != nil {
+		res.Error = err.Error()
+	}
+	res.CPU = measureCPU(m)
+	res.Deliveries = f.events.Load() - e0
+	res.PerSec = float64(res.Deliveries) / res.CPU.WallSec
+	res.CPUSecPerM = res.CPU.ServerSec / float64(max(res.Deliveries, 1)) * 1e6
+	res.Latency = summarize(rec.sorted())
+	res.ConnsAtEnd = f.openCount()
+	return res
+}
+
+// redisHop measures raw PUBLISH -> SUBSCRIBE one-way latency with go-redis:
+// time from calling PUBLISH to the subscriber reading the message, one
+// message in flight at a time (as the sequential revocations are).
+func redisHop(ctx context.Context, addr string, hops int) (latency, error) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	sub := rdb.Subscribe(ctx, "loadgen:floor")
+	defer sub.Close()
+	if _, err := sub.Receive(ctx); err != nil {
+		return latency{}, err
+	}
+	rec := newRecorder(hops)
+	for range hops {
+		t0 := time.Now()
+		if err := rdb.Publish(ctx, "loadgen:floor", "x").Err(); err != nil {
+			return latency{}, err
+		}
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := sub.ReceiveMessage(rctx)
+		cancel()
+		if err != nil {
+			return latency{}, err
+		}
+		rec.add(int64(time.Since(t0)))
+	}
+	return summarize(rec.sorted()), nil
+}
+
+// revocationResult is the cross-instance revocation run.
+type revocationResult struct {
+	Revocations  int     `json:"revocations"`
+	OthersOpen   int     `json:"other_conns_open_on_b"`
+	Latency      latency `json:"revoke_to_close_latency"`
+	APILatency   latency `json:"revoke_api_roundtrip"`
+	WrongCode    int     `json:"wrong_close_code"`
+	TimedOut     int     `json:"timed_out"`
+	Errors       int     `json:"api_errors"`
+	FirstError   string  `json:"first_error,omitempty"`
+	ServerCPUSec float64 `json:"servers_cpu_s"`
+}
+
+// revokeAll revokes each connection's session through instance A's API,
+// one at a time, and measures until that connection (on B) sees its close
+// frame.
+func revokeAll(ctx context.Context, a *apiClient, conns []*heldConn, handles []string) revocationResult {
+	res := revocationResult{Revocations: len(conns)}
+	rec := newRecorder(len(conns))
+	api := newRecorder(len(conns))
+	for i, c := range conns {
+		if c == nil {
+			res.Errors++
+			continue
+		}
+		t0 := time.Now()
+		if err := a.revoke(ctx, handles[i]); err != nil {
+			res.Errors++
+			if res.FirstError == "" {
+				res.FirstError = err.Error()
+			}
+			continue
+		}
+		api.add(int64(time.Since(t0)))
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+			res.TimedOut++
+			continue
+		}
+		if c.code.Load() != 4500 {
+			res.WrongCode++
+		}
+		rec.add(c.closedAt.Load() - t0.UnixNano())
+	}
+	res.Latency = summarize(rec.sorted())
+	res.APILatency = summarize(api.sorted())
+	return res
+}

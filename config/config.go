@@ -1,0 +1,166 @@
+package config
+
+import (
+	"bytes"
+	"encoding/hex"
+	"time"
+
+	"github.com/sessiongate/sessiongate/redisconn"
+)
+
+// Environments accepted in GATEWAY_ENV.
+const (
+	EnvDevelopment = "development"
+	EnvProduction  = "production"
+)
+
+// Authenticator modes accepted in AUTH_MODE.
+const (
+	AuthModeDev     = "dev"
+	AuthModeWebhook = "webhook"
+)
+
+// hostPrefix is the cookie name prefix browsers reserve for Secure,
+// host-only, Path=/ cookies.
+const hostPrefix = "__Host-"
+
+// Config is the gateway's whole configuration. It is a value: [Load] fills
+// it from flags and environment with defaults applied; each field names its
+// variable and default. It holds secrets: never log it, use
+// [Config.LogFields].
+type Config struct {
+	// Env is "development" or "production" (GATEWAY_ENV). Defaults to development.
+	Env string
+	// Addr is the listen address (GATEWAY_ADDR). Defaults to ":8080".
+	Addr string
+	// InstanceID names this instance in the cluster (GATEWAY_INSTANCE_ID).
+	// Defaults to the hostname + "-" + 6 random hex characters.
+	InstanceID string
+	// APIKeys are the server API bearer keys (GATEWAY_API_KEYS, comma-separated).
+	// Empty disables the server API.
+	APIKeys []string
+	// AllowedOrigins are the origins (scheme://host[:port]) allowed to open
+	// WebSockets (GATEWAY_ALLOWED_ORIGINS, comma-separated). Empty allows
+	// only the request's own host.
+	AllowedOrigins []string
+	// TrustProxy takes the client IP from X-Forwarded-For (GATEWAY_TRUST_PROXY).
+	// Defaults to false; enable it only behind a load balancer that sets it.
+	TrustProxy bool
+	// LogLevel is debug, info, warn or error (LOG_LEVEL). Defaults to info.
+	LogLevel string
+	// LogFormat is console or json (LOG_FORMAT). Defaults to json in
+	// production, console in development.
+	LogFormat string
+
+	// UseRedis selects the Redis store and bus (USE_REDIS_SESSIONS).
+	// Defaults to false: memory store and in-process bus.
+	UseRedis bool
+	// Redis is the Redis deployment (REDIS_URL, REDIS_HOST, REDIS_PORT,
+	// REDIS_PASSWORD, REDIS_DB, REDIS_USERNAME, REDIS_ADDRS,
+	// REDIS_MASTER_NAME, REDIS_CONNECT_ATTEMPTS, REDIS_BACKOFF_MIN,
+	// REDIS_BACKOFF_MAX). REDIS_HOST/PORT/DB replace those parts of REDIS_URL,
+	// and REDIS_PASSWORD/REDIS_USERNAME its credentials.
+	Redis redisconn.Config
+	// KeyPrefix prefixes every Redis key and channel (REDIS_KEY_PREFIX).
+	// Defaults to "sessiongate:".
+	KeyPrefix string
+
+	// SessionSecret keys the cookie tags and session handles (SESSION_SECRET,
+	// at least 32 bytes in production).
+	SessionSecret []byte
+	// EncryptionKeys are the 32-byte AES-256-GCM keys (SESSION_ENCRYPTION_KEY,
+	// comma-separated 64-hex keys); the first encrypts, all decrypt.
+	EncryptionKeys [][]byte
+	// EphemeralSecrets is true when development generated a random secret or
+	// key because none was given: sessions do not survive a restart.
+	EphemeralSecrets bool
+	// SessionIdleTTL is the idle timeout, the Redis key TTL
+	// (SESSION_IDLE_TTL). Defaults to 24h.
+	SessionIdleTTL time.Duration
+	// SessionLifetime is the absolute lifetime (SESSION_LIFETIME). Defaults to 168h.
+	SessionLifetime time.Duration
+	// SessionTouchInterval is the least time between two idle-TTL extensions
+	// of one session (SESSION_TOUCH_INTERVAL). Defaults to 1m.
+	SessionTouchInterval time.Duration
+
+	// CookieName is the session cookie's base name (COOKIE_NAME). Defaults to
+	// "sg_session"; see [Config.EffectiveCookieName].
+	CookieName string
+	// CookieDomain is the cookie Domain attribute (COOKIE_DOMAIN); must be
+	// empty in production because of the __Host- prefix.
+	CookieDomain string
+	// CookieSameSite is lax, strict or none (COOKIE_SAMESITE). Defaults to lax;
+	// none requires CookieSecure.
+	CookieSameSite string
+	// CookieSecure sets the Secure attribute: always true in production;
+	// COOKIE_SECURE=true forces it in development.
+	CookieSecure bool
+
+	// AuthMode is dev or webhook (AUTH_MODE). Defaults to dev in development
+	// and webhook in production, which refuses dev.
+	AuthMode string
+	// AuthWebhookURL receives login requests in webhook mode (AUTH_WEBHOOK_URL).
+	AuthWebhookURL string
+	// AuthWebhookTimeout bounds one webhook call (AUTH_WEBHOOK_TIMEOUT). Defaults to 5s.
+	AuthWebhookTimeout time.Duration
+
+	// WSMaxMessageBytes caps one inbound WebSocket message
+	// (WS_MAX_MESSAGE_BYTES, 512..16MiB). Defaults to 32768.
+	WSMaxMessageBytes int64
+	// WSSendQueue is the per-connection outbound queue length (WS_SEND_QUEUE).
+	// Defaults to 64.
+	WSSendQueue int
+	// WSPingInterval is the server ping period (WS_PING_INTERVAL). Defaults to 25s.
+	WSPingInterval time.Duration
+	// WSPongTimeout is how long a pong may take (WS_PONG_TIMEOUT). Defaults to 10s.
+	WSPongTimeout time.Duration
+	// WSWriteTimeout bounds one WebSocket write (WS_WRITE_TIMEOUT). Defaults to 10s.
+	WSWriteTimeout time.Duration
+
+	// RateLimitRPS is the per-client-IP rate of logins and upgrades
+	// (RATE_LIMIT_RPS). Defaults to 20.
+	RateLimitRPS float64
+	// RateLimitBurst is the burst of that limiter (RATE_LIMIT_BURST). Defaults to 40.
+	RateLimitBurst int
+
+	// DrainWindow spreads connection closes on shutdown (DRAIN_WINDOW).
+	// Defaults to 10s.
+	DrainWindow time.Duration
+	// ShutdownTimeout bounds the whole shutdown (SHUTDOWN_TIMEOUT). Defaults to 30s.
+	ShutdownTimeout time.Duration
+	// HeartbeatInterval is the instance heartbeat period
+	// (PUBSUB_HEARTBEAT_INTERVAL). Defaults to 5s.
+	HeartbeatInterval time.Duration
+	// ReconcileInterval is the period of the revoked-session sweep
+	// (RECONCILE_INTERVAL). Defaults to 30s.
+	ReconcileInterval time.Duration
+}
+
+// Production reports whether Env is production.
+func (c Config) Production() bool { return c.Env == EnvProduction }
+
+// EffectiveCookieName is the cookie name to set: CookieName with the
+// "__Host-" prefix in production (Secure, Path=/, no Domain), CookieName
+// otherwise.
+func (c Config) EffectiveCookieName() string {
+	if c.Production() {
+		return hostPrefix + c.CookieName
+	}
+	return c.CookieName
+}
+
+// UsesExampleSecrets reports whether SessionSecret or any EncryptionKeys
+// entry is the example from .env.example. Production refuses it; a
+// development main should warn.
+func (c Config) UsesExampleSecrets() bool {
+	if string(c.SessionSecret) == ExampleSessionSecret {
+		return true
+	}
+	ex, _ := hex.DecodeString(ExampleEncryptionKey)
+	for _, k := range c.EncryptionKeys {
+		if bytes.Equal(k, ex) {
+			return true
+		}
+	}
+	return false
+}

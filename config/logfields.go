@@ -1,0 +1,76 @@
+package config
+
+import (
+	"net/url"
+
+	"go.uber.org/zap"
+)
+
+// LogFields returns the effective configuration as fields for one start-up
+// log line. Secrets are never included: the session secret and keys appear
+// as "set"/"ephemeral"/"example" and a count, API keys as a count, the Redis
+// password as "***" and the webhook URL without credentials or query.
+func (c Config) LogFields() []zap.Field {
+	secrets := "set"
+	switch {
+	case c.EphemeralSecrets:
+		secrets = "ephemeral"
+	case c.UsesExampleSecrets():
+		secrets = "example"
+	case len(c.SessionSecret) == 0:
+		secrets = "unset"
+	}
+	return []zap.Field{
+		zap.String("env", c.Env),
+		zap.String("addr", c.Addr),
+		zap.String("instance_id", c.InstanceID),
+		zap.Int("api_keys", len(c.APIKeys)),
+		zap.Strings("allowed_origins", c.AllowedOrigins),
+		zap.Bool("trust_proxy", c.TrustProxy),
+		zap.String("log_level", c.LogLevel),
+		zap.String("log_format", c.LogFormat),
+		zap.Bool("use_redis", c.UseRedis),
+		zap.String("redis", c.Redis.Redacted()),
+		zap.Int("redis_connect_attempts", c.Redis.ConnectAttempts),
+		zap.Duration("redis_backoff_min", c.Redis.BackoffMin),
+		zap.Duration("redis_backoff_max", c.Redis.BackoffMax),
+		zap.String("key_prefix", c.KeyPrefix),
+		zap.String("session_secrets", secrets),
+		zap.Int("encryption_keys", len(c.EncryptionKeys)),
+		zap.Duration("session_idle_ttl", c.SessionIdleTTL),
+		zap.Duration("session_lifetime", c.SessionLifetime),
+		zap.Duration("session_touch_interval", c.SessionTouchInterval),
+		zap.String("cookie_name", c.EffectiveCookieName()),
+		zap.String("cookie_domain", c.CookieDomain),
+		zap.String("cookie_samesite", c.CookieSameSite),
+		zap.Bool("cookie_secure", c.CookieSecure),
+		zap.String("auth_mode", c.AuthMode),
+		zap.String("auth_webhook_url", redactURL(c.AuthWebhookURL)),
+		zap.Duration("auth_webhook_timeout", c.AuthWebhookTimeout),
+		zap.Int64("ws_max_message_bytes", c.WSMaxMessageBytes),
+		zap.Int("ws_send_queue", c.WSSendQueue),
+		zap.Duration("ws_ping_interval", c.WSPingInterval),
+		zap.Duration("ws_pong_timeout", c.WSPongTimeout),
+		zap.Duration("ws_write_timeout", c.WSWriteTimeout),
+		zap.Float64("rate_limit_rps", c.RateLimitRPS),
+		zap.Int("rate_limit_burst", c.RateLimitBurst),
+		zap.Duration("drain_window", c.DrainWindow),
+		zap.Duration("shutdown_timeout", c.ShutdownTimeout),
+		zap.Duration("heartbeat_interval", c.HeartbeatInterval),
+		zap.Duration("reconcile_interval", c.ReconcileInterval),
+	}
+}
+
+// redactURL drops user info, query and fragment, which may carry
+// credentials.
+func redactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(invalid URL)"
+	}
+	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
+	return u.String()
+}

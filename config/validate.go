@@ -1,0 +1,244 @@
+package config
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Limits enforced by [Config.Validate].
+const (
+	minSecretBytes    = 32
+	minAPIKeyChars    = 16
+	minMessageBytes   = 512
+	maxMessageBytes   = 16 << 20
+	maxSendQueue      = 1 << 16
+	maxInstanceIDLen  = 64
+	maxCookieNameLen  = 64
+	encryptionKeySize = 32
+)
+
+// Validate checks every rule and returns nil or an error that wraps
+// [ErrInvalid] followed by one line per problem, each naming the variable
+// and what it should be. [Load] calls it; call it again after changing a
+// loaded Config by hand.
+func (c Config) Validate() error {
+	p := c.problems()
+	if len(p) == 0 {
+		return nil
+	}
+	return errors.Join(append([]error{ErrInvalid}, p...)...)
+}
+
+func (c Config) problems() []error {
+	var out []error
+	add := func(format string, args ...any) { out = append(out, fmt.Errorf(format, args...)) }
+
+	if c.Env != EnvDevelopment && c.Env != EnvProduction {
+		add("GATEWAY_ENV must be %q or %q; got %q", EnvDevelopment, EnvProduction, clip(c.Env))
+	}
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port, true) {
+		add("GATEWAY_ADDR must be host:port or :port, e.g. \":8080\"; got %q", clip(c.Addr))
+	}
+	if c.InstanceID == "" || len(c.InstanceID) > maxInstanceIDLen || strings.IndexFunc(c.InstanceID, func(r rune) bool { return !validIDRune(r) }) >= 0 {
+		add("GATEWAY_INSTANCE_ID must be 1-%d characters of letters, digits, '.', '_', ':' or '-'; got %q", maxInstanceIDLen, clip(c.InstanceID))
+	}
+	c.apiKeyProblems(add)
+	for i, o := range c.AllowedOrigins {
+		if !validOrigin(o) {
+			add("GATEWAY_ALLOWED_ORIGINS entry %d must be an origin scheme://host[:port] such as https://app.example.com (no path, no trailing slash); got %q", i+1, clip(o))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		add("LOG_LEVEL must be debug, info, warn or error; got %q", clip(c.LogLevel))
+	}
+	if c.LogFormat != "console" && c.LogFormat != "json" {
+		add("LOG_FORMAT must be console or json; got %q", clip(c.LogFormat))
+	}
+	c.redisProblems(add)
+	c.secretProblems(add)
+	c.sessionProblems(add)
+	c.cookieProblems(add)
+	c.authProblems(add)
+	c.wsProblems(add)
+	if c.RateLimitRPS <= 0 || math.IsNaN(c.RateLimitRPS) || math.IsInf(c.RateLimitRPS, 0) {
+		add("RATE_LIMIT_RPS must be a positive number; got %v", c.RateLimitRPS)
+	}
+	if c.RateLimitBurst < 1 {
+		add("RATE_LIMIT_BURST must be at least 1; got %d", c.RateLimitBurst)
+	}
+	positive(add, "DRAIN_WINDOW", c.DrainWindow)
+	positive(add, "SHUTDOWN_TIMEOUT", c.ShutdownTimeout)
+	if c.DrainWindow > 0 && c.ShutdownTimeout > 0 && c.DrainWindow >= c.ShutdownTimeout {
+		add("DRAIN_WINDOW (%s) must be shorter than SHUTDOWN_TIMEOUT (%s), or shutdown is cut off mid-drain", c.DrainWindow, c.ShutdownTimeout)
+	}
+	positive(add, "PUBSUB_HEARTBEAT_INTERVAL", c.HeartbeatInterval)
+	positive(add, "RECONCILE_INTERVAL", c.ReconcileInterval)
+	return out
+}
+
+func positive(add func(string, ...any), name string, d time.Duration) {
+	if d <= 0 {
+		add("%s must be a positive duration such as \"10s\"; got %s", name, d)
+	}
+}
+
+func (c Config) apiKeyProblems(add func(string, ...any)) {
+	for i, k := range c.APIKeys {
+		if strings.IndexFunc(k, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+			add("GATEWAY_API_KEYS key %d of %d contains spaces or control characters", i+1, len(c.APIKeys))
+		}
+		if c.Production() && len(k) < minAPIKeyChars {
+			add("GATEWAY_API_KEYS key %d of %d is %d characters; production needs at least %d (generate one with: openssl rand -hex 32)", i+1, len(c.APIKeys), len(k), minAPIKeyChars)
+		}
+	}
+}
+
+func (c Config) secretProblems(add func(string, ...any)) {
+	switch {
+	case len(c.SessionSecret) == 0:
+		add("SESSION_SECRET is required (only development generates a throw-away one); generate one with: openssl rand -hex 32")
+	case c.Production() && string(c.SessionSecret) == ExampleSessionSecret:
+		add("SESSION_SECRET is the example value from .env.example; production refuses it: generate one with: openssl rand -hex 32")
+	case c.Production() && len(c.SessionSecret) < minSecretBytes:
+		add("SESSION_SECRET must be at least %d bytes in production; got %d (generate one with: openssl rand -hex 32)", minSecretBytes, len(c.SessionSecret))
+	}
+	if len(c.EncryptionKeys) == 0 {
+		add("SESSION_ENCRYPTION_KEY is required (only development generates a throw-away one): 64 hex characters (generate one with: openssl rand -hex 32)")
+	}
+	example, _ := hex.DecodeString(ExampleEncryptionKey)
+	for i, k := range c.EncryptionKeys {
+		if len(k) != encryptionKeySize {
+			add("SESSION_ENCRYPTION_KEY key %d must be %d bytes; got %d bytes", i+1, encryptionKeySize, len(k))
+		}
+		if c.Production() && bytes.Equal(k, example) {
+			add("SESSION_ENCRYPTION_KEY key %d is the example value from .env.example; production refuses it: generate one with: openssl rand -hex 32", i+1)
+		}
+		for j := range i {
+			if bytes.Equal(k, c.EncryptionKeys[j]) {
+				add("SESSION_ENCRYPTION_KEY lists the same key twice (keys %d and %d)", j+1, i+1)
+			}
+		}
+	}
+}
+
+func (c Config) sessionProblems(add func(string, ...any)) {
+	if c.SessionIdleTTL < time.Second {
+		add("SESSION_IDLE_TTL must be at least 1s; got %s", c.SessionIdleTTL)
+	}
+	if c.SessionLifetime < time.Second {
+		add("SESSION_LIFETIME must be at least 1s; got %s", c.SessionLifetime)
+	}
+	positive(add, "SESSION_TOUCH_INTERVAL", c.SessionTouchInterval)
+	if c.SessionTouchInterval > 0 && c.SessionTouchInterval >= c.SessionIdleTTL {
+		add("SESSION_TOUCH_INTERVAL (%s) must be shorter than SESSION_IDLE_TTL (%s), or active sessions expire", c.SessionTouchInterval, c.SessionIdleTTL)
+	}
+}
+
+func (c Config) cookieProblems(add func(string, ...any)) {
+	if c.CookieName == "" || len(c.CookieName) > maxCookieNameLen || strings.IndexFunc(c.CookieName, func(r rune) bool { return !isTokenRune(r) }) >= 0 {
+		add("COOKIE_NAME must be 1-%d characters of letters, digits and !#$%%&'*+-.^_`|~; got %q", maxCookieNameLen, clip(c.CookieName))
+	} else if lower := strings.ToLower(c.CookieName); strings.HasPrefix(lower, "__host-") || strings.HasPrefix(lower, "__secure-") {
+		add("COOKIE_NAME must not start with __Host- or __Secure-: production adds __Host- itself; got %q", clip(c.CookieName))
+	}
+	if c.CookieDomain != "" {
+		if c.Production() {
+			add("COOKIE_DOMAIN must be empty in production: the __Host- cookie prefix forbids a Domain attribute; got %q", clip(c.CookieDomain))
+		} else if !validDomain(c.CookieDomain) {
+			add("COOKIE_DOMAIN must be a domain name such as example.com (no scheme, port or path); got %q", clip(c.CookieDomain))
+		}
+	}
+	switch c.CookieSameSite {
+	case "lax", "strict":
+	case "none":
+		if !c.CookieSecure {
+			add("COOKIE_SAMESITE=none requires Secure cookies: use production or set COOKIE_SECURE=true (browsers drop SameSite=None without Secure)")
+		}
+	default:
+		add("COOKIE_SAMESITE must be lax, strict or none; got %q", clip(c.CookieSameSite))
+	}
+	if c.Production() && !c.CookieSecure {
+		add("COOKIE_SECURE cannot be false in production: session cookies must only travel over HTTPS")
+	}
+}
+
+func (c Config) authProblems(add func(string, ...any)) {
+	switch c.AuthMode {
+	case AuthModeDev:
+		if c.Production() {
+			add("AUTH_MODE=dev accepts any user id and is refused in production; use AUTH_MODE=webhook with AUTH_WEBHOOK_URL")
+		}
+	case AuthModeWebhook:
+		if c.AuthWebhookURL == "" {
+			add("AUTH_WEBHOOK_URL is required with AUTH_MODE=webhook: the http(s) URL that checks login requests")
+		} else if u, err := url.Parse(c.AuthWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("AUTH_WEBHOOK_URL must be an http:// or https:// URL with a host")
+		}
+	default:
+		add("AUTH_MODE must be dev or webhook; got %q", clip(c.AuthMode))
+	}
+	positive(add, "AUTH_WEBHOOK_TIMEOUT", c.AuthWebhookTimeout)
+}
+
+func (c Config) wsProblems(add func(string, ...any)) {
+	if c.WSMaxMessageBytes < minMessageBytes || c.WSMaxMessageBytes > maxMessageBytes {
+		add("WS_MAX_MESSAGE_BYTES must be between %d and %d (16MiB); got %d", minMessageBytes, maxMessageBytes, c.WSMaxMessageBytes)
+	}
+	if c.WSSendQueue < 1 || c.WSSendQueue > maxSendQueue {
+		add("WS_SEND_QUEUE must be between 1 and %d; got %d", maxSendQueue, c.WSSendQueue)
+	}
+	positive(add, "WS_PING_INTERVAL", c.WSPingInterval)
+	positive(add, "WS_PONG_TIMEOUT", c.WSPongTimeout)
+	positive(add, "WS_WRITE_TIMEOUT", c.WSWriteTimeout)
+}
+
+// validOrigin reports whether o is scheme://host[:port] with an http(s)
+// scheme and nothing else.
+func validOrigin(o string) bool {
+	u, err := url.Parse(o)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Hostname() == "" {
+		return false
+	}
+	if u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || u.Opaque != "" {
+		return false
+	}
+	if p := u.Port(); p != "" && !validPort(p, false) {
+		return false
+	}
+	return !strings.HasSuffix(u.Host, ":")
+}
+
+func validIDRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._:-", r)
+}
+
+// isTokenRune reports whether r may appear in an RFC 6265 cookie name.
+func isTokenRune(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+}
+
+func validDomain(d string) bool {
+	d = strings.TrimPrefix(d, ".")
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(d, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,265 @@
+package config
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+// TestValidationRules drives every rule through Load: one bad setting per
+// case, on top of a valid development or production environment.
+func TestValidationRules(t *testing.T) {
+	dev := map[string]string{}
+	prod := prodEnv()
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want string // substring of the error; "" means valid
+	}{
+		// Valid configurations.
+		{name: "development defaults valid", env: dev},
+		{name: "production valid", env: prod},
+		{name: "production without api keys valid", env: with(prod, "GATEWAY_API_KEYS=")},
+		{name: "production with redis cluster valid", env: with(prod, "USE_REDIS_SESSIONS=true", "REDIS_ADDRS=a:7000,b:7001")},
+		{name: "samesite none in production valid", env: with(prod, "COOKIE_SAMESITE=none")},
+		{name: "samesite none with forced secure valid", env: with(dev, "COOKIE_SAMESITE=none", "COOKIE_SECURE=true")},
+		{name: "dev cookie domain valid", env: with(dev, "COOKIE_DOMAIN=.example.com")},
+		{name: "short api key allowed in dev", env: with(dev, "GATEWAY_API_KEYS=short")},
+		{name: "example secrets allowed in dev", env: with(dev, "SESSION_SECRET="+ExampleSessionSecret, "SESSION_ENCRYPTION_KEY="+ExampleEncryptionKey)},
+		{name: "message size bounds valid", env: with(dev, "WS_MAX_MESSAGE_BYTES=512")},
+		{name: "message size upper bound valid", env: with(dev, "WS_MAX_MESSAGE_BYTES=16777216")},
+		{name: "addr with host valid", env: with(dev, "GATEWAY_ADDR=127.0.0.1:0")},
+
+		// Production refusals.
+		{name: "production missing secret", env: with(prod, "SESSION_SECRET="), want: "SESSION_SECRET is required"},
+		{name: "production missing key", env: with(prod, "SESSION_ENCRYPTION_KEY="), want: "SESSION_ENCRYPTION_KEY is required"},
+		{name: "production example secret", env: with(prod, "SESSION_SECRET="+ExampleSessionSecret), want: "SESSION_SECRET is the example value"},
+		{name: "production example key", env: with(prod, "SESSION_ENCRYPTION_KEY="+ExampleEncryptionKey), want: "SESSION_ENCRYPTION_KEY key 1 is the example value"},
+		{name: "production example key second in list", env: with(prod, "SESSION_ENCRYPTION_KEY="+testKey+","+ExampleEncryptionKey), want: "key 2 is the example value"},
+		{name: "production short secret", env: with(prod, "SESSION_SECRET=too-short"), want: "SESSION_SECRET must be at least 32 bytes in production; got 9"},
+		{name: "production auth dev", env: with(prod, "AUTH_MODE=dev"), want: "AUTH_MODE=dev accepts any user id and is refused in production"},
+		{name: "production short api key", env: with(prod, "GATEWAY_API_KEYS="+testAPIKey+",shortkey"), want: "GATEWAY_API_KEYS key 2 of 2 is 8 characters; production needs at least 16"},
+		{name: "production cookie domain", env: with(prod, "COOKIE_DOMAIN=example.com"), want: "COOKIE_DOMAIN must be empty in production"},
+		{name: "production cookie secure false", env: with(prod, "COOKIE_SECURE=false"), want: "COOKIE_SECURE cannot be false in production"},
+		{name: "production webhook url missing", env: with(prod, "AUTH_WEBHOOK_URL="), want: "AUTH_WEBHOOK_URL is required with AUTH_MODE=webhook"},
+
+		// Keys (any environment).
+		{name: "key too short", env: with(dev, "SESSION_ENCRYPTION_KEY=0123456789ab"), want: "SESSION_ENCRYPTION_KEY must be 64 hex characters (32 bytes); got 12 characters"},
+		{name: "key not hex", env: with(dev, "SESSION_ENCRYPTION_KEY="+strings.Repeat("zz", 32)), want: "SESSION_ENCRYPTION_KEY must be hexadecimal"},
+		{name: "second key too long", env: with(dev, "SESSION_ENCRYPTION_KEY="+testKey+","+testKey+"00"), want: "SESSION_ENCRYPTION_KEY key 2 of 2 must be 64 hex characters (32 bytes); got 66 characters"},
+		{name: "empty key in list", env: with(dev, "SESSION_ENCRYPTION_KEY="+testKey+",,"+testKey2), want: "key 2 of 3 must be 64 hex characters (32 bytes); got 0 characters"},
+		{name: "duplicate key", env: with(dev, "SESSION_ENCRYPTION_KEY="+testKey+","+testKey), want: "lists the same key twice (keys 1 and 2)"},
+
+		// Gateway.
+		{name: "bad env", env: with(dev, "GATEWAY_ENV=staging"), want: `GATEWAY_ENV must be "development" or "production"; got "staging"`},
+		{name: "addr without port", env: with(dev, "GATEWAY_ADDR=8080"), want: `GATEWAY_ADDR must be host:port or :port`},
+		{name: "addr bad port", env: with(dev, "GATEWAY_ADDR=:http-alt"), want: `GATEWAY_ADDR must be host:port or :port`},
+		{name: "addr port out of range", env: with(dev, "GATEWAY_ADDR=:70000"), want: `GATEWAY_ADDR must be host:port or :port`},
+		{name: "instance id with space", env: with(dev, "GATEWAY_INSTANCE_ID=my host"), want: "GATEWAY_INSTANCE_ID must be 1-64 characters"},
+		{name: "instance id too long", env: with(dev, "GATEWAY_INSTANCE_ID="+strings.Repeat("a", 65)), want: "GATEWAY_INSTANCE_ID must be 1-64 characters"},
+		{name: "api key with control char", env: with(dev, "GATEWAY_API_KEYS=abc\tdef"), want: "GATEWAY_API_KEYS key 1 of 1 contains spaces"},
+		{name: "origin with path", env: with(dev, "GATEWAY_ALLOWED_ORIGINS=https://a.test/"), want: "GATEWAY_ALLOWED_ORIGINS entry 1 must be an origin"},
+		{name: "origin without scheme", env: with(dev, "GATEWAY_ALLOWED_ORIGINS=https://ok.test,a.test"), want: "GATEWAY_ALLOWED_ORIGINS entry 2 must be an origin"},
+		{name: "origin ws scheme", env: with(dev, "GATEWAY_ALLOWED_ORIGINS=ws://a.test"), want: "GATEWAY_ALLOWED_ORIGINS entry 1"},
+		{name: "origin wildcard", env: with(dev, "GATEWAY_ALLOWED_ORIGINS=*"), want: "GATEWAY_ALLOWED_ORIGINS entry 1"},
+		{name: "origin bad port", env: with(dev, "GATEWAY_ALLOWED_ORIGINS=http://a.test:99999"), want: "GATEWAY_ALLOWED_ORIGINS entry 1"},
+		{name: "origin with query", env: with(dev, "GATEWAY_ALLOWED_ORIGINS=http://a.test?x=1"), want: "GATEWAY_ALLOWED_ORIGINS entry 1"},
+		{name: "bad trust proxy bool", env: with(dev, "GATEWAY_TRUST_PROXY=maybe"), want: `GATEWAY_TRUST_PROXY must be true or false; got "maybe"`},
+
+		// Logging.
+		{name: "bad log level", env: with(dev, "LOG_LEVEL=verbose"), want: `LOG_LEVEL must be debug, info, warn or error; got "verbose"`},
+		{name: "bad log format", env: with(dev, "LOG_FORMAT=xml"), want: `LOG_FORMAT must be console or json; got "xml"`},
+
+		// Redis.
+		{name: "bad use redis bool", env: with(dev, "USE_REDIS_SESSIONS=sure"), want: "USE_REDIS_SESSIONS must be true or false"},
+		{name: "redis url scheme", env: with(dev, "REDIS_URL=http://:hunter2@r:6379"), want: "REDIS_URL must be a redis:// or rediss:// URL"},
+		{name: "redis url unparsable", env: with(dev, "REDIS_URL=redis://:hunter2@r:port"), want: "REDIS_URL must be a redis:// or rediss:// URL"},
+		{name: "redis url db path", env: with(dev, "REDIS_URL=redis://r:6379/db1"), want: "REDIS_URL path must be a database number"},
+		{name: "redis host with port", env: with(dev, "REDIS_HOST=r:6379"), want: "REDIS_HOST must be a host name or IP address without port"},
+		{name: "redis port text", env: with(dev, "REDIS_PORT=redis"), want: `REDIS_PORT must be a port number 1-65535; got "redis"`},
+		{name: "redis port zero", env: with(dev, "REDIS_PORT=0"), want: "REDIS_PORT must be a port number 1-65535"},
+		{name: "redis db negative", env: with(dev, "REDIS_DB=-1"), want: `REDIS_DB must be a database number 0 or more; got "-1"`},
+		{name: "redis addrs entry", env: with(dev, "REDIS_ADDRS=a:7000,b"), want: `REDIS_ADDRS entry 2 must be host:port; got "b"`},
+		{name: "redis master without addrs", env: with(dev, "REDIS_MASTER_NAME=mymaster"), want: "REDIS_MASTER_NAME is set, so REDIS_ADDRS must list the Sentinel addresses"},
+		{name: "redis cluster with db", env: with(dev, "REDIS_ADDRS=a:7000,b:7001", "REDIS_DB=2"), want: "REDIS_DB must be 0 with Redis Cluster"},
+		{name: "redis attempts zero", env: with(dev, "REDIS_CONNECT_ATTEMPTS=0"), want: "REDIS_CONNECT_ATTEMPTS must be at least 1; got 0"},
+		{name: "redis attempts text", env: with(dev, "REDIS_CONNECT_ATTEMPTS=ten"), want: `REDIS_CONNECT_ATTEMPTS must be a whole number; got "ten"`},
+		{name: "redis backoff min zero", env: with(dev, "REDIS_BACKOFF_MIN=0s"), want: "REDIS_BACKOFF_MIN must be positive"},
+		{name: "redis backoff order", env: with(dev, "REDIS_BACKOFF_MIN=5s", "REDIS_BACKOFF_MAX=1s"), want: "REDIS_BACKOFF_MAX (1s) must not be shorter than REDIS_BACKOFF_MIN (5s)"},
+		{name: "redis backoff max huge", env: with(dev, "REDIS_BACKOFF_MAX=1h"), want: "REDIS_BACKOFF_MAX must be at most 10m"},
+		{name: "redis backoff not duration", env: with(dev, "REDIS_BACKOFF_MIN=5"), want: `REDIS_BACKOFF_MIN must be a duration such as "90s"`},
+		{name: "key prefix with space", env: with(dev, "REDIS_KEY_PREFIX=my app:"), want: "REDIS_KEY_PREFIX must be 1-64 characters without spaces"},
+
+		// Sessions.
+		{name: "idle ttl not duration", env: with(dev, "SESSION_IDLE_TTL=1d"), want: `SESSION_IDLE_TTL must be a duration such as "90s", "5m" or "24h"; got "1d"`},
+		{name: "idle ttl too short", env: with(dev, "SESSION_IDLE_TTL=500ms"), want: "SESSION_IDLE_TTL must be at least 1s"},
+		{name: "lifetime zero", env: with(dev, "SESSION_LIFETIME=0s"), want: "SESSION_LIFETIME must be at least 1s"},
+		{name: "touch interval zero", env: with(dev, "SESSION_TOUCH_INTERVAL=0s"), want: "SESSION_TOUCH_INTERVAL must be a positive duration"},
+		{name: "touch interval not below idle ttl", env: with(dev, "SESSION_IDLE_TTL=1m", "SESSION_TOUCH_INTERVAL=1m"), want: "SESSION_TOUCH_INTERVAL (1m0s) must be shorter than SESSION_IDLE_TTL (1m0s)"},
+
+		// Cookies.
+		{name: "cookie name with space", env: with(dev, "COOKIE_NAME=my session"), want: "COOKIE_NAME must be 1-64 characters"},
+		{name: "cookie name with host prefix", env: with(dev, "COOKIE_NAME=__Host-sid"), want: "COOKIE_NAME must not start with __Host- or __Secure-"},
+		{name: "cookie domain with scheme", env: with(dev, "COOKIE_DOMAIN=https://example.com"), want: "COOKIE_DOMAIN must be a domain name"},
+		{name: "samesite bad", env: with(dev, "COOKIE_SAMESITE=always"), want: `COOKIE_SAMESITE must be lax, strict or none; got "always"`},
+		{name: "samesite none without secure", env: with(dev, "COOKIE_SAMESITE=none"), want: "COOKIE_SAMESITE=none requires Secure cookies"},
+		{name: "cookie secure bad bool", env: with(dev, "COOKIE_SECURE=2"), want: "COOKIE_SECURE must be true or false"},
+
+		// Auth.
+		{name: "auth mode bad", env: with(dev, "AUTH_MODE=ldap"), want: `AUTH_MODE must be dev or webhook; got "ldap"`},
+		{name: "webhook without url in dev", env: with(dev, "AUTH_MODE=webhook"), want: "AUTH_WEBHOOK_URL is required with AUTH_MODE=webhook"},
+		{name: "webhook url scheme", env: with(prod, "AUTH_WEBHOOK_URL=ftp://auth/login"), want: "AUTH_WEBHOOK_URL must be an http:// or https:// URL with a host"},
+		{name: "webhook url no host", env: with(prod, "AUTH_WEBHOOK_URL=https:///login"), want: "AUTH_WEBHOOK_URL must be an http:// or https:// URL with a host"},
+		{name: "webhook timeout negative", env: with(dev, "AUTH_WEBHOOK_TIMEOUT=-1s"), want: "AUTH_WEBHOOK_TIMEOUT must be a positive duration"},
+
+		// WebSocket.
+		{name: "message size too small", env: with(dev, "WS_MAX_MESSAGE_BYTES=511"), want: "WS_MAX_MESSAGE_BYTES must be between 512 and 16777216 (16MiB); got 511"},
+		{name: "message size too large", env: with(dev, "WS_MAX_MESSAGE_BYTES=16777217"), want: "WS_MAX_MESSAGE_BYTES must be between 512 and 16777216"},
+		{name: "message size text", env: with(dev, "WS_MAX_MESSAGE_BYTES=32k"), want: `WS_MAX_MESSAGE_BYTES must be a whole number; got "32k"`},
+		{name: "send queue zero", env: with(dev, "WS_SEND_QUEUE=0"), want: "WS_SEND_QUEUE must be between 1 and 65536; got 0"},
+		{name: "send queue overflow", env: with(dev, "WS_SEND_QUEUE=99999999999"), want: "WS_SEND_QUEUE is out of range"},
+		{name: "ping interval zero", env: with(dev, "WS_PING_INTERVAL=0s"), want: "WS_PING_INTERVAL must be a positive duration"},
+		{name: "pong timeout zero", env: with(dev, "WS_PONG_TIMEOUT=0s"), want: "WS_PONG_TIMEOUT must be a positive duration"},
+		{name: "write timeout negative", env: with(dev, "WS_WRITE_TIMEOUT=-5s"), want: "WS_WRITE_TIMEOUT must be a positive duration"},
+
+		// Limits and lifecycle.
+		{name: "rps zero", env: with(dev, "RATE_LIMIT_RPS=0"), want: "RATE_LIMIT_RPS must be a positive number; got 0"},
+		{name: "rps NaN", env: with(dev, "RATE_LIMIT_RPS=NaN"), want: `RATE_LIMIT_RPS must be a number such as 20 or 0.5; got "NaN"`},
+		{name: "burst zero", env: with(dev, "RATE_LIMIT_BURST=0"), want: "RATE_LIMIT_BURST must be at least 1; got 0"},
+		{name: "drain window zero", env: with(dev, "DRAIN_WINDOW=0s"), want: "DRAIN_WINDOW must be a positive duration"},
+		{name: "shutdown timeout zero", env: with(dev, "SHUTDOWN_TIMEOUT=0s"), want: "SHUTDOWN_TIMEOUT must be a positive duration"},
+		{name: "drain not below shutdown", env: with(dev, "DRAIN_WINDOW=30s", "SHUTDOWN_TIMEOUT=30s"), want: "DRAIN_WINDOW (30s) must be shorter than SHUTDOWN_TIMEOUT (30s)"},
+		{name: "heartbeat zero", env: with(dev, "PUBSUB_HEARTBEAT_INTERVAL=0s"), want: "PUBSUB_HEARTBEAT_INTERVAL must be a positive duration"},
+		{name: "reconcile zero", env: with(dev, "RECONCILE_INTERVAL=0s"), want: "RECONCILE_INTERVAL must be a positive duration"},
+
+		// Flags go through the same rules.
+		{name: "flag value validated", env: dev, args: []string{"--ws-send-queue=0"}, want: "WS_SEND_QUEUE must be between 1 and 65536"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Load(tt.args, lookup(tt.env))
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if err := c.Validate(); err != nil {
+					t.Fatalf("Validate of a loaded config: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Load succeeded, want error containing %q", tt.want)
+			}
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("error does not wrap ErrInvalid: %v", err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tt.want) {
+				t.Fatalf("error does not contain %q:\n%s", tt.want, msg)
+			}
+			for _, secret := range []string{"hunter2", testSecret, testKey, ExampleEncryptionKey, ExampleSessionSecret, testAPIKey} {
+				if strings.Contains(msg, secret) {
+					t.Fatalf("error leaks secret %q:\n%s", secret, msg)
+				}
+			}
+		})
+	}
+}
+
+// TestValidateStruct covers rules reachable only by building a Config by
+// hand (Load cannot produce these values).
+func TestValidateStruct(t *testing.T) {
+	base := mustLoad(t, nil, prodEnv())
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+	}{
+		{name: "valid", mutate: func(*Config) {}},
+		{name: "16-byte key", mutate: func(c *Config) { c.EncryptionKeys = [][]byte{make([]byte, 16)} }, want: "SESSION_ENCRYPTION_KEY key 1 must be 32 bytes; got 16 bytes"},
+		{name: "no keys", mutate: func(c *Config) { c.EncryptionKeys = nil }, want: "SESSION_ENCRYPTION_KEY is required"},
+		{name: "empty secret in development", mutate: func(c *Config) { c.Env = EnvDevelopment; c.AuthMode = AuthModeDev; c.SessionSecret = nil }, want: "SESSION_SECRET is required"},
+		{name: "insecure cookie in production", mutate: func(c *Config) { c.CookieSecure = false }, want: "COOKIE_SECURE cannot be false in production"},
+		{name: "infinite rps", mutate: func(c *Config) { c.RateLimitRPS = math.Inf(1) }, want: "RATE_LIMIT_RPS must be a positive number"},
+		{name: "empty key prefix", mutate: func(c *Config) { c.KeyPrefix = "" }, want: "REDIS_KEY_PREFIX must be 1-64 characters"},
+		{name: "empty instance id", mutate: func(c *Config) { c.InstanceID = "" }, want: "GATEWAY_INSTANCE_ID must be 1-64 characters"},
+		{name: "empty cookie name", mutate: func(c *Config) { c.CookieName = "" }, want: "COOKIE_NAME must be 1-64 characters"},
+		{name: "negative redis db", mutate: func(c *Config) { c.Redis.DB = -2 }, want: "REDIS_DB must be 0 or more; got -2"},
+		{name: "empty redis url", mutate: func(c *Config) { c.Redis.URL = "" }, want: "REDIS_URL must be a redis:// or rediss:// URL with a host"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := base
+			c.EncryptionKeys = append([][]byte(nil), base.EncryptionKeys...)
+			tt.mutate(&c)
+			err := c.Validate()
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Validate = %v, want ErrInvalid containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestAllProblemsReportedAtOnce(t *testing.T) {
+	_, err := Load(nil, lookup(map[string]string{
+		"GATEWAY_ENV":            "production",
+		"SESSION_ENCRYPTION_KEY": "abcd",
+		"AUTH_MODE":              "dev",
+		"WS_SEND_QUEUE":          "0",
+		"LOG_LEVEL":              "loud",
+	}))
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	msg := err.Error()
+	for _, want := range []string{"config: invalid configuration", "SESSION_SECRET is required", "got 4 characters", "AUTH_MODE=dev", "WS_SEND_QUEUE", "LOG_LEVEL"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+	if lines := strings.Count(msg, "\n") + 1; lines < 6 {
+		t.Errorf("want one line per problem (>= 6 lines), got %d:\n%s", lines, msg)
+	}
+}
+
+func TestParseProblemNotRepeated(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		text string // must appear exactly once
+	}{
+		{name: "bad key is not also missing", env: with(prodEnv(), "SESSION_ENCRYPTION_KEY=abcd"), text: "SESSION_ENCRYPTION_KEY"},
+		{name: "bad redis url reported once", env: map[string]string{"REDIS_URL": "redis://:pw@x:y"}, text: "REDIS_URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Load(nil, lookup(tt.env))
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			if n := strings.Count(err.Error(), tt.text); n != 1 {
+				t.Fatalf("%s mentioned %d times, want once:\n%s", tt.text, n, err)
+			}
+		})
+	}
+}
+
+func TestBadValueKeepsDefault(t *testing.T) {
+	// A value that fails to parse must not also produce a bogus second
+	// problem from a zero value.
+	_, err := Load(nil, lookup(map[string]string{"SHUTDOWN_TIMEOUT": "soon"}))
+	if err == nil {
+		t.Fatal("Load succeeded")
+	}
+	if strings.Contains(err.Error(), "must be shorter than SHUTDOWN_TIMEOUT") || strings.Contains(err.Error(), "SHUTDOWN_TIMEOUT must be a positive") {
+		t.Fatalf("spurious follow-up problem:\n%s", err)
+	}
+}

@@ -1,0 +1,72 @@
+package config
+
+import "strings"
+
+// variable is one setting: its environment name, the default as text ("" when
+// it has none or it depends on other settings, see defText), a one-line
+// meaning, and its group in [Usage] and .env.example.
+type variable struct {
+	name    string
+	def     string
+	defText string // shown instead of def when the default is computed
+	help    string
+	group   string
+	isBool  bool
+	secret  bool // never echoed in error messages
+}
+
+// flagName is the flag of an environment variable: REDIS_URL -> redis-url.
+func flagName(env string) string {
+	return strings.ReplaceAll(strings.ToLower(env), "_", "-")
+}
+
+// variables lists every setting in display order. It returns a fresh slice:
+// the package keeps no mutable state.
+func variables() []variable {
+	return []variable{
+		{group: "Gateway", name: "GATEWAY_ENV", def: EnvDevelopment, help: "development or production (production enforces secure settings)"},
+		{group: "Gateway", name: "GATEWAY_ADDR", def: ":8080", help: "listen address, host:port or :port"},
+		{group: "Gateway", name: "GATEWAY_INSTANCE_ID", defText: "hostname-<6 random hex>", help: "name of this instance in the cluster view"},
+		{group: "Gateway", name: "GATEWAY_API_KEYS", secret: true, defText: "(none: server API disabled)", help: "comma-separated bearer keys for /api/v1 (at least 16 characters each in production)"},
+		{group: "Gateway", name: "GATEWAY_ALLOWED_ORIGINS", defText: "(none: same origin as the request only)", help: "comma-separated origins allowed to open WebSockets, e.g. https://app.example.com"},
+		{group: "Gateway", name: "GATEWAY_TRUST_PROXY", def: "false", isBool: true, help: "take the client IP from X-Forwarded-For (only behind a load balancer)"},
+		{group: "Logging", name: "LOG_LEVEL", def: "info", help: "debug, info, warn or error"},
+		{group: "Logging", name: "LOG_FORMAT", defText: "json in production, console in development", help: "console or json"},
+		{group: "Redis", name: "USE_REDIS_SESSIONS", def: "false", isBool: true, help: "true: Redis sessions and pub/sub; false: memory store, single instance"},
+		{group: "Redis", name: "REDIS_URL", def: "redis://localhost:6379", secret: true, help: "redis:// or rediss:// (TLS) URL of a single Redis"},
+		{group: "Redis", name: "REDIS_HOST", defText: "(from REDIS_URL)", help: "replaces the host of REDIS_URL"},
+		{group: "Redis", name: "REDIS_PORT", defText: "(from REDIS_URL)", help: "replaces the port of REDIS_URL"},
+		{group: "Redis", name: "REDIS_USERNAME", defText: "(from REDIS_URL)", help: "ACL user name; replaces the one in REDIS_URL"},
+		{group: "Redis", name: "REDIS_PASSWORD", secret: true, defText: "(from REDIS_URL)", help: "password; replaces the one in REDIS_URL"},
+		{group: "Redis", name: "REDIS_DB", defText: "(from REDIS_URL, else 0)", help: "database number; replaces the one in REDIS_URL (Cluster: 0 only)"},
+		{group: "Redis", name: "REDIS_ADDRS", defText: "(none: use REDIS_URL)", help: "comma-separated host:port list: several = Redis Cluster; with REDIS_MASTER_NAME = Sentinels"},
+		{group: "Redis", name: "REDIS_MASTER_NAME", defText: "(none)", help: "Sentinel master name (needs REDIS_ADDRS)"},
+		{group: "Redis", name: "REDIS_CONNECT_ATTEMPTS", def: "10", help: "PINGs tried at start before giving up (then: dev falls back to memory, production exits)"},
+		{group: "Redis", name: "REDIS_BACKOFF_MIN", def: "1s", help: "first delay between connection attempts (doubles each time)"},
+		{group: "Redis", name: "REDIS_BACKOFF_MAX", def: "10s", help: "longest delay between connection attempts"},
+		{group: "Redis", name: "REDIS_KEY_PREFIX", def: "sessiongate:", help: "prefix of every Redis key and channel"},
+		{group: "Sessions", name: "SESSION_SECRET", secret: true, defText: "(development: random per start; production: required)", help: "HMAC secret for cookies and handles, at least 32 bytes"},
+		{group: "Sessions", name: "SESSION_ENCRYPTION_KEY", secret: true, defText: "(development: random per start; production: required)", help: "comma-separated 64-hex (32-byte) AES-256-GCM keys; the first encrypts, all decrypt"},
+		{group: "Sessions", name: "SESSION_IDLE_TTL", def: "24h", help: "a session unused this long expires"},
+		{group: "Sessions", name: "SESSION_LIFETIME", def: "168h", help: "absolute lifetime of a session, whatever its use"},
+		{group: "Sessions", name: "SESSION_TOUCH_INTERVAL", def: "1m", help: "least time between two idle-TTL extensions of one session"},
+		{group: "Cookies", name: "COOKIE_NAME", def: "sg_session", help: "session cookie name (production adds the __Host- prefix)"},
+		{group: "Cookies", name: "COOKIE_DOMAIN", defText: "(none: host-only)", help: "cookie Domain attribute (must be empty in production)"},
+		{group: "Cookies", name: "COOKIE_SAMESITE", def: "lax", help: "lax, strict or none (none needs Secure)"},
+		{group: "Cookies", name: "COOKIE_SECURE", defText: "true in production, false in development", isBool: true, help: "set the Secure attribute (true forces it in development)"},
+		{group: "Auth", name: "AUTH_MODE", defText: "dev in development, webhook in production", help: "dev (any user id, development only) or webhook"},
+		{group: "Auth", name: "AUTH_WEBHOOK_URL", secret: true, defText: "(none)", help: "http(s) URL that checks login requests in webhook mode"},
+		{group: "Auth", name: "AUTH_WEBHOOK_TIMEOUT", def: "5s", help: "timeout of one webhook call"},
+		{group: "WebSocket", name: "WS_MAX_MESSAGE_BYTES", def: "32768", help: "largest inbound message in bytes (512..16777216)"},
+		{group: "WebSocket", name: "WS_SEND_QUEUE", def: "64", help: "outbound messages queued per connection before it is closed as a slow consumer"},
+		{group: "WebSocket", name: "WS_PING_INTERVAL", def: "25s", help: "how often the server pings each connection"},
+		{group: "WebSocket", name: "WS_PONG_TIMEOUT", def: "10s", help: "how long a pong may take before the connection is closed"},
+		{group: "WebSocket", name: "WS_WRITE_TIMEOUT", def: "10s", help: "deadline of one WebSocket write"},
+		{group: "Limits", name: "RATE_LIMIT_RPS", def: "20", help: "logins and upgrades per second per client IP"},
+		{group: "Limits", name: "RATE_LIMIT_BURST", def: "40", help: "burst allowed above RATE_LIMIT_RPS"},
+		{group: "Lifecycle", name: "DRAIN_WINDOW", def: "10s", help: "on SIGTERM, connections close spread over this window"},
+		{group: "Lifecycle", name: "SHUTDOWN_TIMEOUT", def: "30s", help: "hard limit for the whole shutdown (longer than DRAIN_WINDOW)"},
+		{group: "Lifecycle", name: "PUBSUB_HEARTBEAT_INTERVAL", def: "5s", help: "instance heartbeat period (an instance missing 3 is gone)"},
+		{group: "Lifecycle", name: "RECONCILE_INTERVAL", def: "30s", help: "sweep closing connections of revoked sessions (bounds revocation delay if pub/sub is lost)"},
+	}
+}

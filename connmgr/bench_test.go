@@ -1,0 +1,198 @@
+package connmgr
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/zap"
+)
+
+// BenchmarkSendAll measures one fan-out to n loopback connections, from
+// SendAll to the last client having read the frame.
+func BenchmarkSendAll(b *testing.B) {
+	for _, n := range []int{100, 1000} {
+		b.Run(fmt.Sprint("conns=", n), func(b *testing.B) {
+			h := newHarnessLog(b, Config{PingInterval: time.Hour}, zap.NewNop())
+			var got, target atomic.Int64
+			done := make(chan struct{}, 1)
+			for i := range n {
+				c := h.dial(fmt.Sprint("u", i), fmt.Sprint("s", i))
+				go func() {
+					for {
+						if _, _, err := c.ws.Read(context.Background()); err != nil {
+							return
+						}
+						if got.Add(1) == target.Load() {
+							done <- struct{}{}
+						}
+					}
+				}()
+			}
+			frame := EncodeEvent("e1", "bench", json.RawMessage(`{"price":101.25,"symbol":"ACME","seq":12345}`))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				target.Add(int64(n))
+				if q := h.m.SendAll(frame); q != n {
+					b.Fatalf("SendAll queued %d, want %d", q, n)
+				}
+				<-done
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conn")
+		})
+	}
+}
+
+// BenchmarkSendAllQueueOnly measures the sender's side of a fan-out: queueing
+// on n registered connections whose writes go to a client that reads.
+func BenchmarkEncodeEvent(b *testing.B) {
+	data := json.RawMessage(`{"price":101.25,"symbol":"ACME","seq":12345}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		EncodeEvent("01J9Z3", "tick", data)
+	}
+}
+
+func BenchmarkParseClientMessage(b *testing.B) {
+	in := []byte(`{"type":"message","data":{"text":"hello","room":"r1"}}`)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseClientMessage(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkIdleConnMemory reports the live heap and stack per idle
+// connection held server-side, for three holders in the same run:
+//
+//	hijack:  net/http hijack, then a blocking 1-byte read (the floor of any
+//	         net/http based server);
+//	bare:    websocket.Accept, then a blocking ws.Read;
+//	manager: websocket.Accept, then Manager.Serve (welcome sent, registered).
+//
+// Clients are raw TCP connections that did the handshake and hold no
+// goroutine or buffer, so nearly all the memory measured is server-side.
+func BenchmarkIdleConnMemory(b *testing.B) {
+	const n = 2000
+	for _, mode := range []string{"hijack", "bare", "manager"} {
+		b.Run(mode, func(b *testing.B) {
+			for b.Loop() {
+				heap, stack := idleConnMemory(b, mode, n)
+				b.ReportMetric(heap, "heap-B/conn")
+				b.ReportMetric(stack, "stack-B/conn")
+				b.ReportMetric(heap+stack, "B/conn")
+			}
+		})
+	}
+}
+
+func idleConnMemory(b *testing.B, mode string, n int) (heap, stack float64) {
+	b.Helper()
+	b.StopTimer()
+	defer b.StartTimer()
+
+	m := New(Config{PingInterval: time.Hour, DrainWindow: time.Millisecond}, zap.NewNop(), Hooks{})
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan struct{})
+	go func() { defer close(runDone); m.Run(ctx) }()
+	var held atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch mode {
+		case "hijack":
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				return
+			}
+			held.Add(1)
+			var one [1]byte
+			_, _ = conn.Read(one[:])
+			_ = conn.Close()
+		case "bare":
+			ws, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			held.Add(1)
+			_, _, _ = ws.Read(context.Background())
+			_ = ws.CloseNow()
+		case "manager":
+			ws, err := websocket.Accept(w, r, nil)
+			if err != nil {
+				return
+			}
+			held.Add(1)
+			_ = m.Serve(r.Context(), ws, Info{UserID: "u" + r.URL.Query().Get("i"), Handle: "h" + r.URL.Query().Get("i")})
+		}
+	}))
+	addr := strings.TrimPrefix(srv.URL, "http://")
+
+	before := liveMemory()
+	conns := make([]net.Conn, 0, n)
+	for i := range n {
+		conns = append(conns, rawHandshake(b, addr, i))
+	}
+	for held.Load() < int64(n) || (mode == "manager" && m.Stats().Connections < n) {
+		time.Sleep(time.Millisecond)
+	}
+	after := liveMemory()
+
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), time.Minute)
+	defer scancel()
+	if err := m.Shutdown(sctx); err != nil {
+		b.Fatalf("Shutdown: %v", err)
+	}
+	cancel()
+	<-runDone
+	srv.Close()
+	return float64(after.heap-before.heap) / float64(n), float64(after.stack-before.stack) / float64(n)
+}
+
+type memSample struct{ heap, stack int64 }
+
+func liveMemory() memSample {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return memSample{heap: int64(ms.HeapAlloc), stack: int64(ms.StackInuse)}
+}
+
+// rawHandshake opens a WebSocket at the TCP level and returns the bare
+// connection; the client side keeps no buffer and no goroutine.
+func rawHandshake(b *testing.B, addr string, i int) net.Conn {
+	b.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatalf("dial: %v", err)
+	}
+	req := fmt.Sprintf("GET /ws?i=%d HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", i, addr)
+	if _, err := c.Write([]byte(req)); err != nil {
+		b.Fatalf("write handshake: %v", err)
+	}
+	br := bufio.NewReaderSize(c, 64)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			b.Fatalf("read handshake: %v", err)
+		}
+		if line == "\r\n" {
+			return c
+		}
+	}
+}

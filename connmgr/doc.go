@@ -1,0 +1,27 @@
+// Package connmgr owns sessiongate's live WebSocket connections and their wire
+// protocol.
+//
+// The gateway authenticates a request, upgrades it with websocket.Accept and
+// hands the connection to [Manager.Serve], which registers it, sends the
+// welcome frame and runs the read loop in the caller's goroutine. Everything
+// else is driven from outside: fan-out ([Manager.SendSession],
+// [Manager.SendUser], [Manager.SendAll]), targeted closes
+// ([Manager.CloseSession], [Manager.CloseUser]), heartbeats and session expiry
+// ([Manager.Run]) and drain ([Manager.Shutdown]).
+//
+// Cost model, chosen for many idle connections:
+//   - one goroutine per connection, the reader (the caller of Serve); there is
+//     no writer goroutine and no per-connection timer;
+//   - outbound frames go through a bounded per-connection queue; a sender that
+//     finds the queue idle starts one short-lived flush goroutine that writes
+//     until the queue is empty and exits; a full queue closes the connection
+//     with [CodeSlowConsumer] and the sender never blocks;
+//   - one loop ([Manager.Run]) walks the sharded registry to send pings, spread
+//     over the ping interval, and to close connections whose heartbeat or
+//     session expired;
+//   - registry locks are held only to take a snapshot; every network write
+//     happens after they are released.
+//
+// Close codes live in codes.go; the JSON frames in protocol.go. connmgr knows
+// nothing of HTTP frameworks, sessions stores or Redis.
+package connmgr

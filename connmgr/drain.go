@@ -1,0 +1,74 @@
+package connmgr
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// Accepting reports whether the manager still takes connections; it turns
+// false once [Manager.Shutdown] begins, so the gateway can answer 503 before
+// upgrading.
+func (m *Manager) Accepting() bool {
+	return !m.draining.Load()
+}
+
+// Shutdown drains the manager: it stops accepting, closes every connection
+// with [CodeGoingAway] spread evenly over DrainWindow (or over three quarters
+// of the time left before ctx's deadline, if that is shorter), waits for every
+// Serve and every goroutine the manager started to return, and stops
+// [Manager.Run]. If ctx ends first, the remaining closes are sent at once and
+// ctx's error is returned; the close handshakes still end by themselves within
+// coder/websocket's bounds. Concurrent and repeated calls all wait.
+func (m *Manager) Shutdown(ctx context.Context) error {
+	if m.draining.CompareAndSwap(false, true) {
+		m.drain(ctx)
+	}
+	err := m.work.wait(ctx)
+	m.stopOnce.Do(func() { close(m.stop) })
+	if err != nil {
+		return err
+	}
+	return m.runs.wait(ctx)
+}
+
+func (m *Manager) drain(ctx context.Context) {
+	var conns []*conn
+	for i := range m.reg.shards {
+		conns = m.reg.snapshotShard(i, conns)
+	}
+	n := len(conns)
+	if n == 0 {
+		return
+	}
+	window := m.cfg.DrainWindow
+	if dl, ok := ctx.Deadline(); ok {
+		if rest := time.Until(dl) * 3 / 4; rest < window {
+			window = max(rest, 0)
+		}
+	}
+	m.log.Info("draining connections", zap.Int("connections", n), zap.Duration("window", window))
+
+	start := time.Now()
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	hurry := false
+	for i, c := range conns {
+		if c.isClosing() {
+			continue // closed meanwhile: no slot to wait for
+		}
+		if !hurry {
+			due := start.Add(window * time.Duration(i) / time.Duration(n))
+			if d := time.Until(due); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					hurry = true
+				}
+			}
+		}
+		m.closeConn(c, CodeGoingAway, false)
+	}
+}

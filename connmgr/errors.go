@@ -1,0 +1,19 @@
+package connmgr
+
+import "errors"
+
+var (
+	// ErrProtocol reports a client frame that breaks the WebSocket protocol of
+	// DESIGN.md: not a JSON object, an unknown type, a message without data.
+	// The connection that sent it is closed with [CodeProtocolError].
+	ErrProtocol = errors.New("connmgr: protocol error")
+
+	// ErrDraining is returned by [Manager.Serve] once [Manager.Shutdown] has
+	// begun; the connection was not registered and has been closed with
+	// [CodeGoingAway].
+	ErrDraining = errors.New("connmgr: draining")
+)
+
+// ErrDuplicateID is returned by [Manager.Serve] when [Info.ID] is already
+// registered; the connection has been closed with [CodeInternal].
+var ErrDuplicateID = errors.New("connmgr: duplicate connection id")

@@ -1,0 +1,228 @@
+package connmgr
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/zap"
+)
+
+// Manager holds this instance's live connections. All methods are safe for
+// concurrent use. Create it with [New], run [Manager.Run] in a goroutine, hand
+// it connections with [Manager.Serve] and stop it with [Manager.Shutdown].
+type Manager struct {
+	cfg   Config
+	log   *zap.Logger
+	hooks Hooks
+	reg   registry
+	epoch time.Time
+	ping  []byte // shared {"type":"ping"} frame
+
+	draining atomic.Bool
+	work     group // Serve calls and the flush/close goroutines they cause
+	runs     group // Run loops
+	stop     chan struct{}
+	stopOnce sync.Once
+}
+
+// New returns a Manager with cfg's defaults applied. It starts no goroutine.
+// A nil log discards logs.
+func New(cfg Config, log *zap.Logger, hooks Hooks) *Manager {
+	if log == nil {
+		log = zap.NewNop()
+	}
+	cfg = cfg.withDefaults()
+	return &Manager{
+		cfg:   cfg,
+		log:   log,
+		hooks: hooks,
+		reg:   newRegistry(cfg.Shards),
+		epoch: time.Now(),
+		ping:  []byte(pingFrame),
+		stop:  make(chan struct{}),
+	}
+}
+
+// now is the manager's monotonic clock in nanoseconds.
+func (m *Manager) now() int64 {
+	return int64(time.Since(m.epoch))
+}
+
+// Serve registers ws, queues the welcome frame and runs the connection's read
+// loop in the caller's goroutine until the connection is closed, whoever
+// closed it. ws must come from websocket.Accept; Serve owns it from now on and
+// it is closed when Serve returns. Cancelling ctx closes the connection with
+// [CodeGoingAway].
+//
+// Serve returns nil once the connection has closed (the code went to
+// [Hooks.OnClose]), [ErrDraining] if [Manager.Shutdown] has begun, or
+// [ErrDuplicateID] if info.ID is taken.
+func (m *Manager) Serve(ctx context.Context, ws *websocket.Conn, info Info) error {
+	m.work.add()
+	defer m.work.done()
+	if m.draining.Load() {
+		_ = ws.Close(websocket.StatusCode(CodeGoingAway), CodeGoingAway.String())
+		return ErrDraining
+	}
+	if info.ID == "" {
+		info.ID = strconv.FormatUint(rand.Uint64(), 36)
+	}
+	ws.SetReadLimit(m.cfg.MaxMessageBytes)
+
+	now := m.now()
+	c := &conn{ws: ws, info: info, opened: now}
+	c.lastSeen.Store(now)
+	// A random first ping spreads a herd of new connections over the interval.
+	c.nextPing.Store(now + 1 + rand.Int64N(int64(m.cfg.PingInterval)))
+	// The welcome goes first: queue it and hold the flush token before the
+	// connection becomes visible to senders.
+	c.queue = [][]byte{EncodeWelcome(info.ID, info.UserID, m.cfg.InstanceID, m.cfg.PingInterval)}
+	c.flushing = true
+
+	c.mu.Lock()
+	err := m.reg.add(c, &m.draining)
+	c.mu.Unlock()
+	if err != nil {
+		code := CodeGoingAway
+		if !errors.Is(err, ErrDraining) {
+			code = CodeInternal
+		}
+		_ = ws.Close(websocket.StatusCode(code), code.String())
+		return err
+	}
+	m.log.Debug("connection opened",
+		zap.String("conn_id", info.ID),
+		zap.String("user_id", info.UserID),
+		zap.String("handle", info.Handle),
+		zap.String("remote", info.Remote),
+	)
+	if m.hooks.OnOpen != nil {
+		m.hooks.OnOpen(&c.info)
+	}
+	if ctx.Done() != nil {
+		stop := context.AfterFunc(ctx, func() { m.closeConn(c, CodeGoingAway, false) })
+		defer stop()
+	}
+
+	m.flush(c) // welcome, plus whatever was queued meanwhile
+	code := m.readLoop(c)
+	m.closeConn(c, code, true)
+	m.waitClosed(c)
+	return nil
+}
+
+// SendSession queues frame on every local connection of the session handle
+// and returns how many accepted it. It never blocks; frame must not be
+// modified afterwards (see [EncodeEvent]).
+func (m *Manager) SendSession(handle string, frame []byte) int {
+	var buf [8]*conn
+	return m.sendTo(m.reg.lookup(true, handle, buf[:0]), frame)
+}
+
+// SendUser queues frame on every local connection of userID and returns how
+// many accepted it. It never blocks.
+func (m *Manager) SendUser(userID string, frame []byte) int {
+	var buf [8]*conn
+	return m.sendTo(m.reg.lookup(false, userID, buf[:0]), frame)
+}
+
+// SendAll queues frame on every local connection and returns how many
+// accepted it. It never blocks on a connection; it takes each shard's read
+// lock in turn only to copy pointers.
+func (m *Manager) SendAll(frame []byte) int {
+	n := 0
+	var buf []*conn
+	for i := range m.reg.shards {
+		buf = m.reg.snapshotShard(i, buf[:0])
+		n += m.sendTo(buf, frame)
+	}
+	clear(buf)
+	return n
+}
+
+func (m *Manager) sendTo(conns []*conn, frame []byte) int {
+	n := 0
+	for _, c := range conns {
+		if m.enqueue(c, frame) {
+			n++
+		}
+	}
+	return n
+}
+
+// CloseSession closes every local connection of the session handle with code
+// and returns how many it closed. It does not wait for the close handshakes.
+func (m *Manager) CloseSession(handle string, code CloseCode) int {
+	var buf [8]*conn
+	return m.closeAll(m.reg.lookup(true, handle, buf[:0]), code)
+}
+
+// CloseUser closes every local connection of userID with code and returns
+// how many it closed. It does not wait for the close handshakes.
+func (m *Manager) CloseUser(userID string, code CloseCode) int {
+	var buf [8]*conn
+	return m.closeAll(m.reg.lookup(false, userID, buf[:0]), code)
+}
+
+func (m *Manager) closeAll(conns []*conn, code CloseCode) int {
+	n := 0
+	for _, c := range conns {
+		if m.closeConn(c, code, false) {
+			n++
+		}
+	}
+	return n
+}
+
+// Sessions returns the distinct sessions with local connections, in no
+// particular order. The caller owns the slice.
+func (m *Manager) Sessions() []SessionRef {
+	var out []SessionRef
+	for i := range m.reg.shards {
+		s := &m.reg.shards[i]
+		s.mu.RLock()
+		for h, conns := range s.bySession {
+			ref := SessionRef{Handle: h, Conns: len(conns)}
+			for _, c := range conns {
+				if c.info.ExpiresAt.After(ref.ExpiresAt) {
+					ref.ExpiresAt = c.info.ExpiresAt
+				}
+			}
+			out = append(out, ref)
+		}
+		s.mu.RUnlock()
+	}
+	return out
+}
+
+// SessionConns returns the number of local connections of the session handle.
+func (m *Manager) SessionConns(handle string) int {
+	if handle == "" {
+		return 0
+	}
+	s := m.reg.shardFor(handle)
+	s.mu.RLock()
+	n := len(s.bySession[handle])
+	s.mu.RUnlock()
+	return n
+}
+
+// Stats counts the local connections, sessions and users.
+func (m *Manager) Stats() Stats {
+	var st Stats
+	for i := range m.reg.shards {
+		s := &m.reg.shards[i]
+		s.mu.RLock()
+		st.Connections += len(s.byID)
+		st.Sessions += len(s.bySession)
+		st.Users += len(s.byUser)
+		s.mu.RUnlock()
+	}
+	return st
+}

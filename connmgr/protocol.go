@@ -1,0 +1,124 @@
+package connmgr
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"time"
+	"unicode/utf8"
+)
+
+// Client message types accepted by [ParseClientMessage].
+const (
+	// TypePong answers a server {"type":"ping"}.
+	TypePong = "pong"
+	// TypeMessage carries an application message in its data field.
+	TypeMessage = "message"
+)
+
+// pingFrame is the server ping; [New] converts it once and every connection
+// shares that slice.
+const pingFrame = `{"type":"ping"}`
+
+type eventFrame struct {
+	Type  string          `json:"type"`
+	ID    string          `json:"id"`
+	Event string          `json:"event"`
+	Data  json.RawMessage `json:"data"`
+}
+
+type welcomeFrame struct {
+	Type           string `json:"type"`
+	ConnID         string `json:"conn_id"`
+	UserID         string `json:"user_id"`
+	Instance       string `json:"instance"`
+	PingIntervalMS int64  `json:"ping_interval_ms"`
+}
+
+// EncodeEvent returns the text frame
+// {"type":"event","id":id,"event":name,"data":data}.
+//
+// Encode once per fan-out and pass the same slice to every Send call: the
+// manager never mutates a frame, and neither may the caller afterwards. data
+// must be valid JSON; empty or invalid data is sent as null so that a frame is
+// always valid JSON. Safe for concurrent use.
+func EncodeEvent(id, name string, data json.RawMessage) []byte {
+	if len(data) == 0 || !json.Valid(data) {
+		data = json.RawMessage("null")
+	}
+	b, err := json.Marshal(eventFrame{Type: "event", ID: id, Event: name, Data: data})
+	if err != nil {
+		// Unreachable: every field is a string or validated JSON.
+		return []byte(`{"type":"event","id":"","event":"","data":null}`)
+	}
+	return b
+}
+
+// EncodeWelcome returns the first frame of every connection:
+// {"type":"welcome","conn_id":..,"user_id":..,"instance":..,"ping_interval_ms":..}.
+// Safe for concurrent use.
+func EncodeWelcome(connID, userID, instance string, pingInterval time.Duration) []byte {
+	b, err := json.Marshal(welcomeFrame{
+		Type:           "welcome",
+		ConnID:         connID,
+		UserID:         userID,
+		Instance:       instance,
+		PingIntervalMS: pingInterval.Milliseconds(),
+	})
+	if err != nil {
+		return []byte(`{"type":"welcome"}`) // unreachable: only strings and an int
+	}
+	return b
+}
+
+// ClientMessage is a parsed client frame.
+type ClientMessage struct {
+	// Type is [TypePong] or [TypeMessage].
+	Type string
+	// Data is the raw JSON of the data field: non-null for [TypeMessage],
+	// possibly nil for [TypePong]. It is a copy the caller owns.
+	Data json.RawMessage
+}
+
+// ParseClientMessage parses one client text frame strictly: valid UTF-8, a
+// JSON object whose only keys are "type" and "data", type "pong" or "message",
+// and, for "message", a data field that is present and not null. Any other
+// input returns an error wrapping [ErrProtocol]. It never panics and is safe
+// for concurrent use.
+func ParseClientMessage(b []byte) (ClientMessage, error) {
+	if !utf8.Valid(b) {
+		return ClientMessage{}, fmt.Errorf("%w: invalid utf-8", ErrProtocol)
+	}
+	trimmed := bytes.TrimLeft(b, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return ClientMessage{}, fmt.Errorf("%w: not a json object", ErrProtocol)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &fields); err != nil {
+		return ClientMessage{}, fmt.Errorf("%w: invalid json", ErrProtocol)
+	}
+	for k := range fields {
+		if k != "type" && k != "data" {
+			return ClientMessage{}, fmt.Errorf("%w: unknown field", ErrProtocol)
+		}
+	}
+	rawType, ok := fields["type"]
+	if !ok {
+		return ClientMessage{}, fmt.Errorf("%w: missing type", ErrProtocol)
+	}
+	var typ string
+	if err := json.Unmarshal(rawType, &typ); err != nil || rawType[0] != '"' {
+		return ClientMessage{}, fmt.Errorf("%w: type is not a string", ErrProtocol)
+	}
+	data := fields["data"]
+	switch typ {
+	case TypePong:
+		return ClientMessage{Type: TypePong, Data: data}, nil
+	case TypeMessage:
+		if len(data) == 0 || string(data) == "null" {
+			return ClientMessage{}, fmt.Errorf("%w: message without data", ErrProtocol)
+		}
+		return ClientMessage{Type: TypeMessage, Data: data}, nil
+	}
+	return ClientMessage{}, fmt.Errorf("%w: unknown type", ErrProtocol)
+}

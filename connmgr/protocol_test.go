@@ -1,0 +1,148 @@
+package connmgr
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func TestParseClientMessage(t *testing.T) {
+	tests := []struct {
+		name     string
+		in       string
+		wantType string
+		wantData string
+		wantErr  bool
+	}{
+		{name: "pong", in: `{"type":"pong"}`, wantType: TypePong},
+		{name: "pong with spaces", in: " \n{ \"type\" : \"pong\" }\n", wantType: TypePong},
+		{name: "message object", in: `{"type":"message","data":{"a":[1,2]}}`, wantType: TypeMessage, wantData: `{"a":[1,2]}`},
+		{name: "message string", in: `{"data":"hi","type":"message"}`, wantType: TypeMessage, wantData: `"hi"`},
+		{name: "message false", in: `{"type":"message","data":false}`, wantType: TypeMessage, wantData: `false`},
+		{name: "message without data", in: `{"type":"message"}`, wantErr: true},
+		{name: "message null data", in: `{"type":"message","data":null}`, wantErr: true},
+		{name: "unknown type", in: `{"type":"ping"}`, wantErr: true},
+		{name: "type case", in: `{"type":"PONG"}`, wantErr: true},
+		{name: "key case", in: `{"Type":"pong"}`, wantErr: true},
+		{name: "type not string", in: `{"type":1}`, wantErr: true},
+		{name: "type null", in: `{"type":null}`, wantErr: true},
+		{name: "missing type", in: `{"data":{}}`, wantErr: true},
+		{name: "unknown field", in: `{"type":"pong","extra":1}`, wantErr: true},
+		{name: "array", in: `[{"type":"pong"}]`, wantErr: true},
+		{name: "null", in: `null`, wantErr: true},
+		{name: "string", in: `"pong"`, wantErr: true},
+		{name: "empty", in: ``, wantErr: true},
+		{name: "truncated", in: `{"type":"pong"`, wantErr: true},
+		{name: "trailing garbage", in: `{"type":"pong"}x`, wantErr: true},
+		{name: "invalid utf8", in: "{\"type\":\"message\",\"data\":\"\xff\"}", wantErr: true},
+		{name: "invalid json data", in: `{"type":"message","data":{a}}`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg, err := ParseClientMessage([]byte(tt.in))
+			if tt.wantErr {
+				if !errors.Is(err, ErrProtocol) {
+					t.Fatalf("err = %v, want ErrProtocol", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("err = %v", err)
+			}
+			if msg.Type != tt.wantType || string(msg.Data) != tt.wantData {
+				t.Fatalf("got {%q %s}, want {%q %s}", msg.Type, msg.Data, tt.wantType, tt.wantData)
+			}
+		})
+	}
+}
+
+func FuzzParseClientMessage(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"pong"}`,
+		`{"type":"message","data":{"x":1}}`,
+		`{"type":"message","data":null}`,
+		`{"type":"message"}`,
+		`{"type":"pong","type":"message","data":1}`,
+		`[]`, `null`, `{`, "\xff", `{"type":1}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		msg, err := ParseClientMessage(b)
+		if err != nil {
+			if !errors.Is(err, ErrProtocol) {
+				t.Fatalf("error %v does not wrap ErrProtocol", err)
+			}
+			return
+		}
+		if !utf8.Valid(b) || !json.Valid(b) {
+			t.Fatalf("accepted invalid input %q", b)
+		}
+		switch msg.Type {
+		case TypePong:
+		case TypeMessage:
+			if len(msg.Data) == 0 || string(msg.Data) == "null" || !json.Valid(msg.Data) {
+				t.Fatalf("message with bad data %q", msg.Data)
+			}
+		default:
+			t.Fatalf("accepted type %q", msg.Type)
+		}
+	})
+}
+
+func TestEncodeEvent(t *testing.T) {
+	tests := []struct {
+		name     string
+		id, ev   string
+		data     string
+		wantData string
+	}{
+		{name: "object", id: "e1", ev: "chat", data: `{"a":1}`, wantData: `{"a":1}`},
+		{name: "escaping", id: "\"<&>\n", ev: "ünï\u2028", data: `"x"`, wantData: `"x"`},
+		{name: "empty data", id: "e2", ev: "x", data: ``, wantData: `null`},
+		{name: "invalid data", id: "e3", ev: "x", data: `{nope`, wantData: `null`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := EncodeEvent(tt.id, tt.ev, json.RawMessage(tt.data))
+			var f frame
+			if err := json.Unmarshal(b, &f); err != nil {
+				t.Fatalf("invalid JSON %s: %v", b, err)
+			}
+			if f.Type != "event" || f.ID != tt.id || f.Event != tt.ev || string(f.Data) != tt.wantData {
+				t.Fatalf("round trip of %s = %+v", b, f)
+			}
+		})
+	}
+}
+
+func FuzzEncodeEvent(f *testing.F) {
+	f.Add("id", "name", []byte(`{"a":1}`))
+	f.Add("\xff", "\x00", []byte(`nul`))
+	f.Fuzz(func(t *testing.T, id, name string, data []byte) {
+		b := EncodeEvent(id, name, data)
+		if !json.Valid(b) {
+			t.Fatalf("invalid frame %q", b)
+		}
+		var fr frame
+		if err := json.Unmarshal(b, &fr); err != nil {
+			t.Fatal(err)
+		}
+		if utf8.ValidString(id) && fr.ID != id {
+			t.Fatalf("id %q came back as %q", id, fr.ID)
+		}
+		if utf8.ValidString(name) && fr.Event != name {
+			t.Fatalf("event %q came back as %q", name, fr.Event)
+		}
+	})
+}
+
+func TestEncodeWelcome(t *testing.T) {
+	b := EncodeWelcome("c1", "alice", "gw-1", 25*time.Second)
+	want := `{"type":"welcome","conn_id":"c1","user_id":"alice","instance":"gw-1","ping_interval_ms":25000}`
+	if string(b) != want {
+		t.Fatalf("got %s\nwant %s", b, want)
+	}
+}

@@ -1,0 +1,89 @@
+package connmgr
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coder/websocket"
+)
+
+func TestBadClientInput(t *testing.T) {
+	tests := []struct {
+		name   string
+		typ    websocket.MessageType
+		in     string
+		want   CloseCode
+		config Config
+	}{
+		{name: "malformed json", typ: websocket.MessageText, in: `{"type":`, want: CodeProtocolError},
+		{name: "not an object", typ: websocket.MessageText, in: `["pong"]`, want: CodeProtocolError},
+		{name: "unknown type", typ: websocket.MessageText, in: `{"type":"subscribe"}`, want: CodeProtocolError},
+		{name: "message without data", typ: websocket.MessageText, in: `{"type":"message"}`, want: CodeProtocolError},
+		{name: "binary frame", typ: websocket.MessageBinary, in: `{"type":"pong"}`, want: CodeProtocolError},
+		{
+			name:   "oversized",
+			typ:    websocket.MessageText,
+			in:     `{"type":"message","data":"` + strings.Repeat("x", 4096) + `"}`,
+			want:   CodeTooBig,
+			config: Config{MaxMessageBytes: 1024},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, tt.config)
+			bad := h.dial("alice", "s1")
+			good := h.dial("alice", "s2")
+
+			ctx, cancel := context.WithTimeout(context.Background(), eventually)
+			defer cancel()
+			if err := bad.ws.Write(ctx, tt.typ, []byte(tt.in)); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			if _, status := bad.readUntilClose(); status != websocket.StatusCode(tt.want) {
+				t.Fatalf("close status %d, want %d", status, tt.want)
+			}
+			if code := h.rec.closeCode(t, bad.welcome.ConnID); code != tt.want {
+				t.Fatalf("OnClose code %v, want %v", code, tt.want)
+			}
+
+			// The user's other connection is unaffected.
+			if n := h.m.SendUser("alice", event("e1")); n != 1 {
+				t.Fatalf("SendUser = %d, want 1", n)
+			}
+			if got := good.eventsUntil("e1"); len(got) != 0 {
+				t.Fatalf("unexpected events %v", got)
+			}
+			good.write(`{"type":"message","data":{"still":"ok"}}`)
+			waitFor(t, "OnMessage", func() bool {
+				h.rec.mu.Lock()
+				defer h.rec.mu.Unlock()
+				return slices.Contains(h.rec.messages, `alice:{"still":"ok"}`)
+			})
+		})
+	}
+}
+
+func TestClientMessagesAndClose(t *testing.T) {
+	h := newHarness(t, Config{})
+	c := h.dial("alice", "s1")
+	c.write(`{"type":"message","data":{"n":1}}`)
+	c.write(`{"type":"pong"}`)
+	c.write(`{"data":[2],"type":"message"}`)
+	if err := c.ws.Close(websocket.StatusNormalClosure, "bye"); err != nil {
+		t.Fatalf("client close: %v", err)
+	}
+	if code := h.rec.closeCode(t, c.welcome.ConnID); code != CodeNormal {
+		t.Fatalf("OnClose code %v, want normal", code)
+	}
+	h.rec.mu.Lock()
+	got := slices.Clone(h.rec.messages)
+	h.rec.mu.Unlock()
+	if want := []string{`alice:{"n":1}`, `alice:[2]`}; !slices.Equal(got, want) {
+		t.Fatalf("messages = %v, want %v", got, want)
+	}
+	if st := h.m.Stats(); st != (Stats{}) {
+		t.Fatalf("Stats after close = %+v", st)
+	}
+}

@@ -1,0 +1,137 @@
+// Command cluster (`make cluster`) runs a local sessiongate cluster for a
+// person to try: one redis-server, three gateway instances built from
+// ./cmd/gateway and haproxy in front (round robin, no stickiness). It prints
+// the URL, the API key and example commands, and stops everything on Ctrl-C.
+//
+// Environment: CLUSTER_PORT (load balancer port, default 8080),
+// CLUSTER_REDIS_PORT (default: a free port), CLUSTER_INSTANCES (default 3),
+// CLUSTER_DIR (logs and config, default a new temporary directory).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+
+	"github.com/sessiongate/sessiongate/e2e/internal/cluster"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.LookupEnv); err != nil {
+		fmt.Fprintln(os.Stderr, "cluster:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, env func(string) (string, bool)) error {
+	lbPort, err := intEnv(env, "CLUSTER_PORT", 8080)
+	if err != nil {
+		return err
+	}
+	redisPort, err := intEnv(env, "CLUSTER_REDIS_PORT", 0)
+	if err != nil {
+		return err
+	}
+	instances, err := intEnv(env, "CLUSTER_INSTANCES", 3)
+	if err != nil {
+		return err
+	}
+	dir, ok := env("CLUSTER_DIR")
+	if !ok || dir == "" {
+		if dir, err = os.MkdirTemp("", "sessiongate-cluster-"); err != nil {
+			return err
+		}
+	}
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(filepath.Join(root, "cmd", "gateway")); err != nil {
+		return errors.New("run from the repository root (make cluster)")
+	}
+	logger := log.New(os.Stderr, "cluster: ", log.Ltime)
+	logger.Printf("building ./cmd/gateway")
+	bin, err := cluster.Build(ctx, root, dir)
+	if err != nil {
+		return err
+	}
+	c, err := cluster.Start(ctx, cluster.Options{
+		Dir:        dir,
+		GatewayBin: bin,
+		Instances:  instances,
+		LBPort:     lbPort,
+		RedisPort:  redisPort,
+		Env: map[string]string{
+			// Friendlier than the test defaults for a person watching.
+			"WS_PING_INTERVAL":          "25s",
+			"WS_PONG_TIMEOUT":           "10s",
+			"DRAIN_WINDOW":              "5s",
+			"PUBSUB_HEARTBEAT_INTERVAL": "2s",
+			"RECONCILE_INTERVAL":        "30s",
+			"RATE_LIMIT_RPS":            "50",
+			"RATE_LIMIT_BURST":          "100",
+			"LOG_LEVEL":                 "info",
+		},
+		Logf: logger.Printf,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		logger.Printf("stopping (logs stay in %s)", dir)
+		c.Close()
+	}()
+
+	url, key := c.URL(), c.APIKey
+	first := c.Gateways[0].URL()
+	fmt.Printf(`
+sessiongate cluster is up.
+
+%s
+Open %s/ in a browser and log in (any user id; development mode).
+API key: %s
+
+Try:
+  export KEY=%s
+  # publish to every connection (through the load balancer)
+  curl -s -H "Authorization: Bearer $KEY" -d '{"target":{"all":true},"event":"hello","data":{"n":1}}' %s/api/v1/publish
+  # publish to one user through one instance directly
+  curl -s -H "Authorization: Bearer $KEY" -d '{"target":{"user_id":"alice"},"event":"hi","data":{}}' %s/api/v1/publish
+  # who is in the cluster
+  curl -s -H "Authorization: Bearer $KEY" %s/api/v1/cluster
+  # revoke every session of alice (her sockets close with 4500 on every instance)
+  curl -s -X DELETE -H "Authorization: Bearer $KEY" %s/api/v1/users/alice/sessions
+  # drain one instance and watch its browsers move: kill -TERM %d
+
+Ctrl-C stops everything.
+`, c.Summary(), url, key, key, url, first, url, url, c.Gateways[0].Pid())
+
+	select {
+	case <-ctx.Done():
+	case <-c.Redis.Done():
+		return errors.New("redis-server exited; see " + c.Redis.LogPath)
+	case <-c.LB.Done():
+		return errors.New("haproxy exited; see " + c.LB.LogPath)
+	}
+	return nil
+}
+
+func intEnv(env func(string) (string, bool), name string, def int) (int, error) {
+	v, ok := env(name)
+	if !ok || v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 {
+		return 0, fmt.Errorf("%s=%q: want a number from 0 to 65535", name, v)
+	}
+	return n, nil
+}

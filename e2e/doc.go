@@ -1,0 +1,9 @@
+// Package e2e holds sessiongate's end-to-end tests (build tag "e2e"): the
+// built gateway binary runs as three real processes against a real
+// redis-server behind haproxy, and real Chromium drives the browser client
+// (client-js) through the load balancer. Run them with `make test-e2e`.
+//
+// Needs redis-server, haproxy, chromium, node and client-js/node_modules
+// (`make deps js-deps`). Without them the tests skip, except under CI=true,
+// where a missing program is a failure.
+package e2e

@@ -1,0 +1,261 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure [Start]. Dir and GatewayBin are required; zero values
+// elsewhere mean the documented default.
+type Options struct {
+	// Dir receives the generated configuration and one log file per process.
+	Dir string
+	// GatewayBin is the gateway binary (see [Build]).
+	GatewayBin string
+	// Instances is the number of gateway instances. Defaults to 3.
+	Instances int
+	// LBPort is the load balancer's port on 127.0.0.1. Defaults to a free port.
+	LBPort int
+	// RedisPort is redis-server's port. Defaults to a free port.
+	RedisPort int
+	// Production runs the instances with GATEWAY_ENV=production and makes
+	// haproxy terminate TLS with a throwaway self-signed certificate.
+	// Production refuses the development authenticator: pass AUTH_MODE=webhook
+	// and AUTH_WEBHOOK_URL in Env.
+	Production bool
+	// Env adds to or overrides the instances' environment.
+	Env map[string]string
+	// Logf, when set, reports progress.
+	Logf func(format string, args ...any)
+}
+
+// Cluster is a running redis-server + gateway instances + haproxy.
+type Cluster struct {
+	Dir      string
+	APIKey   string
+	Redis    *Redis
+	Gateways []*Gateway
+	LB       *HAProxy
+
+	sessionSecret string
+	encryptionKey string
+	closeOnce     sync.Once
+}
+
+// Start starts a cluster and waits until every instance is ready and the
+// load balancer sees all of them up. On error, whatever was started is
+// stopped again.
+func Start(ctx context.Context, o Options) (c *Cluster, err error) {
+	if o.Dir == "" || o.GatewayBin == "" {
+		return nil, errors.New("cluster: Options.Dir and Options.GatewayBin are required")
+	}
+	if o.Instances <= 0 {
+		o.Instances = 3
+	}
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	if err := Need("redis-server", "haproxy"); err != nil {
+		return nil, err
+	}
+	if err := mkdir(o.Dir); err != nil {
+		return nil, err
+	}
+	ports, err := reservePorts(o.Instances + 3)
+	if err != nil {
+		return nil, err
+	}
+	lbPort, statsPort, redisPort := ports[0], ports[1], ports[2]
+	if o.LBPort != 0 {
+		lbPort = o.LBPort
+	}
+	if o.RedisPort != 0 {
+		redisPort = o.RedisPort
+	}
+	c = &Cluster{
+		Dir:           o.Dir,
+		APIKey:        "sg-e2e-" + randomHex(16),
+		sessionSecret: randomHex(32),
+		encryptionKey: randomHex(32),
+	}
+	defer func() {
+		if err != nil {
+			c.Close()
+			c = nil
+		}
+	}()
+
+	c.Redis, err = startRedis(ctx, o.Dir, redisPort)
+	if err != nil {
+		return c, err
+	}
+	logf("redis-server on %s", c.Redis.Addr())
+
+	scheme := "http"
+	certPath := ""
+	if o.Production {
+		scheme = "https"
+		certPath = filepath.Join(o.Dir, "lb.pem")
+		if err := WriteSelfSignedPEM(certPath); err != nil {
+			return c, err
+		}
+	}
+	lbOrigin := scheme + "://127.0.0.1:" + strconv.Itoa(lbPort)
+	for i := 0; i < o.Instances; i++ {
+		g := newGateway(o.GatewayBin, o.Dir, "gw"+strconv.Itoa(i+1), ports[3+i], c.env(o, lbOrigin))
+		c.Gateways = append(c.Gateways, g)
+		if err := g.Start(); err != nil {
+			return c, err
+		}
+	}
+	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for _, g := range c.Gateways {
+		if err := g.WaitReady(readyCtx); err != nil {
+			return c, err
+		}
+		logf("gateway %s ready on %s (log %s)", g.ID, g.URL(), g.LogPath)
+	}
+	c.LB, err = startHAProxy(ctx, o.Dir, haproxyParams{Port: lbPort, StatsPort: statsPort, CertPath: certPath, Servers: c.Gateways})
+	if err != nil {
+		return c, err
+	}
+	logf("haproxy on %s (stats http://127.0.0.1:%d/stats)", c.LB.URL(), statsPort)
+	return c, nil
+}
+
+func (c *Cluster) env(o Options, lbOrigin string) map[string]string {
+	env := map[string]string{
+		"GATEWAY_ENV":               "development",
+		"GATEWAY_API_KEYS":          c.APIKey,
+		"GATEWAY_ALLOWED_ORIGINS":   lbOrigin,
+		"GATEWAY_TRUST_PROXY":       "true",
+		"USE_REDIS_SESSIONS":        "true",
+		"REDIS_URL":                 c.Redis.URL(),
+		"REDIS_KEY_PREFIX":          "sge2e:",
+		"SESSION_SECRET":            c.sessionSecret,
+		"SESSION_ENCRYPTION_KEY":    c.encryptionKey,
+		"AUTH_MODE":                 "dev",
+		"WS_PING_INTERVAL":          "5s",
+		"WS_PONG_TIMEOUT":           "5s",
+		"DRAIN_WINDOW":              "1s",
+		"SHUTDOWN_TIMEOUT":          "10s",
+		"PUBSUB_HEARTBEAT_INTERVAL": "500ms",
+		"RECONCILE_INTERVAL":        "2s",
+		"RATE_LIMIT_RPS":            "1000",
+		"RATE_LIMIT_BURST":          "2000",
+		"LOG_FORMAT":                "json",
+		"LOG_LEVEL":                 "debug",
+	}
+	if o.Production {
+		env["GATEWAY_ENV"] = "production"
+	}
+	for k, v := range o.Env {
+		env[k] = v
+	}
+	return env
+}
+
+// URL is the load balancer's base URL.
+func (c *Cluster) URL() string { return c.LB.URL() }
+
+// Gateway returns the instance with the given id, or nil.
+func (c *Cluster) Gateway(id string) *Gateway {
+	for _, g := range c.Gateways {
+		if g.ID == id {
+			return g
+		}
+	}
+	return nil
+}
+
+// Secrets are the values no log may contain: the API key, the session
+// secret and the encryption key.
+func (c *Cluster) Secrets() []string {
+	return []string{c.APIKey, c.sessionSecret, c.encryptionKey}
+}
+
+// LogFiles lists every process's log file.
+func (c *Cluster) LogFiles() []string {
+	var out []string
+	if c.Redis != nil {
+		out = append(out, c.Redis.LogPath)
+	}
+	for _, g := range c.Gateways {
+		out = append(out, g.LogPath)
+	}
+	if c.LB != nil {
+		out = append(out, c.LB.LogPath)
+	}
+	return out
+}
+
+// Close stops haproxy, then the instances (SIGTERM, a bounded drain, then
+// SIGKILL), then redis-server. Safe to call twice.
+func (c *Cluster) Close() {
+	c.closeOnce.Do(func() {
+		if c.LB != nil {
+			c.LB.Stop(3 * time.Second)
+		}
+		var wg sync.WaitGroup
+		for _, g := range c.Gateways {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				g.Stop(15 * time.Second)
+			}()
+		}
+		wg.Wait()
+		if c.Redis != nil {
+			c.Redis.Stop(5 * time.Second)
+		}
+	})
+}
+
+// reservePorts returns n distinct free loopback ports.
+func reservePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	out := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("cluster: free port: %w", err)
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Summary describes the cluster for a person: URLs and log files.
+func (c *Cluster) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "load balancer  %s   (haproxy stats http://127.0.0.1:%d/stats)\n", c.URL(), c.LB.StatsPort)
+	for _, g := range c.Gateways {
+		fmt.Fprintf(&b, "instance %-5s %s   log %s\n", g.ID, g.URL(), g.LogPath)
+	}
+	fmt.Fprintf(&b, "redis-server   %s\n", c.Redis.URL())
+	fmt.Fprintf(&b, "logs           %s\n", c.Dir)
+	return b.String()
+}

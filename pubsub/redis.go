@@ -1,0 +1,142 @@
+package pubsub
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"go.uber.org/zap"
+)
+
+// RedisConfig configures a [RedisBus]. Zero fields take their defaults.
+type RedisConfig struct {
+	// Channel is the pub/sub channel. Defaults to "sessiongate:events"; the
+	// gateway passes its key prefix + "events".
+	Channel string
+	// PublishTimeout bounds one PUBLISH. Defaults to 2s.
+	PublishTimeout time.Duration
+	// Buffer is how many received events may wait for the handler. When the
+	// handler falls behind and the buffer is full, an event is dropped,
+	// counted, logged (rate-limited) and reported through OnGap, because a
+	// lost event must trigger reconciliation. Defaults to 4096.
+	Buffer int
+	// PingInterval is the subscription health check: when nothing arrived
+	// for this long the bus sends PING, and when nothing arrived for three
+	// intervals it drops the connection and subscribes again (a half-open TCP
+	// connection otherwise blocks forever). Defaults to 5s.
+	PingInterval time.Duration
+}
+
+// withDefaults returns c with every zero field set to its default.
+func (c RedisConfig) withDefaults() RedisConfig {
+	if c.Channel == "" {
+		c.Channel = "sessiongate:events"
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 2 * time.Second
+	}
+	if c.Buffer <= 0 {
+		c.Buffer = 4096
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 5 * time.Second
+	}
+	return c
+}
+
+// RedisBus is a [Bus] over Redis pub/sub: one PUBLISH per event, one
+// subscriber connection per bus. It works with every redis.UniversalClient
+// (single node, Sentinel, Cluster, where PUBLISH reaches every node). Events
+// one goroutine publishes one after the other arrive in that order.
+//
+// Publish, Dropped and Malformed are safe for concurrent use; Run may run
+// once at a time.
+type RedisBus struct {
+	rdb redis.UniversalClient
+	cfg RedisConfig
+	log *zap.Logger
+
+	running      atomic.Bool
+	onSubscribed atomic.Pointer[func()]
+	onGap        atomic.Pointer[func(reason string)]
+	dropped      atomic.Uint64
+	malformed    atomic.Uint64
+
+	dropLog logLimiter
+	badLog  logLimiter
+}
+
+// NewRedisBus returns a bus publishing and subscribing through rdb, which
+// the caller owns and closes after Run has returned. It starts nothing: Run
+// subscribes.
+func NewRedisBus(rdb redis.UniversalClient, cfg RedisConfig, log *zap.Logger) *RedisBus {
+	cfg = cfg.withDefaults()
+	return &RedisBus{
+		rdb:     rdb,
+		cfg:     cfg,
+		log:     log.Named("pubsub").With(zap.String("channel", cfg.Channel)),
+		dropLog: logLimiter{every: 5 * time.Second},
+		badLog:  logLimiter{every: 5 * time.Second},
+	}
+}
+
+// OnSubscribed sets fn to be called after every subscribe confirmation, the
+// first one included, from the bus's reader goroutine. Events published
+// before the confirmation may have been missed. Set it before Run; fn must
+// not block.
+func (b *RedisBus) OnSubscribed(fn func()) { b.onSubscribed.Store(&fn) }
+
+// OnGap sets fn to be called whenever events may have been lost: the
+// subscription failed or was cut (reason "subscription lost: ..."), or an
+// event was dropped because the handler fell behind (reason "buffer
+// overflow", once per dropped event). It is called from the bus's reader
+// goroutine; set it before Run; fn must not block (coalesce, then reconcile
+// elsewhere).
+func (b *RedisBus) OnGap(fn func(reason string)) { b.onGap.Store(&fn) }
+
+// Dropped returns how many received events were dropped because the
+// handler fell behind.
+func (b *RedisBus) Dropped() uint64 { return b.dropped.Load() }
+
+// Malformed returns how many received payloads were skipped because they
+// did not decode (bad JSON, missing field, wrong version, unknown kind, too
+// large).
+func (b *RedisBus) Malformed() uint64 { return b.malformed.Load() }
+
+// Publish encodes e and PUBLISHes it, bounded by PublishTimeout. It returns
+// the [Event.Encode] error for an invalid event, or the Redis error.
+func (b *RedisBus) Publish(ctx context.Context, e Event) error {
+	payload, err := e.Encode()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	defer cancel()
+	// PUBLISH is keyless, so a cluster client would spread it over the
+	// masters, and two events from this instance could overtake each other
+	// on their way through the cluster bus. Routing it like a key to the
+	// channel's slot owner, the node the subscribers use too, keeps the order.
+	cmd := redis.NewIntCmd(ctx, "publish", b.cfg.Channel, payload)
+	cmd.SetFirstKeyPos(1)
+	_ = b.rdb.Process(ctx, cmd)
+	if err := cmd.Err(); err != nil {
+		return fmt.Errorf("pubsub: publish %s: %w", e.Kind, err)
+	}
+	return nil
+}
+
+// subscribed calls the OnSubscribed callback, if any.
+func (b *RedisBus) subscribed() {
+	if fn := b.onSubscribed.Load(); fn != nil && *fn != nil {
+		(*fn)()
+	}
+}
+
+// gap calls the OnGap callback, if any.
+func (b *RedisBus) gap(reason string) {
+	if fn := b.onGap.Load(); fn != nil && *fn != nil {
+		(*fn)(reason)
+	}
+}

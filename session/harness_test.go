@@ -1,0 +1,236 @@
+package session
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessiongate/sessiongate/internal/redistest"
+)
+
+// testSecret and testKey are fixed test material, never used outside tests.
+var (
+	testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
+	testKey    = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
+)
+
+func newTestCodec(t testing.TB) *Codec {
+	t.Helper()
+	c, err := NewCodec(testSecret)
+	if err != nil {
+		t.Fatalf("NewCodec: %v", err)
+	}
+	return c
+}
+
+func newTestKeyring(t testing.TB, keys ...[]byte) *Keyring {
+	t.Helper()
+	if len(keys) == 0 {
+		keys = [][]byte{testKey}
+	}
+	kr, err := NewKeyring(keys)
+	if err != nil {
+		t.Fatalf("NewKeyring: %v", err)
+	}
+	return kr
+}
+
+// fakeClock is a store's Options.Now that tests move by hand.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// cmdLog is a go-redis hook that records the name of every command sent.
+type cmdLog struct {
+	mu   sync.Mutex
+	cmds []string
+}
+
+func (l *cmdLog) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (l *cmdLog) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		l.add(cmd)
+		return next(ctx, cmd)
+	}
+}
+
+func (l *cmdLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			l.add(c)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func (l *cmdLog) add(c redis.Cmder) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cmds = append(l.cmds, strings.ToLower(c.Name()))
+}
+
+// since returns the commands recorded after mark (a previous len).
+func (l *cmdLog) since(mark int) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.cmds[mark:]...)
+}
+
+func (l *cmdLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.cmds)
+}
+
+// harness is one backend under the contract suite.
+type harness struct {
+	store Store
+	codec *Codec
+	clock *fakeClock
+	opts  Options
+	// wait lets d pass for idle TTLs, on the backend's TTL clock and the
+	// store's clock alike.
+	wait func(d time.Duration)
+	// ttl is a session's remaining idle TTL; <= 0 when it is gone.
+	ttl func(t *testing.T, handle string) time.Duration
+	// setTTL sets a session's remaining idle TTL behind the store's back.
+	setTTL func(t *testing.T, handle string, d time.Duration)
+	// dropKey deletes a session behind the store's back, leaving its index
+	// entry dangling.
+	dropKey func(t *testing.T, handle string)
+	// members lists a user's index.
+	members func(t *testing.T, userID string) []string
+	// rdb and cmds are nil for the memory backend.
+	rdb  redis.UniversalClient
+	cmds *cmdLog
+}
+
+type harnessFactory func(t *testing.T, opts Options) *harness
+
+func memoryHarness(t *testing.T, opts Options) *harness {
+	clock := newFakeClock()
+	opts.Now = clock.Now
+	codec := newTestCodec(t)
+	m := NewMemoryStore(codec, opts)
+	return &harness{
+		store: m, codec: codec, clock: clock, opts: m.opts,
+		wait: clock.Add,
+		ttl: func(t *testing.T, h string) time.Duration {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			e := m.liveLocked(h, clock.Now())
+			if e == nil {
+				return -2
+			}
+			return e.deadline.Sub(clock.Now())
+		},
+		setTTL: func(t *testing.T, h string, d time.Duration) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			e := m.sessions[h]
+			if e == nil {
+				t.Fatalf("setTTL: no session %s", h)
+			}
+			e.deadline = clock.Now().Add(d)
+		},
+		dropKey: func(t *testing.T, h string) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			delete(m.sessions, h)
+		},
+		members: func(t *testing.T, u string) []string {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			var out []string
+			for h := range m.users[u] {
+				out = append(out, h)
+			}
+			return out
+		},
+	}
+}
+
+// redisHarness builds a RedisStore on rdb; wait moves the TTL clock.
+func redisHarness(t *testing.T, rdb redis.UniversalClient, opts Options, wait func(time.Duration)) *harness {
+	t.Helper()
+	ctx := context.Background()
+	if err := rdb.FlushAll(ctx).Err(); err != nil {
+		t.Fatalf("FLUSHALL: %v", err)
+	}
+	log := &cmdLog{}
+	rdb.AddHook(log)
+	clock := newFakeClock()
+	opts.Now = clock.Now
+	codec := newTestCodec(t)
+	r, err := NewRedisStore(rdb, codec, newTestKeyring(t), opts)
+	if err != nil {
+		t.Fatalf("NewRedisStore: %v", err)
+	}
+	return &harness{
+		store: r, codec: codec, clock: clock, opts: r.opts, rdb: rdb, cmds: log,
+		wait: func(d time.Duration) { wait(d); clock.Add(d) },
+		ttl: func(t *testing.T, h string) time.Duration {
+			d, err := rdb.PTTL(ctx, r.sessionKey(h)).Result()
+			if err != nil {
+				t.Fatalf("PTTL: %v", err)
+			}
+			return d
+		},
+		setTTL: func(t *testing.T, h string, d time.Duration) {
+			ok, err := rdb.PExpire(ctx, r.sessionKey(h), d).Result()
+			if err != nil || !ok {
+				t.Fatalf("PEXPIRE %s: %v %v", h, ok, err)
+			}
+		},
+		dropKey: func(t *testing.T, h string) {
+			if err := rdb.Del(ctx, r.sessionKey(h)).Err(); err != nil {
+				t.Fatalf("DEL: %v", err)
+			}
+		},
+		members: func(t *testing.T, u string) []string {
+			ms, err := rdb.SMembers(ctx, r.userKey(u)).Result()
+			if err != nil {
+				t.Fatalf("SMEMBERS: %v", err)
+			}
+			return ms
+		},
+	}
+}
+
+func miniredisHarness(t *testing.T, opts Options) *harness {
+	mr := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	return redisHarness(t, rdb, opts, mr.FastForward)
+}
+
+// realRedisFactory shares one redis-server across the suite; each harness
+// flushes it first (subtests run one at a time).
+func realRedisFactory(srv *redistest.Server) harnessFactory {
+	return func(t *testing.T, opts Options) *harness {
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { _ = rdb.Close() })
+		return redisHarness(t, rdb, opts, time.Sleep)
+	}
+}

@@ -1,0 +1,390 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisStore is the [Store] kept in Redis. Each session is one string key,
+// prefix+"s:"+handle, holding a sealed envelope; each user has a set of
+// handles, prefix+"u:"+userID. Every command touches exactly one key and no
+// command spans keys in a transaction, so RedisStore works against a single
+// Redis, Sentinel and Redis Cluster alike. It is safe for concurrent use and
+// starts no goroutines.
+type RedisStore struct {
+	rdb   redis.UniversalClient
+	codec *Codec
+	keys  *Keyring
+	opts  Options
+	touch *toucher
+}
+
+var _ Store = (*RedisStore)(nil)
+
+// NewRedisStore returns a RedisStore using rdb, which the caller owns and
+// closes. It does no I/O.
+func NewRedisStore(rdb redis.UniversalClient, codec *Codec, keys *Keyring, opts Options) (*RedisStore, error) {
+	if rdb == nil || codec == nil || keys == nil {
+		return nil, fmt.Errorf("%w: redis client, codec and keyring are required", ErrInvalidOptions)
+	}
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	return &RedisStore{rdb: rdb, codec: codec, keys: keys, opts: o, touch: newToucher(o.TouchInterval)}, nil
+}
+
+func (r *RedisStore) sessionKey(handle string) string { return r.opts.Prefix + "s:" + handle }
+func (r *RedisStore) userKey(userID string) string    { return r.opts.Prefix + "u:" + userID }
+
+// Create implements [Store].
+func (r *RedisStore) Create(ctx context.Context, userID string, data json.RawMessage) (string, Session, error) {
+	if err := checkUserID(userID); err != nil {
+		return "", Session{}, err
+	}
+	data, err := normalizeData(data)
+	if err != nil {
+		return "", Session{}, err
+	}
+	token, handle, err := r.codec.New()
+	if err != nil {
+		return "", Session{}, err
+	}
+	now := r.opts.Now()
+	s := newSession(handle, userID, data, now, r.opts.Lifetime)
+	blob, err := r.seal(s)
+	if err != nil {
+		return "", Session{}, err
+	}
+	ttl := idleDeadline(now, s.ExpiresAt, r.opts.IdleTTL).Sub(now)
+	pipe := r.rdb.Pipeline()
+	set := pipe.SetNX(ctx, r.sessionKey(handle), blob, ttl)
+	// The index outlives every member: the newest session has the longest
+	// remaining lifetime, and it is this one.
+	pipe.SAdd(ctx, r.userKey(userID), handle)
+	pipe.Expire(ctx, r.userKey(userID), r.opts.Lifetime)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return "", Session{}, fmt.Errorf("session: create: %w", err)
+	}
+	if !set.Val() {
+		// Two 256-bit random ids collided: the RNG is broken.
+		return "", Session{}, errors.New("session: create: session key already exists")
+	}
+	r.touch.mark(handle, now)
+	return token, cloneSession(s), nil
+}
+
+// Get implements [Store]. A payload that cannot be opened (tampered, moved
+// to another key, or sealed with a key no longer in the keyring) is an error
+// wrapping [ErrEnvelope] that names the handle.
+func (r *RedisStore) Get(ctx context.Context, handle string) (Session, bool, error) {
+	if !ValidHandle(handle) {
+		return Session{}, false, nil
+	}
+	blob, err := r.rdb.Get(ctx, r.sessionKey(handle)).Bytes()
+	return r.finishRead(ctx, handle, blob, err)
+}
+
+// Load implements [Store].
+func (r *RedisStore) Load(ctx context.Context, handle string) (Session, bool, error) {
+	if !ValidHandle(handle) {
+		return Session{}, false, nil
+	}
+	now := r.opts.Now()
+	if !r.touch.due(handle, now) {
+		return r.Get(ctx, handle)
+	}
+	key := r.sessionKey(handle)
+	blob, err := r.rdb.GetEx(ctx, key, r.opts.IdleTTL).Bytes()
+	if err != nil {
+		r.touch.forget(handle)
+	}
+	s, ok, err := r.finishRead(ctx, handle, blob, err)
+	if left := s.ExpiresAt.Sub(now); ok && left < r.opts.IdleTTL {
+		// In the last IdleTTL of its lifetime the key must not outlive the
+		// session, so that Exists stops reporting it. Rare (once per touch
+		// in that window) and best effort: Get/Load enforce the payload's
+		// expiry regardless, so a failure here is harmless. Relative, like
+		// every TTL this store sets, so only Now's notion of time counts.
+		_ = r.rdb.PExpire(ctx, key, max(left, time.Millisecond)).Err()
+	}
+	return s, ok, err
+}
+
+// finishRead turns the reply of a GET/GETEX into a session, destroying it
+// if it is past its absolute expiry.
+func (r *RedisStore) finishRead(ctx context.Context, handle string, blob []byte, err error) (Session, bool, error) {
+	if errors.Is(err, redis.Nil) {
+		return Session{}, false, nil
+	}
+	if err != nil {
+		return Session{}, false, fmt.Errorf("session: get %s: %w", handle, err)
+	}
+	s, err := r.open(handle, blob)
+	if err != nil {
+		return Session{}, false, err
+	}
+	if s.Expired(r.opts.Now()) {
+		if err := r.destroyKnown(ctx, s); err != nil {
+			return Session{}, false, err
+		}
+		return Session{}, false, nil
+	}
+	return s, true, nil
+}
+
+// destroyKnown deletes a session whose payload is at hand.
+func (r *RedisStore) destroyKnown(ctx context.Context, s Session) error {
+	r.touch.forget(s.Handle)
+	pipe := r.rdb.Pipeline()
+	pipe.Del(ctx, r.sessionKey(s.Handle))
+	pipe.SRem(ctx, r.userKey(s.UserID), s.Handle)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("session: destroy %s: %w", s.Handle, err)
+	}
+	return nil
+}
+
+// Update implements [Store].
+func (r *RedisStore) Update(ctx context.Context, s Session) error {
+	s, err := checkUpdate(s)
+	if err != nil {
+		return err
+	}
+	if s.Expired(r.opts.Now()) {
+		if err := r.destroyKnown(ctx, s); err != nil {
+			return err
+		}
+		return ErrNotFound
+	}
+	blob, err := r.seal(s)
+	if err != nil {
+		return err
+	}
+	// XX: a session destroyed meanwhile (logout, revocation) is never
+	// written back. KEEPTTL: an update is not a touch.
+	ok, err := r.rdb.SetXX(ctx, r.sessionKey(s.Handle), blob, redis.KeepTTL).Result()
+	if err != nil {
+		return fmt.Errorf("session: update %s: %w", s.Handle, err)
+	}
+	if !ok {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Destroy implements [Store].
+func (r *RedisStore) Destroy(ctx context.Context, handle string) (bool, error) {
+	if !ValidHandle(handle) {
+		return false, nil
+	}
+	r.touch.forget(handle)
+	blob, err := r.rdb.GetDel(ctx, r.sessionKey(handle)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("session: destroy %s: %w", handle, err)
+	}
+	// The session is gone. Dropping it from its user's index is
+	// housekeeping: if the payload cannot be read or SREM fails, the
+	// dangling member is pruned by the next ListUser or DestroyUser.
+	if s, err := r.open(handle, blob); err == nil {
+		_ = r.rdb.SRem(ctx, r.userKey(s.UserID), handle).Err()
+	}
+	return true, nil
+}
+
+// DestroyUser implements [Store].
+func (r *RedisStore) DestroyUser(ctx context.Context, userID string) ([]string, error) {
+	if err := checkUserID(userID); err != nil {
+		return nil, err
+	}
+	ukey := r.userKey(userID)
+	members, err := r.rdb.SMembers(ctx, ukey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("session: destroy user: %w", err)
+	}
+	if len(members) == 0 {
+		return nil, nil
+	}
+	pipe := r.rdb.Pipeline()
+	dels := make(map[string]*redis.IntCmd, len(members))
+	for _, h := range members {
+		if ValidHandle(h) {
+			r.touch.forget(h)
+			dels[h] = pipe.Del(ctx, r.sessionKey(h))
+		}
+	}
+	// SREM exactly what was read, not DEL the index: a session created
+	// concurrently stays indexed, so it can still be revoked.
+	pipe.SRem(ctx, ukey, toAny(members)...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("session: destroy user: %w", err)
+	}
+	var destroyed []string
+	for h, c := range dels {
+		if c.Val() > 0 {
+			destroyed = append(destroyed, h)
+		}
+	}
+	sort.Strings(destroyed)
+	return destroyed, nil
+}
+
+// ListUser implements [Store]. Sessions are ordered by creation time. A
+// session whose payload cannot be opened (e.g. sealed with a key rotated
+// out) is left out but not deleted.
+func (r *RedisStore) ListUser(ctx context.Context, userID string) ([]Session, error) {
+	if err := checkUserID(userID); err != nil {
+		return nil, err
+	}
+	ukey := r.userKey(userID)
+	members, err := r.rdb.SMembers(ctx, ukey).Result()
+	if err != nil {
+		return nil, fmt.Errorf("session: list user: %w", err)
+	}
+	if len(members) == 0 {
+		return nil, nil
+	}
+	var prune []string
+	handles := make([]string, 0, len(members))
+	pipe := r.rdb.Pipeline()
+	gets := make([]*redis.StringCmd, 0, len(members))
+	for _, h := range members {
+		if !ValidHandle(h) {
+			prune = append(prune, h)
+			continue
+		}
+		handles = append(handles, h)
+		gets = append(gets, pipe.Get(ctx, r.sessionKey(h)))
+	}
+	if len(gets) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("session: list user: %w", err)
+		}
+	}
+	now := r.opts.Now()
+	var out []Session
+	var expired []string
+	for i, c := range gets {
+		h := handles[i]
+		blob, err := c.Bytes()
+		if errors.Is(err, redis.Nil) {
+			prune = append(prune, h)
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("session: list user: %w", err)
+		}
+		s, err := r.open(h, blob)
+		if err != nil {
+			continue
+		}
+		switch {
+		case s.UserID != userID:
+			prune = append(prune, h)
+		case s.Expired(now):
+			expired = append(expired, h)
+			prune = append(prune, h)
+		default:
+			out = append(out, s)
+		}
+	}
+	if len(prune) > 0 {
+		cleanup := r.rdb.Pipeline()
+		for _, h := range expired {
+			r.touch.forget(h)
+			cleanup.Del(ctx, r.sessionKey(h))
+		}
+		cleanup.SRem(ctx, ukey, toAny(prune)...)
+		if _, err := cleanup.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("session: list user: prune: %w", err)
+		}
+	}
+	sortSessions(out)
+	return out, nil
+}
+
+// Exists implements [Store].
+func (r *RedisStore) Exists(ctx context.Context, handles []string, touch bool) ([]bool, error) {
+	out := make([]bool, len(handles))
+	if len(handles) == 0 {
+		return out, nil
+	}
+	pipe := r.rdb.Pipeline()
+	type probe struct {
+		i int
+		n *redis.IntCmd
+		b *redis.BoolCmd
+	}
+	probes := make([]probe, 0, len(handles))
+	for i, h := range handles {
+		if !ValidHandle(h) {
+			continue
+		}
+		if touch {
+			probes = append(probes, probe{i: i, b: pipe.PExpire(ctx, r.sessionKey(h), r.opts.IdleTTL)})
+		} else {
+			probes = append(probes, probe{i: i, n: pipe.Exists(ctx, r.sessionKey(h))})
+		}
+	}
+	if len(probes) == 0 {
+		return out, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("session: exists: %w", err)
+	}
+	for _, p := range probes {
+		if p.b != nil {
+			out[p.i] = p.b.Val()
+		} else {
+			out[p.i] = p.n.Val() > 0
+		}
+	}
+	return out, nil
+}
+
+func (r *RedisStore) seal(s Session) ([]byte, error) {
+	pt, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("session: encode: %w", err)
+	}
+	return r.keys.Seal(r.sessionKey(s.Handle), pt)
+}
+
+func (r *RedisStore) open(handle string, blob []byte) (Session, error) {
+	pt, err := r.keys.Open(r.sessionKey(handle), blob)
+	if err != nil {
+		return Session{}, fmt.Errorf("session %s: %w", handle, err)
+	}
+	var s Session
+	if err := json.Unmarshal(pt, &s); err != nil {
+		return Session{}, fmt.Errorf("session %s: %w: payload: %v", handle, ErrEnvelope, err)
+	}
+	s.Handle = handle
+	return s, nil
+}
+
+func toAny(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func sortSessions(ss []Session) {
+	sort.Slice(ss, func(i, j int) bool {
+		if !ss[i].CreatedAt.Equal(ss[j].CreatedAt) {
+			return ss[i].CreatedAt.Before(ss[j].CreatedAt)
+		}
+		return ss[i].Handle < ss[j].Handle
+	})
+}

@@ -1,0 +1,49 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+)
+
+// Store keeps sessions by handle. Implementations are safe for concurrent
+// use, and every method honours ctx. Expected absence is a value (ok=false),
+// not an error.
+//
+// Both implementations ([RedisStore], [MemoryStore]) pass one contract test
+// suite: a session lives until its idle TTL lapses without activity, or its
+// absolute lifetime ends, or it is destroyed, whichever comes first.
+type Store interface {
+	// Create mints a new session for userID with data (a JSON object, or
+	// empty) and returns its token (the cookie value; the caller hands it
+	// to the client and must not log it) and the session. It returns
+	// ErrInvalidUser or ErrInvalidData for bad input.
+	Create(ctx context.Context, userID string, data json.RawMessage) (token string, s Session, err error)
+	// Get returns the session named by handle without changing its idle
+	// TTL. A session past its absolute expiry is destroyed and reported
+	// absent. An invalid handle is reported absent.
+	Get(ctx context.Context, handle string) (Session, bool, error)
+	// Load is Get for a request that counts as activity: it also extends
+	// the idle TTL, at most once per TouchInterval per session and process,
+	// in the same single round trip (GETEX). It never re-encrypts.
+	Load(ctx context.Context, handle string) (Session, bool, error)
+	// Update re-seals s (data, auth time) in place, keeping its idle TTL.
+	// It returns ErrNotFound if the session is gone: a destroyed session is
+	// never written back. Update must not change s.UserID; a different
+	// user gets a new session (login rotates the id).
+	Update(ctx context.Context, s Session) error
+	// Destroy deletes the session named by handle and removes it from its
+	// user's index. It reports whether the session existed.
+	Destroy(ctx context.Context, handle string) (bool, error)
+	// DestroyUser destroys every session in userID's index and returns the
+	// handles of the sessions that existed.
+	DestroyUser(ctx context.Context, userID string) ([]string, error)
+	// ListUser returns userID's live sessions, pruning index entries whose
+	// session is gone.
+	ListUser(ctx context.Context, userID string) ([]Session, error)
+	// Exists reports, for each handle, whether its session exists, in one
+	// round trip. With touch, it also extends each idle TTL. It reads no
+	// payload, so a session past its absolute expiry may still be reported
+	// until its key lapses or a Get/Load notices; callers that hold a
+	// [Session] check [Session.Expired] themselves.
+	Exists(ctx context.Context, handles []string, touch bool) ([]bool, error)
+}
