@@ -8,9 +8,9 @@ import (
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/prometheus/client_golang/prometheus/promhttp"
 	_ "github.com/redis/go-redis/v9"
+	_ "go.uber.org/goleak"
 	_ "go.uber.org/zap"
 	_ "go.uber.org/zap/zaptest"
-	_ "go.uber.org/goleak"
 )
 
 func main() {}

@@ -204,7 +204,7 @@ func (s *Server) apiPublish(c echo.Context) error {
 }
 
 type clusterResponse struct {
-	Self      string               `json:"self"`
+	Self      string                `json:"self"`
 	Instances []pubsub.InstanceView `json:"instances"`
 }
 

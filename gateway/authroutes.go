@@ -196,4 +196,3 @@ func (s *Server) closeCodeFor(expiresAt time.Time) connmgr.CloseCode {
 	}
 	return connmgr.CodeRevoked
 }
-

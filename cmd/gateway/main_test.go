@@ -384,4 +384,3 @@ func TestRedisFallback(t *testing.T) {
 		}
 	})
 }
-
