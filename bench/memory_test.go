@@ -24,6 +24,9 @@ import (
 	"github.com/sessiongate/sessiongate/session"
 )
 
+// floorWelcome is the size and shape of the gateway's welcome frame.
+var floorWelcome = []byte(`{"type":"welcome","conn_id":"c0123456789abcdef01234","user_id":"u-000001","instance":"floor","ping_interval_ms":25000}`)
+
 const (
 	benchConns = 2000
 	apiKey     = "bench-api-key-0123456789abcdef"
@@ -44,11 +47,15 @@ func serve(b *testing.B, h http.Handler) string {
 
 // startGateway runs an embedded-mode gateway (memory store, local bus) in
 // this process.
-func startGateway(b *testing.B) string {
+// Extra env pairs (name, value, ...) override the defaults.
+func startGateway(b *testing.B, extra ...string) string {
 	b.Helper()
 	env := map[string]string{
 		"GATEWAY_API_KEYS": apiKey, "RATE_LIMIT_RPS": "1000000000", "RATE_LIMIT_BURST": "1000000000",
 		"LOG_LEVEL": "error", "GATEWAY_INSTANCE_ID": "bench",
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		env[extra[i]] = extra[i+1]
 	}
 	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
@@ -124,26 +131,29 @@ func rawDial(b *testing.B, addr, path, token string) net.Conn {
 	return c
 }
 
-func heapInuse() uint64 {
+// memInuse is heap and goroutine-stack bytes in use after two full GCs.
+func memInuse() (heap, stack uint64) {
 	runtime.GC()
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse
+	return ms.HeapInuse, ms.StackInuse
 }
 
-// measureIdle opens benchConns connections via dial and reports heap bytes
-// and goroutines per connection, after a full GC.
+// measureIdle opens benchConns connections via dial and reports heap and
+// stack bytes and goroutines per connection, after a full GC.
 func measureIdle(b *testing.B, dial func(i int) net.Conn, profile string) {
 	b.Helper()
 	for range b.N {
-		h0, g0 := heapInuse(), runtime.NumGoroutine()
+		h0, s0 := memInuse()
+		g0 := runtime.NumGoroutine()
 		conns := make([]net.Conn, benchConns)
 		for i := range conns {
 			conns[i] = dial(i)
 		}
 		time.Sleep(500 * time.Millisecond)
-		h1, g1 := heapInuse(), runtime.NumGoroutine()
+		h1, s1 := memInuse()
+		g1 := runtime.NumGoroutine()
 		if profile != "" {
 			f, err := os.Create(profile)
 			if err == nil {
@@ -152,6 +162,7 @@ func measureIdle(b *testing.B, dial func(i int) net.Conn, profile string) {
 			}
 		}
 		b.ReportMetric(float64(h1-h0)/benchConns, "heap-B/conn")
+		b.ReportMetric(float64(s1-s0)/benchConns, "stack-B/conn")
 		b.ReportMetric(float64(g1-g0)/benchConns, "goroutines/conn")
 		for _, c := range conns {
 			c.Close()
@@ -173,14 +184,13 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 		measureIdle(b, func(i int) net.Conn { return rawDial(b, addr, "/ws", tokens[i]) }, os.Getenv("BENCH_HEAPPROFILE"))
 	})
 	b.Run("floor", func(b *testing.B) {
-		welcome := []byte(`{"type":"welcome","conn_id":"c0123456789abcdef01234","user_id":"u-000001","instance":"floor","ping_interval_ms":25000}`)
 		addr := serve(b, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			c, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
 			if err != nil {
 				return
 			}
 			defer c.CloseNow()
-			if c.Write(context.Background(), websocket.MessageText, welcome) != nil {
+			if c.Write(context.Background(), websocket.MessageText, floorWelcome) != nil {
 				return
 			}
 			for {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -55,6 +56,10 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 		log.Warn("SESSION_SECRET/SESSION_ENCRYPTION_KEY not set: using random ones for this process; sessions will not survive a restart or work across instances")
 	}
 
+	if cfg.UsesExampleSecrets() {
+		log.Warn("running with the example SESSION_SECRET/SESSION_ENCRYPTION_KEY from .env.example: fine for development, refused in production")
+	}
+
 	codec, err := session.NewCodec(cfg.SessionSecret)
 	if err != nil {
 		return err
@@ -72,6 +77,9 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 
 	deps := gateway.Deps{Log: log, Codec: codec}
 	if cfg.UseRedis {
+		// go-redis reports pool dial failures through a process-wide logger;
+		// send them to ours (at debug: redisconn logs the state changes).
+		redis.SetLogger(redisLogger{log.Named("go-redis")})
 		rm, err := redisconn.New(cfg.Redis, log.Named("redis"))
 		if err != nil {
 			return err
@@ -115,6 +123,13 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 		return fmt.Errorf("listen on GATEWAY_ADDR %s: %w", cfg.Addr, err)
 	}
 	return srv.Run(ctx, ln)
+}
+
+// redisLogger adapts zap to go-redis's internal logger.
+type redisLogger struct{ l *zap.Logger }
+
+func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
+	r.l.Debug(fmt.Sprintf(format, v...))
 }
 
 func newLogger(cfg config.Config) (*zap.Logger, error) {

@@ -221,7 +221,7 @@ func (r *runner) side(ctx context.Context, in *instance, gateway bool, users []s
 	if gateway {
 		wsPath = "/ws"
 		r.logf("  idle gateway CPU, no connections, %s", r.p.HeartbeatWindow)
-		m := startCPU(in.p.pid(), 0, redisPid)
+		m := startServerCPU(in.p.pid(), redisPid)
 		sleep(ctx, r.p.HeartbeatWindow)
 		u := measureCPU(m)
 		out.IdleCPU = &u
@@ -267,7 +267,7 @@ func (r *runner) side(ctx context.Context, in *instance, gateway bool, users []s
 	if gateway {
 		r.logf("  heartbeats: %d idle connections, ping interval %s, %s", n, r.p.PingInterval, r.p.HeartbeatWindow)
 		p0 := f.pings.Load()
-		m := startCPU(in.p.pid(), 0, redisPid)
+		m := startServerCPU(in.p.pid(), redisPid)
 		sleep(ctx, r.p.HeartbeatWindow)
 		u := measureCPU(m)
 		hb := &heartbeatResult{Conns: n, PingInterval: r.p.PingInterval.String(), Pings: f.pings.Load() - p0, CPU: u}

@@ -20,6 +20,15 @@ type cpuMeter struct {
 	t0    time.Time
 }
 
+// startServerCPU meters a server, this process and, when redisPid is not 0,
+// the redis-server.
+func startServerCPU(serverPid, redisPid int) *cpuMeter {
+	if redisPid == 0 {
+		return startCPU(serverPid, 0)
+	}
+	return startServerCPU(serverPid, redisPid)
+}
+
 func startCPU(pids ...int) *cpuMeter {
 	m := &cpuMeter{pids: pids, start: make([]float64, len(pids)), t0: time.Now()}
 	m.busy0, _ = machineBusySeconds()
@@ -92,7 +101,7 @@ func handshakeRate(ctx context.Context, d *dialers, addr, path string, tokens []
 		firstErr   string
 		wg         sync.WaitGroup
 	)
-	m := startCPU(serverPid, 0, redisPid)
+	m := startServerCPU(serverPid, redisPid)
 	deadline := time.Now().Add(dur)
 	for range conc {
 		wg.Go(func() {
@@ -170,7 +179,7 @@ func fanoutAll(ctx context.Context, f *fleet, publish func(ctx context.Context, 
 	f.rec.Store(rec)
 	defer f.rec.Store(nil)
 	e0 := f.events.Load()
-	m := startCPU(serverPid, 0, redisPid)
+	m := startServerCPU(serverPid, redisPid)
 	for b := range batches {
 		for range batch {
 			if err := publish(ctx, time.Now().UnixNano()); err != nil {
@@ -205,7 +214,7 @@ func fanoutUser(ctx context.Context, f *fleet, publish func(ctx context.Context,
 		wg      sync.WaitGroup
 		errOnce sync.Once
 	)
-	m := startCPU(serverPid, 0, redisPid)
+	m := startServerCPU(serverPid, redisPid)
 	for range conc {
 		wg.Go(func() {
 			for {
