@@ -23,5 +23,5 @@
 //     happens after they are released.
 //
 // Close codes live in codes.go; the JSON frames in protocol.go. connmgr knows
-// nothing of HTTP frameworks, sessions stores or Redis.
+// nothing of HTTP frameworks, session stores or Redis.
 package connmgr

@@ -12,8 +12,8 @@ var (
 	// begun; the connection was not registered and has been closed with
 	// [CodeGoingAway].
 	ErrDraining = errors.New("connmgr: draining")
-)
 
-// ErrDuplicateID is returned by [Manager.Serve] when [Info.ID] is already
-// registered; the connection has been closed with [CodeInternal].
-var ErrDuplicateID = errors.New("connmgr: duplicate connection id")
+	// ErrDuplicateID is returned by [Manager.Serve] when [Info.ID] is already
+	// registered; the connection has been closed with [CodeInternal].
+	ErrDuplicateID = errors.New("connmgr: duplicate connection id")
+)

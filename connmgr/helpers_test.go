@@ -135,6 +135,10 @@ func newHarnessLog(t testing.TB, cfg Config, log *zap.Logger) *harness {
 			n, _ := strconv.Atoi(ms)
 			info.ExpiresAt = time.Now().Add(time.Duration(n) * time.Millisecond)
 		}
+		if q.Get("start") != "" {
+			h.serveErrs <- h.m.Start(context.Background(), ws, info)
+			return
+		}
 		h.serveErrs <- h.m.Serve(r.Context(), ws, info)
 	}))
 	t.Cleanup(h.srv.Close) // registered first: runs after Shutdown below

@@ -66,9 +66,44 @@ func (m *Manager) now() int64 {
 func (m *Manager) Serve(ctx context.Context, ws *websocket.Conn, info Info) error {
 	m.work.add()
 	defer m.work.done()
+	c, stop, err := m.register(ctx, ws, info)
+	if err != nil {
+		return err
+	}
+	m.flush(c) // welcome, plus whatever was queued meanwhile
+	m.run(c, stop)
+	return nil
+}
+
+// Start is [Serve] for servers with many idle connections: it registers ws
+// and writes the welcome in the caller's goroutine, then runs the read loop
+// in a new goroutine and returns at once. The caller (typically an HTTP
+// handler with a deep stack holding the whole request) can then return, so
+// an idle connection costs one goroutine with a shallow stack and nothing of
+// the request that opened it. Errors are those of Serve; on error ws is
+// already closed. [Manager.Shutdown] waits for the read loop.
+func (m *Manager) Start(ctx context.Context, ws *websocket.Conn, info Info) error {
+	m.work.add()
+	c, stop, err := m.register(ctx, ws, info)
+	if err != nil {
+		m.work.done()
+		return err
+	}
+	m.flush(c)
+	go func() {
+		defer m.work.done()
+		m.run(c, stop)
+	}()
+	return nil
+}
+
+// register makes ws a live connection with its welcome queued and the flush
+// token held by the caller, who must call m.flush(c) next. stop releases the
+// ctx watcher and must be passed to run.
+func (m *Manager) register(ctx context.Context, ws *websocket.Conn, info Info) (c *conn, stop func() bool, err error) {
 	if m.draining.Load() {
 		_ = ws.Close(websocket.StatusCode(CodeGoingAway), CodeGoingAway.String())
-		return ErrDraining
+		return nil, nil, ErrDraining
 	}
 	if info.ID == "" {
 		info.ID = strconv.FormatUint(rand.Uint64(), 36)
@@ -76,7 +111,7 @@ func (m *Manager) Serve(ctx context.Context, ws *websocket.Conn, info Info) erro
 	ws.SetReadLimit(m.cfg.MaxMessageBytes)
 
 	now := m.now()
-	c := &conn{ws: ws, info: info, opened: now}
+	c = &conn{ws: ws, info: info, opened: now}
 	c.lastSeen.Store(now)
 	// A random first ping spreads a herd of new connections over the interval.
 	c.nextPing.Store(now + 1 + rand.Int64N(int64(m.cfg.PingInterval)))
@@ -86,7 +121,7 @@ func (m *Manager) Serve(ctx context.Context, ws *websocket.Conn, info Info) erro
 	c.flushing = true
 
 	c.mu.Lock()
-	err := m.reg.add(c, &m.draining)
+	err = m.reg.add(c, &m.draining)
 	c.mu.Unlock()
 	if err != nil {
 		code := CodeGoingAway
@@ -94,7 +129,7 @@ func (m *Manager) Serve(ctx context.Context, ws *websocket.Conn, info Info) erro
 			code = CodeInternal
 		}
 		_ = ws.Close(websocket.StatusCode(code), code.String())
-		return err
+		return nil, nil, err
 	}
 	m.log.Debug("connection opened",
 		zap.String("conn_id", info.ID),
@@ -105,16 +140,19 @@ func (m *Manager) Serve(ctx context.Context, ws *websocket.Conn, info Info) erro
 	if m.hooks.OnOpen != nil {
 		m.hooks.OnOpen(&c.info)
 	}
+	stop = func() bool { return false }
 	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { m.closeConn(c, CodeGoingAway, false) })
-		defer stop()
+		stop = context.AfterFunc(ctx, func() { m.closeConn(c, CodeGoingAway, false) })
 	}
+	return c, stop, nil
+}
 
-	m.flush(c) // welcome, plus whatever was queued meanwhile
+// run is the connection's read loop and the end of its life.
+func (m *Manager) run(c *conn, stop func() bool) {
+	defer stop()
 	code := m.readLoop(c)
 	m.closeConn(c, code, true)
 	m.waitClosed(c)
-	return nil
 }
 
 // SendSession queues frame on every local connection of the session handle

@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -220,4 +221,59 @@ func TestSlowConsumer(t *testing.T) {
 	if h.rec.dropped.Load() == 0 {
 		t.Fatal("no dropped frames reported")
 	}
+}
+
+func TestDuplicateConnID(t *testing.T) {
+	h := newHarness(t, Config{})
+	first := h.dial("alice", "s1", "id", "same")
+	second := h.dialRaw("alice", "s2", "id", "same")
+	if _, status := second.readUntilClose(); status != websocket.StatusCode(CodeInternal) {
+		t.Fatalf("duplicate saw close %d, want %d", status, CodeInternal)
+	}
+	select {
+	case err := <-h.serveErrs:
+		if !errors.Is(err, ErrDuplicateID) {
+			t.Fatalf("Serve = %v, want ErrDuplicateID", err)
+		}
+	case <-time.After(eventually):
+		t.Fatal("Serve did not return")
+	}
+	if n := h.m.SendSession("s1", event("e1")); n != 1 {
+		t.Fatalf("SendSession = %d, want 1", n)
+	}
+	if got := first.eventsUntil("e1"); len(got) != 0 {
+		t.Fatalf("unexpected events %v", got)
+	}
+	if st := h.m.Stats(); st != (Stats{Connections: 1, Sessions: 1, Users: 1}) {
+		t.Fatalf("Stats = %+v", st)
+	}
+}
+
+// Start returns as soon as the welcome is written; the read loop lives on in
+// its own goroutine, serves the connection and is waited for by Shutdown.
+func TestStartDetachesReadLoop(t *testing.T) {
+	h := newHarness(t, Config{})
+	c := h.dialRaw("alice", "s1", "start", "1")
+	if w := c.mustRead(); w.Type != "welcome" {
+		t.Fatalf("first frame %+v", w)
+	}
+	select {
+	case err := <-h.serveErrs:
+		if err != nil {
+			t.Fatalf("Start: %v", err)
+		}
+	case <-time.After(eventually):
+		t.Fatal("Start did not return while the connection is open")
+	}
+	if n := h.m.SendSession("s1", event("e1")); n != 1 {
+		t.Fatalf("SendSession reached %d", n)
+	}
+	if f := c.mustRead(); f.Type != "event" || f.ID != "e1" {
+		t.Fatalf("got %+v", f)
+	}
+	c.write(`{"type":"nonsense"}`)
+	if _, code := c.readUntilClose(); code != websocket.StatusCode(CodeProtocolError) {
+		t.Fatalf("close %d, want 4503 from the detached read loop", code)
+	}
+	waitFor(t, "unregistered", func() bool { return h.m.Stats().Connections == 0 })
 }

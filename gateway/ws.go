@@ -1,7 +1,7 @@
 package gateway
 
 import (
-	"errors"
+	"context"
 	"net/http"
 	"time"
 
@@ -41,7 +41,7 @@ func (s *Server) handleWS(c echo.Context) error {
 		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "session expired or revoked")
 	}
-	ws, err := websocket.Accept(c.Response(), r, &websocket.AcceptOptions{
+	ws, err := websocket.Accept(smallBufferWriter{c.Response()}, r, &websocket.AcceptOptions{
 		// The Origin was checked above against our own policy.
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,
@@ -53,14 +53,15 @@ func (s *Server) handleWS(c echo.Context) error {
 		return nil
 	}
 	s.metrics.handshake.Observe(time.Since(start).Seconds())
-	err = s.conns.Serve(s.baseCtx, ws, connmgr.Info{
+	// Start writes the welcome here and moves the read loop to a goroutine
+	// of its own, so this handler returns and the request it held is freed:
+	// an idle connection keeps only what it needs. Start closes ws itself
+	// when it refuses it (draining).
+	_ = s.conns.Start(context.Background(), ws, connmgr.Info{
 		UserID:    sess.UserID,
 		Handle:    sess.Handle,
 		Remote:    c.RealIP(),
 		ExpiresAt: sess.ExpiresAt,
 	})
-	if errors.Is(err, connmgr.ErrDraining) {
-		ws.Close(websocket.StatusCode(connmgr.CodeGoingAway), "draining")
-	}
 	return nil
 }

@@ -26,7 +26,7 @@ func startServerCPU(serverPid, redisPid int) *cpuMeter {
 	if redisPid == 0 {
 		return startCPU(serverPid, 0)
 	}
-	return startServerCPU(serverPid, redisPid)
+	return startCPU(serverPid, 0, redisPid)
 }
 
 func startCPU(pids ...int) *cpuMeter {
