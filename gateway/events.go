@@ -16,16 +16,26 @@ import (
 const publishTimeout = 2 * time.Second
 
 // revokeSession destroys a session, closes its local connections at once and
-// tells every other instance. The local close never waits for the bus: this
-// instance must not depend on hearing its own event.
+// tells every other instance. The local close never waits for the bus (this
+// instance must not depend on hearing its own event), and the event does not
+// wait for the store: it is published alongside the delete, so remote
+// connections close one pub/sub hop after the request, not after three Redis
+// round trips. Every instance tombstones the handle, so a reconnect that
+// races the delete is refused anyway.
 func (s *Server) revokeSession(ctx context.Context, handle, reason string) (bool, error) {
+	s.tomb.add(handle, s.now())
+	closed := s.conns.CloseSession(handle, connmgr.CodeRevoked)
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		s.publish(ctx, pubsub.Event{Kind: pubsub.KindSessionRevoked, Handle: handle})
+	}()
 	existed, err := s.d.Store.Destroy(ctx, handle)
+	<-published
 	if err != nil {
 		return false, s.storeError("destroy session", err)
 	}
-	closed := s.conns.CloseSession(handle, connmgr.CodeRevoked)
 	s.metrics.revocations.WithLabelValues("session").Inc()
-	s.publish(ctx, pubsub.Event{Kind: pubsub.KindSessionRevoked, Handle: handle})
 	s.log.Info("session revoked", zap.String("handle", shortHandle(handle)), zap.String("reason", reason),
 		zap.Bool("existed", existed), zap.Int("closed_local", closed))
 	return existed, nil
@@ -83,6 +93,7 @@ func (s *Server) handleEvent(_ context.Context, e pubsub.Event) {
 	switch e.Kind {
 	case pubsub.KindSessionRevoked:
 		if !self {
+			s.tomb.add(e.Handle, s.now())
 			if n := s.conns.CloseSession(e.Handle, connmgr.CodeRevoked); n > 0 {
 				s.log.Info("session revoked by peer", zap.String("handle", shortHandle(e.Handle)),
 					zap.String("origin", e.Origin), zap.Int("closed_local", n))

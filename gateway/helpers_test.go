@@ -62,6 +62,8 @@ type gwOptions struct {
 	redis *redisconn.Manager
 	auth  Authenticator
 	log   *zap.Logger
+	// wrap, when set, wraps the session store (to simulate store behaviour).
+	wrap func(session.Store) session.Store
 }
 
 func startGateway(t *testing.T, o gwOptions) *testGateway {
@@ -98,6 +100,9 @@ func startGateway(t *testing.T, o gwOptions) *testGateway {
 	} else {
 		d.Store = session.NewMemoryStore(codec, opts)
 		d.Bus = pubsub.NewLocalBus(log.Named("bus"))
+	}
+	if o.wrap != nil {
+		d.Store = o.wrap(d.Store)
 	}
 	srv, err := New(cfg, d)
 	if err != nil {

@@ -51,6 +51,7 @@ type Server struct {
 
 	cluster *pubsub.Cluster
 	metrics *metrics
+	tomb    *tombstones
 	started time.Time
 
 	draining   atomic.Bool
@@ -92,6 +93,9 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 		started:    d.Now(),
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
+	// A tombstone must outlive the race it covers (an event ahead of the
+	// store delete); two sweep intervals is far beyond that.
+	s.tomb = newTombstones(max(2*cfg.ReconcileInterval, time.Minute))
 	s.metrics = newMetrics(s)
 	s.conns = connmgr.New(connmgr.Config{
 		InstanceID:      cfg.InstanceID,

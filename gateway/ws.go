@@ -32,6 +32,10 @@ func (s *Server) handleWS(c echo.Context) error {
 		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "no valid session")
 	}
+	if s.tomb.has(handle, s.now()) {
+		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
+		return errorf(http.StatusUnauthorized, codeUnauthorized, "session expired or revoked")
+	}
 	sess, found, err := s.d.Store.Load(r.Context(), handle)
 	if err != nil {
 		s.metrics.handshakeRefused.WithLabelValues("store").Inc()

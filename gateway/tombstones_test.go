@@ -1,0 +1,53 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/sessiongate/sessiongate/session"
+)
+
+// lateDeleteStore reports a Destroy but leaves the session in place, as a
+// store delete that has not landed yet would.
+type lateDeleteStore struct{ session.Store }
+
+func (lateDeleteStore) Destroy(context.Context, string) (bool, error) { return true, nil }
+
+// A reconnect that races a revocation (the store still has the session) is
+// refused: the revoked handle is tombstoned.
+func TestRevokedHandleTombstoned(t *testing.T) {
+	g := startGateway(t, gwOptions{wrap: func(s session.Store) session.Store { return lateDeleteStore{s} }})
+	tok, handle := g.createSession("olga")
+	w := g.dialToken(tok)
+	w.mustNext("welcome")
+	if st, body := g.api("DELETE", "/api/v1/sessions/"+handle, nil); st != http.StatusNoContent {
+		t.Fatalf("revoke: %d %s", st, body)
+	}
+	if code := w.closeCode(5 * time.Second); code != 4500 {
+		t.Fatalf("close %d, want 4500", code)
+	}
+	if _, _, err := g.store.Get(context.Background(), handle); err != nil {
+		t.Fatal(err)
+	}
+	_, resp, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("reconnect after revocation: err=%v resp=%v, want 401", err, resp)
+	}
+}
+
+func TestTombstonesExpireAndStayBounded(t *testing.T) {
+	now := time.Unix(1000, 0)
+	ts := newTombstones(time.Minute)
+	ts.add("a", now)
+	if !ts.has("a", now.Add(59*time.Second)) || ts.has("a", now.Add(time.Minute)) {
+		t.Fatal("tombstone should live exactly its ttl")
+	}
+	for i := 0; i < maxTombstones+10; i++ {
+		ts.add(string(rune(i)), now)
+	}
+	if n := len(ts.m); n > maxTombstones {
+		t.Fatalf("%d tombstones, bound is %d", n, maxTombstones)
+	}
+}
