@@ -66,6 +66,16 @@ func (m *Manager) enqueue(c *conn, frame []byte) bool {
 // flush writes c's queue until it is empty, or runs the close if c is
 // closing. The caller holds the flush token; flush releases it.
 func (m *Manager) flush(c *conn) {
+	// One deadline serves many frames: a timer per frame is most of the cost
+	// of a small write. It is renewed once half of it is used, so every
+	// write still has at least WriteTimeout/2 and a long, healthy stream is
+	// never cut.
+	var (
+		ctx     context.Context
+		cancel  context.CancelFunc = func() {}
+		renewAt time.Time
+	)
+	defer func() { cancel() }()
 	for {
 		c.mu.Lock()
 		if c.closing {
@@ -84,9 +94,12 @@ func (m *Manager) flush(c *conn) {
 		c.queue = c.queue[1:]
 		c.mu.Unlock()
 
-		ctx, cancel := context.WithTimeout(context.Background(), m.cfg.WriteTimeout)
+		if now := time.Now(); ctx == nil || now.After(renewAt) {
+			cancel()
+			ctx, cancel = context.WithTimeout(context.Background(), m.cfg.WriteTimeout)
+			renewAt = now.Add(m.cfg.WriteTimeout / 2)
+		}
 		err := c.ws.Write(ctx, websocket.MessageText, frame)
-		cancel()
 		if err != nil {
 			code := CodeAbnormal
 			if errors.Is(err, context.DeadlineExceeded) {

@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -276,4 +277,41 @@ func TestStartDetachesReadLoop(t *testing.T) {
 		t.Fatalf("close %d, want 4503 from the detached read loop", code)
 	}
 	waitFor(t, "unregistered", func() bool { return h.m.Stats().Connections == 0 })
+}
+
+// A flush run longer than WriteTimeout to a reader that keeps up is never
+// cut: the write deadline is renewed as the run goes on.
+func TestLongFlushRunNotCut(t *testing.T) {
+	h := newHarness(t, Config{WriteTimeout: 100 * time.Millisecond, SendQueue: 1 << 16})
+	c := h.dial("alice", "s1")
+	const n = 2000
+	got := make(chan int, 1)
+	go func() {
+		count := 0
+		for count < n {
+			f, err := c.read()
+			if err != nil {
+				break
+			}
+			if f.Type == "event" {
+				count++
+			}
+		}
+		got <- count
+	}()
+	// Queue everything at once: one flush run writes it all, for far longer
+	// than WriteTimeout, to a client that reads as fast as it can.
+	big := EncodeEvent("e", "big", json.RawMessage(`"`+strings.Repeat("x", 16<<10)+`"`))
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if h.m.SendSession("s1", big) != 1 {
+			t.Fatalf("send %d refused after %s", i, time.Since(start))
+		}
+	}
+	if count := <-got; count != n {
+		t.Fatalf("received %d of %d", count, n)
+	}
+	if time.Since(start) < 200*time.Millisecond {
+		t.Skip("the run was shorter than two write timeouts; nothing proven")
+	}
 }

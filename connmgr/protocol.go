@@ -20,6 +20,9 @@ const (
 // shares that slice.
 const pingFrame = `{"type":"ping"}`
 
+// pongFrame is the client's answer as every known client encodes it.
+const pongFrame = `{"type":"pong"}`
+
 type eventFrame struct {
 	Type  string          `json:"type"`
 	ID    string          `json:"id"`
@@ -86,6 +89,11 @@ type ClientMessage struct {
 // input returns an error wrapping [ErrProtocol]. It never panics and is safe
 // for concurrent use.
 func ParseClientMessage(b []byte) (ClientMessage, error) {
+	// Pongs are almost all the inbound traffic of an idle fleet; the exact
+	// frame every client sends skips the JSON decoder.
+	if string(b) == pongFrame {
+		return ClientMessage{Type: TypePong}, nil
+	}
 	if !utf8.Valid(b) {
 		return ClientMessage{}, fmt.Errorf("%w: invalid utf-8", ErrProtocol)
 	}
