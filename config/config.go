@@ -46,6 +46,10 @@ type Config struct {
 	// TrustProxy takes the client IP from X-Forwarded-For (GATEWAY_TRUST_PROXY).
 	// Defaults to false; enable it only behind a load balancer that sets it.
 	TrustProxy bool
+	// DebugAddr, when set, serves net/http/pprof on this loopback address
+	// (GATEWAY_DEBUG_ADDR, e.g. 127.0.0.1:6060), apart from the public
+	// listener. Defaults to empty: off.
+	DebugAddr string
 	// LogLevel is debug, info, warn or error (LOG_LEVEL). Defaults to info.
 	LogLevel string
 	// LogFormat is console or json (LOG_FORMAT). Defaults to json in

@@ -25,6 +25,7 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) 
 		Env:            strings.ToLower(s.str("GATEWAY_ENV")),
 		Addr:           s.str("GATEWAY_ADDR"),
 		InstanceID:     s.str("GATEWAY_INSTANCE_ID"),
+		DebugAddr:      s.str("GATEWAY_DEBUG_ADDR"),
 		APIKeys:        s.list("GATEWAY_API_KEYS"),
 		AllowedOrigins: s.list("GATEWAY_ALLOWED_ORIGINS"),
 		LogLevel:       strings.ToLower(s.str("LOG_LEVEL")),

@@ -23,6 +23,7 @@ func (c Config) LogFields() []zap.Field {
 	return []zap.Field{
 		zap.String("env", c.Env),
 		zap.String("addr", c.Addr),
+		zap.String("debug_addr", c.DebugAddr),
 		zap.String("instance_id", c.InstanceID),
 		zap.Int("api_keys", len(c.APIKeys)),
 		zap.Strings("allowed_origins", c.AllowedOrigins),

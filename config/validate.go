@@ -43,6 +43,13 @@ func (c Config) problems() []error {
 	if c.Env != EnvDevelopment && c.Env != EnvProduction {
 		add("GATEWAY_ENV must be %q or %q; got %q", EnvDevelopment, EnvProduction, clip(c.Env))
 	}
+	if c.DebugAddr != "" {
+		host, port, err := net.SplitHostPort(c.DebugAddr)
+		ip := net.ParseIP(host)
+		if err != nil || !validPort(port, true) || !(host == "localhost" || (ip != nil && ip.IsLoopback())) {
+			add("GATEWAY_DEBUG_ADDR must be a loopback host:port such as 127.0.0.1:6060 (profiles must never be public); got %q", clip(c.DebugAddr))
+		}
+	}
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port, true) {
 		add("GATEWAY_ADDR must be host:port or :port, e.g. \":8080\"; got %q", clip(c.Addr))
 	}

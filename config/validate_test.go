@@ -31,6 +31,11 @@ func TestValidationRules(t *testing.T) {
 		{name: "message size bounds valid", env: with(dev, "WS_MAX_MESSAGE_BYTES=512")},
 		{name: "message size upper bound valid", env: with(dev, "WS_MAX_MESSAGE_BYTES=16777216")},
 		{name: "addr with host valid", env: with(dev, "GATEWAY_ADDR=127.0.0.1:0")},
+		{name: "debug addr on loopback valid", env: with(dev, "GATEWAY_DEBUG_ADDR=127.0.0.1:6060")},
+		{name: "debug addr on localhost valid", env: with(prod, "GATEWAY_DEBUG_ADDR=localhost:6060")},
+		{name: "debug addr public", env: with(dev, "GATEWAY_DEBUG_ADDR=0.0.0.0:6060"), want: "GATEWAY_DEBUG_ADDR must be a loopback host:port"},
+		{name: "debug addr without host", env: with(dev, "GATEWAY_DEBUG_ADDR=:6060"), want: "GATEWAY_DEBUG_ADDR must be a loopback host:port"},
+		{name: "debug addr garbage", env: with(dev, "GATEWAY_DEBUG_ADDR=nope"), want: "GATEWAY_DEBUG_ADDR must be a loopback host:port"},
 
 		// Production refusals.
 		{name: "production missing secret", env: with(prod, "SESSION_SECRET="), want: "SESSION_SECRET is required"},

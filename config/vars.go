@@ -30,6 +30,7 @@ func variables() []variable {
 		{group: "Gateway", name: "GATEWAY_API_KEYS", secret: true, defText: "(none: server API disabled)", help: "comma-separated bearer keys for /api/v1 (at least 16 characters each in production)"},
 		{group: "Gateway", name: "GATEWAY_ALLOWED_ORIGINS", defText: "(none: same origin as the request only)", help: "comma-separated origins allowed to open WebSockets, e.g. https://app.example.com"},
 		{group: "Gateway", name: "GATEWAY_TRUST_PROXY", def: "false", isBool: true, help: "take the client IP from X-Forwarded-For (only behind a load balancer)"},
+		{group: "Gateway", name: "GATEWAY_DEBUG_ADDR", defText: "none (off)", help: "loopback host:port serving net/http/pprof for profiling (e.g. 127.0.0.1:6060); empty: off"},
 		{group: "Logging", name: "LOG_LEVEL", def: "info", help: "debug, info, warn or error"},
 		{group: "Logging", name: "LOG_FORMAT", defText: "json in production, console in development", help: "console or json"},
 		{group: "Redis", name: "USE_REDIS_SESSIONS", def: "false", isBool: true, help: "true: Redis sessions and pub/sub; false: memory store, single instance"},
