@@ -76,8 +76,8 @@ func (c Config) problems() []error {
 	c.cookieProblems(add)
 	c.authProblems(add)
 	c.wsProblems(add)
-	if c.RateLimitRPS <= 0 || math.IsNaN(c.RateLimitRPS) || math.IsInf(c.RateLimitRPS, 0) {
-		add("RATE_LIMIT_RPS must be a positive number; got %v", c.RateLimitRPS)
+	if c.RateLimitRPS < 0 || math.IsNaN(c.RateLimitRPS) || math.IsInf(c.RateLimitRPS, 0) {
+		add("RATE_LIMIT_RPS must be a positive number, or 0 to turn the limit off; got %v", c.RateLimitRPS)
 	}
 	if c.RateLimitBurst < 1 {
 		add("RATE_LIMIT_BURST must be at least 1; got %d", c.RateLimitBurst)

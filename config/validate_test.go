@@ -130,7 +130,8 @@ func TestValidationRules(t *testing.T) {
 		{name: "write timeout negative", env: with(dev, "WS_WRITE_TIMEOUT=-5s"), want: "WS_WRITE_TIMEOUT must be a positive duration"},
 
 		// Limits and lifecycle.
-		{name: "rps zero", env: with(dev, "RATE_LIMIT_RPS=0"), want: "RATE_LIMIT_RPS must be a positive number; got 0"},
+		{name: "rps zero turns the limit off", env: with(dev, "RATE_LIMIT_RPS=0")},
+		{name: "rps negative", env: with(dev, "RATE_LIMIT_RPS=-1"), want: "RATE_LIMIT_RPS must be a positive number, or 0 to turn the limit off; got -1"},
 		{name: "rps NaN", env: with(dev, "RATE_LIMIT_RPS=NaN"), want: `RATE_LIMIT_RPS must be a number such as 20 or 0.5; got "NaN"`},
 		{name: "burst zero", env: with(dev, "RATE_LIMIT_BURST=0"), want: "RATE_LIMIT_BURST must be at least 1; got 0"},
 		{name: "drain window zero", env: with(dev, "DRAIN_WINDOW=0s"), want: "DRAIN_WINDOW must be a positive duration"},

@@ -63,7 +63,7 @@ func variables() []variable {
 		{group: "WebSocket", name: "WS_PING_INTERVAL", def: "25s", help: "how often the server pings each connection"},
 		{group: "WebSocket", name: "WS_PONG_TIMEOUT", def: "10s", help: "how long a pong may take before the connection is closed"},
 		{group: "WebSocket", name: "WS_WRITE_TIMEOUT", def: "10s", help: "deadline of one WebSocket write"},
-		{group: "Limits", name: "RATE_LIMIT_RPS", def: "20", help: "logins and upgrades per second per client IP"},
+		{group: "Limits", name: "RATE_LIMIT_RPS", def: "20", help: "logins and upgrades per second per client IP; 0 turns the limit off (benchmarks)"},
 		{group: "Limits", name: "RATE_LIMIT_BURST", def: "40", help: "burst allowed above RATE_LIMIT_RPS"},
 		{group: "Lifecycle", name: "DRAIN_WINDOW", def: "10s", help: "on SIGTERM, connections close spread over this window"},
 		{group: "Lifecycle", name: "SHUTDOWN_TIMEOUT", def: "30s", help: "hard limit for the whole shutdown (longer than DRAIN_WINDOW)"},
