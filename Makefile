@@ -13,7 +13,7 @@ run:
 ## build: the gateway and load generator binaries into bin/
 build:
 	$(GO) build -o bin/gateway ./cmd/gateway
-	@if [ -d cmd/loadgen ]; then $(GO) build -o bin/loadgen ./cmd/loadgen; fi
+	$(GO) build -o bin/loadgen ./cmd/loadgen
 
 ## deps: install what the tests need (redis-server, chromium, haproxy) when missing
 deps:
@@ -65,12 +65,13 @@ fuzz:
 
 ## bench: Go micro-benchmarks (each next to its floor) + the small load profile
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./session/... ./connmgr/... ./pubsub/... ./gateway/...
-	@if [ -x bin/loadgen ]; then bin/loadgen -profile small; fi
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./session/... ./connmgr/... ./pubsub/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./bench/...
+	bin/loadgen -profile small
 
 ## bench-full: the big load profile (10k and 19k connections)
 bench-full: deps build
-	@if [ -x bin/loadgen ]; then bin/loadgen -profile full; fi
+	bin/loadgen -profile full
 
 ## cluster: redis-server + 3 gateway instances + haproxy on localhost, for a person to try
 cluster: deps build
