@@ -66,8 +66,15 @@ func (s *Server) reconcile(ctx context.Context, reason string) {
 		cancel()
 		if err != nil {
 			s.metrics.reconcileErrors.Inc()
-			s.log.Warn("reconcile: session check failed; will retry", zap.String("reason", reason), zap.Error(err))
-			s.retryReconcileLater(ctx)
+			s.reconcileFailures++
+			delay := s.retryDelay()
+			lvl := s.log.Debug
+			if s.reconcileFailures == 1 {
+				lvl = s.log.Warn
+			}
+			lvl("reconcile: session check failed; will retry", zap.String("reason", reason),
+				zap.Int("failures", s.reconcileFailures), zap.Duration("retry_in", delay), zap.Error(err))
+			s.retryReconcileLater(ctx, delay)
 			return
 		}
 		for j, ok := range exists {
@@ -81,6 +88,10 @@ func (s *Server) reconcile(ctx context.Context, reason string) {
 			}
 		}
 	}
+	if s.reconcileFailures > 0 {
+		s.log.Info("reconcile: session checks work again", zap.Int("failed_passes", s.reconcileFailures))
+		s.reconcileFailures = 0
+	}
 	s.metrics.reconciles.Inc()
 	s.metrics.reconcileClosed.Add(float64(closedConns))
 	lvl := s.log.Debug
@@ -92,12 +103,22 @@ func (s *Server) reconcile(ctx context.Context, reason string) {
 		zap.Duration("duration", time.Since(start)))
 }
 
-// retryReconcileLater schedules another pass after a short pause, so a
-// reconcile that failed during an outage runs again soon after recovery
-// rather than only at the next sweep.
-func (s *Server) retryReconcileLater(ctx context.Context) {
+// retryDelay spaces retries during an outage: 1s, doubling, at most the
+// sweep interval.
+func (s *Server) retryDelay() time.Duration {
+	d := time.Second << min(s.reconcileFailures-1, 10)
+	if iv := s.cfg.ReconcileInterval; iv > 0 && d > iv {
+		d = iv
+	}
+	return d
+}
+
+// retryReconcileLater schedules another pass after delay, so a reconcile
+// that failed during an outage runs again soon after recovery rather than
+// only at the next sweep.
+func (s *Server) retryReconcileLater(ctx context.Context, delay time.Duration) {
 	s.goFn(func() {
-		t := time.NewTimer(time.Second)
+		t := time.NewTimer(delay)
 		defer t.Stop()
 		select {
 		case <-ctx.Done():

@@ -57,6 +57,9 @@ type Server struct {
 	draining   atomic.Bool
 	subscribed atomic.Bool
 	reconcileC chan string
+	// reconcileFailures counts consecutive failed passes (reconcile loop
+	// only): it spaces the retries and keeps an outage to one warning.
+	reconcileFailures int
 
 	// baseCtx outlives requests: WebSocket connections run under it and end
 	// when Shutdown has drained them.
@@ -226,11 +229,16 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	// Stop taking new HTTP connections while the WebSockets drain; hijacked
-	// connections are not tracked by http.Server, so this returns quickly.
-	go func() { _ = hs.Shutdown(sctx) }()
+	// Stop taking new HTTP connections while the WebSockets drain (hijacked
+	// connections are not http.Server's to wait for); in-flight requests
+	// finish.
+	httpDone := make(chan struct{})
+	go func() {
+		defer close(httpDone)
+		_ = hs.Shutdown(sctx)
+	}()
 	err := s.Shutdown(sctx)
-	_ = hs.Shutdown(sctx)
+	<-httpDone
 	if err != nil {
 		return err
 	}
