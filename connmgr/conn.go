@@ -17,6 +17,11 @@ import (
 type conn struct {
 	ws   *websocket.Conn
 	info Info
+	// idle is set for connections made by [Manager.Upgrade]: the read loop
+	// waits on it on a shallow stack. gate serializes the loop's look at the
+	// read buffer with the close handshake, the only other reader.
+	idle *idleConn
+	gate sync.Mutex
 
 	opened   int64        // manager clock (ns) at registration
 	lastSeen atomic.Int64 // manager clock of the last inbound frame
@@ -66,16 +71,10 @@ func (m *Manager) enqueue(c *conn, frame []byte) bool {
 // flush writes c's queue until it is empty, or runs the close if c is
 // closing. The caller holds the flush token; flush releases it.
 func (m *Manager) flush(c *conn) {
-	// One deadline serves many frames: a timer per frame is most of the cost
-	// of a small write. It is renewed once half of it is used, so every
-	// write still has at least WriteTimeout/2 and a long, healthy stream is
-	// never cut.
-	var (
-		ctx     context.Context
-		cancel  context.CancelFunc = func() {}
-		renewAt time.Time
-	)
-	defer func() { cancel() }()
+	// One deadline serves many frames (a timer per frame is most of the cost
+	// of a small write); see writeDeadline.
+	var dl writeDeadline
+	defer dl.stop()
 	for {
 		c.mu.Lock()
 		if c.closing {
@@ -94,12 +93,7 @@ func (m *Manager) flush(c *conn) {
 		c.queue = c.queue[1:]
 		c.mu.Unlock()
 
-		if now := time.Now(); ctx == nil || now.After(renewAt) {
-			cancel()
-			ctx, cancel = context.WithTimeout(context.Background(), m.cfg.WriteTimeout)
-			renewAt = now.Add(m.cfg.WriteTimeout / 2)
-		}
-		err := c.ws.Write(ctx, websocket.MessageText, frame)
+		err := c.ws.Write(dl.get(m.cfg.WriteTimeout), websocket.MessageText, frame)
 		if err != nil {
 			code := CodeAbnormal
 			if errors.Is(err, context.DeadlineExceeded) {
@@ -112,6 +106,31 @@ func (m *Manager) flush(c *conn) {
 		if m.hooks.OnSent != nil {
 			m.hooks.OnSent(1)
 		}
+	}
+}
+
+// writeDeadline is the write context of one flush run: one timer serves many
+// frames and is renewed once a tenth of it is used, so every write still has
+// at least 90% of the timeout and a busy run makes at most ten timers per
+// timeout instead of one per frame.
+type writeDeadline struct {
+	ctx     context.Context
+	cancel  context.CancelFunc
+	renewAt time.Time
+}
+
+func (d *writeDeadline) get(timeout time.Duration) context.Context {
+	if now := time.Now(); d.ctx == nil || now.After(d.renewAt) {
+		d.stop()
+		d.ctx, d.cancel = context.WithTimeout(context.Background(), timeout)
+		d.renewAt = now.Add(timeout / 10)
+	}
+	return d.ctx
+}
+
+func (d *writeDeadline) stop() {
+	if d.cancel != nil {
+		d.cancel()
 	}
 }
 
@@ -162,11 +181,13 @@ func (m *Manager) finishClose(c *conn) {
 	c.mu.Unlock()
 
 	var err error
+	c.gate.Lock()
 	if code.sendable() {
 		err = c.ws.Close(websocket.StatusCode(code), code.String())
 	} else {
 		err = c.ws.CloseNow()
 	}
+	c.gate.Unlock()
 	dur := time.Duration(m.now() - c.opened)
 	m.log.Info("connection closed",
 		zap.String("conn_id", c.info.ID),
@@ -217,25 +238,73 @@ func (m *Manager) waitClosed(c *conn) {
 // code to close it with. Reads use a context without Done so that coder/websocket
 // registers no per-read timer: a close from anywhere unblocks the read.
 func (m *Manager) readLoop(c *conn) CloseCode {
+	if c.idle != nil {
+		return m.idleReadLoop(c)
+	}
 	for {
-		typ, b, err := c.ws.Read(context.Background())
-		if err != nil {
-			return readErrCode(err)
-		}
-		c.lastSeen.Store(m.now())
-		if typ != websocket.MessageText {
-			m.log.Debug("binary frame from client", zap.String("conn_id", c.info.ID))
-			return CodeProtocolError
-		}
-		msg, err := ParseClientMessage(b)
-		if err != nil {
-			m.log.Debug("bad client frame", zap.String("conn_id", c.info.ID), zap.Error(err))
-			return CodeProtocolError
-		}
-		if msg.Type == TypeMessage && m.hooks.OnMessage != nil {
-			m.hooks.OnMessage(&c.info, msg.Data)
+		if code, done := m.readOne(c); done {
+			return code
 		}
 	}
+}
+
+// idleReadLoop is the read loop of an upgraded connection. Between messages
+// it waits for input on a shallow stack, below the WebSocket reader; each
+// message is read and handled by a short-lived goroutine, so the deep stack
+// of the frame reader exists only while a message is in flight and the
+// loop's own goroutine stays at its starting size for its whole life.
+func (m *Manager) idleReadLoop(c *conn) CloseCode {
+	type result struct {
+		code CloseCode
+		done bool
+	}
+	res := make(chan result, 1)
+	for {
+		c.gate.Lock()
+		buffered := c.idle.br.Buffered() > 0
+		c.gate.Unlock()
+		if !buffered {
+			if err := c.idle.waitReadable(); err != nil {
+				if c.isClosing() {
+					// Our own close ended the socket under the wait; the
+					// close path knows the code.
+					return CodeNormal
+				}
+				m.log.Debug("connection read failed", zap.String("conn_id", c.info.ID), zap.Error(err))
+				return CodeAbnormal
+			}
+		}
+		go func() {
+			code, done := m.readOne(c)
+			res <- result{code, done}
+		}()
+		if r := <-res; r.done {
+			return r.code
+		}
+	}
+}
+
+// readOne reads and handles one client message; done reports that the
+// connection ends, with code.
+func (m *Manager) readOne(c *conn) (code CloseCode, done bool) {
+	typ, b, err := c.ws.Read(context.Background())
+	if err != nil {
+		return readErrCode(err), true
+	}
+	c.lastSeen.Store(m.now())
+	if typ != websocket.MessageText {
+		m.log.Debug("binary frame from client", zap.String("conn_id", c.info.ID))
+		return CodeProtocolError, true
+	}
+	msg, err := ParseClientMessage(b)
+	if err != nil {
+		m.log.Debug("bad client frame", zap.String("conn_id", c.info.ID), zap.Error(err))
+		return CodeProtocolError, true
+	}
+	if msg.Type == TypeMessage && m.hooks.OnMessage != nil {
+		m.hooks.OnMessage(&c.info, msg.Data)
+	}
+	return 0, false
 }
 
 // readErrCode maps a read error to the code the connection is closed with.

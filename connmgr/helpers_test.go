@@ -125,15 +125,20 @@ func newHarnessLog(t testing.TB, cfg Config, log *zap.Logger) *harness {
 	}
 	h.m = New(cfg, log, h.rec.hooks())
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
 		q := r.URL.Query()
 		info := Info{ID: q.Get("id"), UserID: q.Get("user"), Handle: q.Get("handle"), Remote: r.RemoteAddr}
 		if ms := q.Get("expire_ms"); ms != "" {
 			n, _ := strconv.Atoi(ms)
 			info.ExpiresAt = time.Now().Add(time.Duration(n) * time.Millisecond)
+		}
+		// The production path (Upgrade) unless a test asks for Serve or Start.
+		if q.Get("serve") == "" && q.Get("start") == "" {
+			h.serveErrs <- h.m.Upgrade(w, r, info)
+			return
+		}
+		ws, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
 		}
 		if q.Get("start") != "" {
 			h.serveErrs <- h.m.Start(context.Background(), ws, info)

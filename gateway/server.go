@@ -216,7 +216,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.Start()
 	errC := make(chan error, 1)
 	go func() { errC <- hs.Serve(ln) }()
-	s.log.Info("listening", zap.String("addr", ln.Addr().String()), zap.String("instance", s.cfg.InstanceID))
+	s.log.Info("listening", zap.String("addr", ln.Addr().String()))
 	select {
 	case err := <-errC:
 		_ = s.Shutdown(context.Background())

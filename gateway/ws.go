@@ -1,11 +1,9 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
@@ -45,27 +43,22 @@ func (s *Server) handleWS(c echo.Context) error {
 		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "session expired or revoked")
 	}
-	ws, err := websocket.Accept(smallBufferWriter{c.Response()}, r, &websocket.AcceptOptions{
-		// The Origin was checked above against our own policy.
-		InsecureSkipVerify: true,
-		CompressionMode:    websocket.CompressionDisabled,
-	})
-	if err != nil {
-		// Accept has already written an HTTP error (e.g. not a WebSocket request).
-		s.metrics.handshakeRefused.WithLabelValues("upgrade").Inc()
-		s.log.Debug("websocket accept failed", zap.Error(err))
-		return nil
-	}
-	s.metrics.handshake.Observe(time.Since(start).Seconds())
-	// Start writes the welcome here and moves the read loop to a goroutine
-	// of its own, so this handler returns and the request it held is freed:
-	// an idle connection keeps only what it needs. Start closes ws itself
-	// when it refuses it (draining).
-	_ = s.conns.Start(context.Background(), ws, connmgr.Info{
+	// Upgrade writes the welcome here and moves the connection to a read
+	// loop of its own, built for idle connections (small buffers, shallow
+	// stack), so this handler returns and the request it held is freed.
+	err = s.conns.Upgrade(c.Response(), r, connmgr.Info{
 		UserID:    sess.UserID,
 		Handle:    sess.Handle,
 		Remote:    c.RealIP(),
 		ExpiresAt: sess.ExpiresAt,
 	})
+	if err != nil {
+		// The handshake failed (websocket.Accept answered it), or the
+		// connection was refused and closed (1001 while draining).
+		s.metrics.handshakeRefused.WithLabelValues("upgrade").Inc()
+		s.log.Debug("websocket upgrade failed", zap.Error(err))
+		return nil
+	}
+	s.metrics.handshake.Observe(time.Since(start).Seconds())
 	return nil
 }
