@@ -141,7 +141,9 @@ func (r *runner) startFloor(ctx context.Context) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := startProc("floor", r.serverCPU, r.logDir, r.self, []string{"floor-server", "-addr", addr}, nil)
+	// The same runtime setting the gateway binary gives itself (see
+	// cmd/gateway smallStacks), so the floor is measured like for like.
+	p, err := startProc("floor", r.serverCPU, r.logDir, r.self, []string{"floor-server", "-addr", addr}, []string{"GODEBUG=adaptivestackstart=0"})
 	if err != nil {
 		return nil, err
 	}
