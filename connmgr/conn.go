@@ -109,6 +109,15 @@ func (m *Manager) flush(c *conn) {
 	}
 }
 
+// closeHandshakeLimit bounds a close handshake on an upgraded connection
+// (coder/websocket's own timeouts are 5 s to write and 5 s to wait).
+const closeHandshakeLimit = 12 * time.Second
+
+// tooBigDrainLimit bounds the drain of an oversized frame's remainder before
+// the connection is dropped: enough for a client that is sending it, short
+// for one that stopped.
+const tooBigDrainLimit = 2 * time.Second
+
 // writeDeadline is the write context of one flush run: one timer serves many
 // frames and is renewed once a tenth of it is used, so every write still has
 // at least 90% of the timeout and a busy run makes at most ten timers per
@@ -182,9 +191,27 @@ func (m *Manager) finishClose(c *conn) {
 
 	var err error
 	c.gate.Lock()
-	if code.sendable() {
+	if c.idle != nil {
+		// coder/websocket bounds the close handshake's wait for the lock,
+		// not its reads: it first drains the frame in progress, which after
+		// an oversized frame is the rest of that frame. A peer that goes
+		// silent mid-frame must not hold the connection forever.
+		limit := closeHandshakeLimit
+		if code == CodeTooBig {
+			limit = tooBigDrainLimit
+		}
+		t := time.AfterFunc(limit, func() { _ = c.idle.Conn.Close() })
+		defer t.Stop()
+	}
+	switch {
+	case code == CodeTooBig && c.idle == nil:
+		// coder/websocket already sent 1009 when the read limit tripped.
+		// Without the raw connection the drain of the rest of the frame
+		// cannot be bounded, so give up on the handshake.
+		err = c.ws.CloseNow()
+	case code.sendable():
 		err = c.ws.Close(websocket.StatusCode(code), code.String())
-	} else {
+	default:
 		err = c.ws.CloseNow()
 	}
 	c.gate.Unlock()
@@ -315,11 +342,14 @@ func readErrCode(err error) CloseCode {
 	switch s := websocket.CloseStatus(err); s {
 	case -1:
 		return CodeAbnormal
-	case websocket.StatusNoStatusRcvd:
-		// A browser's ws.close() without a code.
-		return CodeNormal
+	case websocket.StatusGoingAway:
+		// A browser leaving the page.
+		return CodeGoingAway
 	default:
-		return CloseCode(s)
+		// The client closed. Whatever code it chose is its own business:
+		// recording it would let a client invent metric labels or pose as
+		// a server decision (4000, 4500...). 1005 (no code) lands here too.
+		return CodeNormal
 	}
 }
 

@@ -1,10 +1,15 @@
 package connmgr
 
 import (
+	"bufio"
 	"context"
+	"io"
+	"net"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -85,5 +90,37 @@ func TestClientMessagesAndClose(t *testing.T) {
 	}
 	if st := h.m.Stats(); st != (Stats{}) {
 		t.Fatalf("Stats after close = %+v", st)
+	}
+}
+
+// A client that announces an oversized frame, sends part of it and goes
+// silent is closed with 1009 at once: the close must not wait for the rest
+// of a frame that never comes, and Shutdown is not held up by it.
+func TestOversizedFrameThenSilence(t *testing.T) {
+	h := newHarness(t, Config{MaxMessageBytes: 1024})
+	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, _ = conn.Write([]byte("GET /ws?user=u&handle=h HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", err, resp)
+	}
+	// A masked text frame announcing 1 MiB; only 4 KiB of it follow.
+	hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4}
+	_, _ = conn.Write(append(hdr, make([]byte, 4096)...))
+	go func() { _, _ = io.Copy(io.Discard, br) }()
+	waitFor(t, "the oversized connection closed", func() bool {
+		_, closes := h.rec.snapshot()
+		return len(closes) == 1 && closes[0].code == CodeTooBig
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := h.m.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
 	}
 }
