@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 	"unicode/utf8"
 )
@@ -90,6 +91,12 @@ func (w *WebhookAuthenticator) Authenticate(ctx context.Context, body []byte) (I
 	if err != nil {
 		if ctx.Err() != nil {
 			return Identity{}, fmt.Errorf("%w: no answer within %s", ErrUpstream, timeout)
+		}
+		// Not the *url.Error itself: it quotes the URL, whose query may
+		// carry the application's secret.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
 		}
 		return Identity{}, fmt.Errorf("%w: %v", ErrUpstream, err)
 	}

@@ -15,6 +15,9 @@ import (
 // publishTimeout bounds how long a request waits for the bus.
 const publishTimeout = 2 * time.Second
 
+// storeTimeout bounds a revocation's store write, which outlives its request.
+const storeTimeout = 5 * time.Second
+
 // revokeSession destroys a session, closes its local connections at once and
 // tells every other instance. The local close never waits for the bus (this
 // instance must not depend on hearing its own event), and the event does not
@@ -30,7 +33,11 @@ func (s *Server) revokeSession(ctx context.Context, handle, reason string) (bool
 		defer close(published)
 		s.publish(ctx, pubsub.Event{Kind: pubsub.KindSessionRevoked, Handle: handle})
 	}()
-	existed, err := s.d.Store.Destroy(ctx, handle)
+	// The delete must land even if the caller goes away mid-request: the
+	// sockets are already closed and the tombstone will not last forever.
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	existed, err := s.d.Store.Destroy(dctx, handle)
+	cancel()
 	<-published
 	if err != nil {
 		return false, s.storeError("destroy session", err)
@@ -43,9 +50,16 @@ func (s *Server) revokeSession(ctx context.Context, handle, reason string) (bool
 
 // revokeUser destroys every session of a user, here and everywhere.
 func (s *Server) revokeUser(ctx context.Context, userID, reason string) (int, error) {
-	handles, err := s.d.Store.DestroyUser(ctx, userID)
+	now := s.now()
+	s.tomb.addUser(userID, now)
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	handles, err := s.d.Store.DestroyUser(dctx, userID)
+	cancel()
 	if err != nil {
 		return 0, s.storeError("destroy user sessions", err)
+	}
+	for _, h := range handles {
+		s.tomb.add(h, now)
 	}
 	closed := s.conns.CloseUser(userID, connmgr.CodeRevoked)
 	s.metrics.revocations.WithLabelValues("user").Inc()
@@ -101,6 +115,7 @@ func (s *Server) handleEvent(_ context.Context, e pubsub.Event) {
 		}
 	case pubsub.KindUserRevoked:
 		if !self {
+			s.tomb.addUser(e.UserID, s.now())
 			if n := s.conns.CloseUser(e.UserID, connmgr.CodeRevoked); n > 0 {
 				s.log.Info("user revoked by peer", zap.String("user_id", e.UserID),
 					zap.String("origin", e.Origin), zap.Int("closed_local", n))

@@ -219,15 +219,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.log.Info("listening", zap.String("addr", ln.Addr().String()))
 	select {
 	case err := <-errC:
-		_ = s.Shutdown(context.Background())
+		sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
+		defer cancel()
+		_ = s.Shutdown(sctx)
 		return fmt.Errorf("gateway: serve: %w", err)
 	case <-ctx.Done():
 	}
-	timeout := s.cfg.ShutdownTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
 	defer cancel()
 	// Stop taking new HTTP connections while the WebSockets drain (hijacked
 	// connections are not http.Server's to wait for); in-flight requests
@@ -244,6 +242,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	s.log.Info("drained, exiting")
 	return nil
+}
+
+func (s *Server) shutdownTimeout() time.Duration {
+	if s.cfg.ShutdownTimeout > 0 {
+		return s.cfg.ShutdownTimeout
+	}
+	return 30 * time.Second
 }
 
 // instanceInfo is what this instance's heartbeats say about it.

@@ -51,3 +51,49 @@ func TestTombstonesExpireAndStayBounded(t *testing.T) {
 		t.Fatalf("%d tombstones, bound is %d", n, maxTombstones)
 	}
 }
+
+// A revocation that lands while a handshake is between its store read and
+// its registration is caught right after the registration.
+func TestCloseIfRevokedMeanwhile(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	t.Run("session tombstoned", func(t *testing.T) {
+		tok, handle := g.createSession("pia")
+		w := g.dialToken(tok)
+		w.mustNext("welcome")
+		g.srv.tomb.add(handle, g.srv.now())
+		g.srv.closeIfRevokedMeanwhile(handle, "pia", time.Time{}, g.srv.now())
+		if code := w.closeCode(5 * time.Second); code != 4500 {
+			t.Fatalf("close %d, want 4500", code)
+		}
+	})
+	t.Run("user revoked, this session gone", func(t *testing.T) {
+		tok, handle := g.createSession("quinn")
+		w := g.dialToken(tok)
+		w.mustNext("welcome")
+		since := g.srv.now()
+		g.srv.tomb.addUser("quinn", g.srv.now())
+		if _, err := g.store.Destroy(context.Background(), handle); err != nil {
+			t.Fatal(err)
+		}
+		g.srv.closeIfRevokedMeanwhile(handle, "quinn", time.Now().Add(time.Hour), since)
+		if code := w.closeCode(5 * time.Second); code != 4500 {
+			t.Fatalf("close %d, want 4500", code)
+		}
+	})
+	t.Run("user revoked, this session is a new login", func(t *testing.T) {
+		tok, handle := g.createSession("rita")
+		w := g.dialToken(tok)
+		w.mustNext("welcome")
+		since := g.srv.now()
+		g.srv.tomb.addUser("rita", g.srv.now())
+		g.srv.closeIfRevokedMeanwhile(handle, "rita", time.Now().Add(time.Hour), since)
+		// Still open: an event sent now arrives.
+		time.Sleep(200 * time.Millisecond)
+		if n := g.srv.conns.SendSession(handle, []byte(`{"type":"event","id":"x","event":"still","data":{}}`)); n != 1 {
+			t.Fatalf("session closed although it still exists (sent to %d)", n)
+		}
+		if f := w.mustNext("event"); f.Event != "still" {
+			t.Fatalf("got %+v", f)
+		}
+	})
+}
