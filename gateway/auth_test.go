@@ -48,7 +48,7 @@ func TestWebhookAuthenticator(t *testing.T) {
 		{name: "timeout", handler: func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
-			case <-time.After(5 * time.Second):
+			case <-time.After(time.Second):
 			}
 		}, wantErr: ErrUpstream},
 		{name: "unreachable", url: "http://127.0.0.1:" + "1" + "/login?key=app-secret-in-query", wantErr: ErrUpstream},
