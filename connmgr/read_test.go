@@ -124,3 +124,29 @@ func TestOversizedFrameThenSilence(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 }
+
+// The code a client closes with is its own: it is recorded as 1000 (1001
+// for going away), never as a server decision such as 4000 or 4500.
+func TestClientCloseCodesRecordedAsClientCloses(t *testing.T) {
+	tests := []struct {
+		name string
+		sent websocket.StatusCode
+		want CloseCode
+	}{
+		{"normal", websocket.StatusNormalClosure, CodeNormal},
+		{"going away", websocket.StatusGoingAway, CodeGoingAway},
+		{"poses as slow consumer", 4000, CodeNormal},
+		{"poses as revoked", 4500, CodeNormal},
+		{"private code", 4999, CodeNormal},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, Config{})
+			c := h.dial("alice", "s1")
+			_ = c.ws.Close(tc.sent, "client")
+			if code := h.rec.closeCode(t, c.welcome.ConnID); code != tc.want {
+				t.Fatalf("recorded %v, want %v", code, tc.want)
+			}
+		})
+	}
+}

@@ -97,3 +97,20 @@ func TestCloseIfRevokedMeanwhile(t *testing.T) {
 		}
 	})
 }
+
+// A revocation whose request is cancelled half-way (the client hung up on
+// its logout) still deletes the session: the sockets are closed already and
+// the tombstone does not last forever.
+func TestRevocationOutlivesItsRequest(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	_, handle := g.createSession("sam")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	existed, err := g.srv.revokeSession(ctx, handle, "test")
+	if err != nil || !existed {
+		t.Fatalf("revokeSession with a cancelled request: existed=%v err=%v", existed, err)
+	}
+	if _, ok, _ := g.store.Get(context.Background(), handle); ok {
+		t.Fatal("session still in the store")
+	}
+}
