@@ -48,7 +48,7 @@ func testEnv(over map[string]string) map[string]string {
 }
 
 type testGateway struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *Server
 	http  *httptest.Server
 	cfg   config.Config
@@ -66,7 +66,7 @@ type gwOptions struct {
 	wrap func(session.Store) session.Store
 }
 
-func startGateway(t *testing.T, o gwOptions) *testGateway {
+func startGateway(t testing.TB, o gwOptions) *testGateway {
 	t.Helper()
 	env := testEnv(o.env)
 	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
@@ -149,7 +149,7 @@ func (g *testGateway) api(method, path string, body any) (int, []byte) {
 	return doJSON(g.t, g.http.URL, method, path, body, testAPIKey)
 }
 
-func doJSON(t *testing.T, base, method, path string, body any, key string) (int, []byte) {
+func doJSON(t testing.TB, base, method, path string, body any, key string) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -188,12 +188,12 @@ func (g *testGateway) createSession(user string) (token, handle string) {
 
 // wsConn is a test WebSocket client.
 type wsConn struct {
-	t  *testing.T
+	t  testing.TB
 	c  *websocket.Conn
 	hr *http.Response
 }
 
-func dialWS(t *testing.T, url string, h http.Header, hc *http.Client) (*wsConn, *http.Response, error) {
+func dialWS(t testing.TB, url string, h http.Header, hc *http.Client) (*wsConn, *http.Response, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -276,7 +276,7 @@ func (w *wsConn) closeCode(timeout time.Duration) websocket.StatusCode {
 	}
 }
 
-func decodeError(t *testing.T, body []byte) string {
+func decodeError(t testing.TB, body []byte) string {
 	t.Helper()
 	var e struct {
 		Error struct{ Code, Message string } `json:"error"`
