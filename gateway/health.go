@@ -45,7 +45,13 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		out.Checks["store"] = readyCheck{Status: "memory"}
 	}
 	ps := readyCheck{Status: "live"}
-	if !s.cluster.Live() {
+	switch {
+	case !s.subscribed.Load():
+		ps.Status = "not subscribed"
+		if out.Status == "ok" {
+			out.Status, out.Reason = "degraded", "pub/sub: subscription lost"
+		}
+	case !s.cluster.Live():
 		ps.Status = "not live"
 		if out.Status == "ok" {
 			out.Status, out.Reason = "degraded", "pub/sub: own heartbeat not seen"

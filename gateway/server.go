@@ -145,9 +145,6 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 // Handler is the gateway's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.echo }
 
-// Connections is the instance's connection manager (for tests and tools).
-func (s *Server) Connections() *connmgr.Manager { return s.conns }
-
 // Start starts the background work: the connection manager's heartbeat loop,
 // the event bus subscription, cluster heartbeats and the reconciler. It
 // returns at once; [Server.Shutdown] stops everything it started.

@@ -23,7 +23,6 @@ type results struct {
 	RedisHop    latency          `json:"redis_hop_floor"`
 	Revocation  revocationResult `json:"revocation"`
 	Goals       []goal           `json:"goals"`
-	Notes       []string         `json:"notes,omitempty"`
 	Errors      []string         `json:"errors,omitempty"`
 }
 
@@ -171,9 +170,6 @@ func (res *results) printTable(w io.Writer) {
 			mark = "met"
 		}
 		fmt.Fprintf(w, "  [%s] %s (%s): %s\n", mark, gl.Name, gl.Target, gl.Measured)
-	}
-	for _, n := range res.Notes {
-		fmt.Fprintln(w, "note:", n)
 	}
 	for _, e := range res.Errors {
 		fmt.Fprintln(w, "error:", e)

@@ -46,17 +46,6 @@ func (r *runner) enabled(phase string) bool {
 	return slices.Contains(strings.Split(r.phases, ","), phase)
 }
 
-// note records a caveat once in the results.
-func (r *runner) note(msg string) {
-	for _, n := range r.res.Notes {
-		if n == msg {
-			return
-		}
-	}
-	r.res.Notes = append(r.res.Notes, msg)
-	r.logf("note: %s", msg)
-}
-
 func (r *runner) stopAll() {
 	for i := len(r.procs) - 1; i >= 0; i-- {
 		r.procs[i].stop(5 * time.Second)
