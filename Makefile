@@ -7,8 +7,9 @@ PKGS  := ./...
 .PHONY: run build test test-go test-js test-e2e deps js-deps lint fmt fuzz bench bench-full cluster clean
 
 ## run: one instance in embedded mode (memory store, in-process bus); demo at http://localhost:8080/
+## (server API key: dev-local-api-key-0123 unless GATEWAY_API_KEYS is set)
 run:
-	$(GO) run ./cmd/gateway
+	GATEWAY_API_KEYS=$${GATEWAY_API_KEYS:-dev-local-api-key-0123} $(GO) run ./cmd/gateway
 
 ## build: the gateway and load generator binaries into bin/
 build:

@@ -33,6 +33,14 @@ func TestPublishReachesConnectionOnAnotherInstance(t *testing.T) {
 		t.Errorf("development cookie = %+v, want HttpOnly, SameSite=Lax, Path=/, not Secure", ck)
 	}
 
+	// The demo page shows who and where from the client's welcome.
+	var shown struct{ Who, Instance, Conn string }
+	p.waitFor(5*time.Second, "demo page shows the welcome",
+		`(document.getElementById('conn').textContent.length > 1) && {who: document.getElementById('who').textContent, instance: document.getElementById('instance').textContent, conn: document.getElementById('conn').textContent}`, &shown)
+	if shown.Who != "alice" || shown.Instance != ws.Welcome.Instance || shown.Conn != ws.Welcome.ConnID {
+		t.Errorf("demo page shows %+v, welcome was %+v", shown, ws.Welcome)
+	}
+
 	holder := ws.Welcome.Instance
 	via := tc.other(holder)
 	res := tc.publish(via, "alice", "greeting", map[string]any{"text": "hello from " + via.ID})
