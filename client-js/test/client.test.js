@@ -4,25 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { SessionGateClient, CloseCodes, isTerminalCode } from '../src/index.js';
-import { startServer, collect } from '../testutil/server.js';
-
-function newClient(t, srv, opts = {}) {
-  const c = new SessionGateClient({
-    url: srv.url,
-    WebSocket,
-    random: () => 0,
-    reconnect: { minDelay: 10, maxDelay: 100, factor: 2 },
-    ...opts,
-  });
-  t.after(() => c.close());
-  return c;
-}
-
-async function server(t, opts) {
-  const srv = await startServer(opts);
-  t.after(() => srv.close());
-  return srv;
-}
+import { collect, testClient as newClient, testServer as server } from '../testutil/server.js';
 
 test('welcome sets identity, fires welcome then state open', async (t) => {
   const srv = await server(t);

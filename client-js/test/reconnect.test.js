@@ -4,26 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { SessionGateClient, CloseCodes } from '../src/index.js';
-import { startServer, collect, sleep, OpaqueWebSocket } from '../testutil/server.js';
-
-function newClient(t, srv, opts = {}) {
-  const c = new SessionGateClient({
-    url: srv.url,
-    WebSocket,
-    random: () => 0,
-    reconnect: { minDelay: 10, maxDelay: 100, factor: 2 },
-    ...opts,
-  });
-  t.after(() => c.close());
-  return c;
-}
-
-async function server(t, opts) {
-  const srv = await startServer(opts);
-  t.after(() => srv.close());
-  return srv;
-}
+import { CloseCodes } from '../src/index.js';
+import { collect, sleep, OpaqueWebSocket, testClient as newClient, testServer as server } from '../testutil/server.js';
 
 // sequence returns a random() that yields the given values in turn.
 function sequence(values) {

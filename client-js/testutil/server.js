@@ -5,6 +5,7 @@
 
 import http from 'node:http';
 import WebSocket, { WebSocketServer } from 'ws';
+import { SessionGateClient } from '../src/index.js';
 
 /** Queue is an async FIFO: push values, await shift(). */
 export class Queue {
@@ -186,3 +187,24 @@ export function collect(client, names = ['state', 'welcome', 'event', 'revoked',
 
 /** sleep waits ms milliseconds. */
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+// testServer starts a scripted server closed when test t ends.
+export async function testServer(t, opts) {
+  const srv = await startServer(opts);
+  t.after(() => srv.close());
+  return srv;
+}
+
+// testClient makes a client of srv with fast, deterministic reconnects
+// (random() = 0), closed when test t ends. opts override the defaults.
+export function testClient(t, srv, opts = {}) {
+  const c = new SessionGateClient({
+    url: srv.url,
+    WebSocket,
+    random: () => 0,
+    reconnect: { minDelay: 10, maxDelay: 100, factor: 2 },
+    ...opts,
+  });
+  t.after(() => c.close());
+  return c;
+}
