@@ -3,7 +3,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import WebSocket from 'ws';
 import { CloseCodes } from '../src/index.js';
 import { collect, sleep, OpaqueWebSocket, testClient as newClient, testServer as server } from '../testutil/server.js';
 
