@@ -83,7 +83,7 @@ func (s *Server) apiCreateSession(c echo.Context) error {
 	}
 	token, sess, err := s.d.Store.Create(c.Request().Context(), req.UserID, req.Data)
 	if err != nil {
-		if errors.Is(err, session.ErrInvalidUser) {
+		if errors.Is(err, session.ErrInvalidUser) || errors.Is(err, session.ErrInvalidData) {
 			return errorf(http.StatusBadRequest, codeBadRequest, err.Error())
 		}
 		return s.storeError("create session", err)

@@ -10,7 +10,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
-	"unicode/utf8"
+
+	"github.com/sessiongate/sessiongate/session"
 )
 
 // Credentials is the body of POST /auth/login.
@@ -132,22 +133,12 @@ func (w *WebhookAuthenticator) Authenticate(ctx context.Context, body []byte) (I
 	return Identity{UserID: out.UserID, Data: out.Data}, nil
 }
 
-// validUserID mirrors the session store's rule so bad ids fail with a 400/401
-// before any store call.
+// validUserID is the session store's rule (session.ValidUserID) as an error
+// a client can read, so a bad id fails with a 400/401 before any store call
+// rather than as a store failure.
 func validUserID(id string) error {
-	if id == "" {
-		return errors.New("user_id is required")
-	}
-	if len(id) > 128 {
-		return errors.New("user_id longer than 128 bytes")
-	}
-	if !utf8.ValidString(id) {
-		return errors.New("user_id is not valid UTF-8")
-	}
-	for _, r := range id {
-		if r < 0x20 || r == 0x7f {
-			return errors.New("user_id contains control characters")
-		}
+	if !session.ValidUserID(id) {
+		return fmt.Errorf("user_id must be 1 to %d bytes of UTF-8 without control characters", session.MaxUserIDLen)
 	}
 	return nil
 }

@@ -395,6 +395,7 @@ func TestAPIValidationAndErrors(t *testing.T) {
 	}{
 		{"create without user", "POST", "/api/v1/sessions", map[string]any{}, 400},
 		{"create with control chars", "POST", "/api/v1/sessions", map[string]any{"user_id": "a\nb"}, 400},
+		{"create with a C1 control char", "POST", "/api/v1/sessions", map[string]any{"user_id": "a\u0085b"}, 400},
 		{"create with array data", "POST", "/api/v1/sessions", map[string]any{"user_id": "a", "data": []int{1}}, 400},
 		{"create with unknown field", "POST", "/api/v1/sessions", map[string]any{"user_id": "a", "role": "admin"}, 400},
 		{"get bad handle", "GET", "/api/v1/sessions/xyz", nil, 400},
