@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -44,8 +45,13 @@ func TestTombstonesExpireAndStayBounded(t *testing.T) {
 	if !ts.has("a", now.Add(59*time.Second)) || ts.has("a", now.Add(time.Minute)) {
 		t.Fatal("tombstone should live exactly its ttl")
 	}
+	// Distinct keys (string(rune(i)) would fold the surrogate range into
+	// one, staying under the bound and proving nothing).
 	for i := 0; i < maxTombstones+10; i++ {
-		ts.add(string(rune(i)), now)
+		ts.add(strconv.Itoa(i), now)
+	}
+	if !ts.has(strconv.Itoa(maxTombstones+9), now) {
+		t.Fatal("the newest tombstone was lost when the set overflowed")
 	}
 	if n := len(ts.m); n > maxTombstones {
 		t.Fatalf("%d tombstones, bound is %d", n, maxTombstones)
