@@ -260,10 +260,9 @@ func (s *Server) instanceInfo() pubsub.InstanceInfo {
 		StartedAt:   s.started,
 	}
 	if s.d.Redis != nil {
-		ctx, cancel := context.WithTimeout(s.baseCtx, time.Second)
-		h := s.d.Redis.Health(ctx)
-		cancel()
-		info.RedisLatencyMS = h.LatencyMS
+		// The connection manager's own periodic check measured it: no
+		// PING per heartbeat, and no heartbeat held up by a slow Redis.
+		info.RedisLatencyMS = float64(s.d.Redis.Latency()) / float64(time.Millisecond)
 	}
 	return info
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,6 +29,9 @@ type Manager struct {
 	wg        sync.WaitGroup // Run
 
 	onChange func(from, to State)
+
+	// rtt is the round trip of the last successful PING of Connect or Run.
+	rtt atomic.Int64
 
 	mu      sync.Mutex
 	closed  bool
@@ -91,6 +95,7 @@ func (m *Manager) Connect(ctx context.Context) error {
 		start := time.Now()
 		err := m.ping(ctx, m.cfg.DialTimeout)
 		if err == nil {
+			m.rtt.Store(int64(time.Since(start)))
 			m.log.Info("redis connected", zap.Int("attempt", attempt),
 				zap.Duration("latency", time.Since(start)))
 			m.transition(StateConnected, "")
@@ -119,6 +124,11 @@ func (m *Manager) Connect(ctx context.Context) error {
 		}
 	}
 }
+
+// Latency is the PING round trip of the last successful check by Connect or
+// Run (zero before any). It does no I/O: periodic reporters (heartbeats) use
+// it instead of adding PINGs of their own. Safe for concurrent use.
+func (m *Manager) Latency() time.Duration { return time.Duration(m.rtt.Load()) }
 
 // Health PINGs Redis now, with a timeout of at most one second (or
 // DialTimeout if shorter), and reports the result together with the

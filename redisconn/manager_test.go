@@ -72,8 +72,14 @@ func TestConnectSucceeds(t *testing.T) {
 	if got := m.State(); got != redisconn.StateConnecting {
 		t.Fatalf("state before Connect = %s, want connecting", got)
 	}
+	if m.Latency() != 0 {
+		t.Fatalf("Latency before any PING = %s, want 0", m.Latency())
+	}
 	if err := m.Connect(t.Context()); err != nil {
 		t.Fatalf("Connect: %v", err)
+	}
+	if m.Latency() <= 0 {
+		t.Fatal("Latency after Connect is not the PING's round trip")
 	}
 	if got := m.State(); got != redisconn.StateConnected {
 		t.Fatalf("state = %s, want connected", got)

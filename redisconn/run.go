@@ -47,11 +47,13 @@ func (m *Manager) Run(ctx context.Context) {
 			return
 		case <-timer.C:
 		}
+		start := time.Now()
 		err := m.ping(ctx, m.cfg.DialTimeout)
 		if ctx.Err() != nil || m.isClosed() {
 			return
 		}
 		if err == nil {
+			m.rtt.Store(int64(time.Since(start)))
 			m.onCheckOK(failures, outageStart)
 			failures = 0
 			timer.Reset(m.cfg.CheckInterval)
