@@ -285,7 +285,6 @@ func (m *Manager) idleReadLoop(c *conn) CloseCode {
 		code CloseCode
 		done bool
 	}
-	res := make(chan result, 1)
 	for {
 		c.gate.Lock()
 		buffered := c.idle.br.Buffered() > 0
@@ -301,6 +300,9 @@ func (m *Manager) idleReadLoop(c *conn) CloseCode {
 				return CodeAbnormal
 			}
 		}
+		// Made per message, not per connection: an idle connection holds
+		// nothing but its goroutine.
+		res := make(chan result, 1)
 		go func() {
 			code, done := m.readOne(c)
 			res <- result{code, done}

@@ -19,7 +19,7 @@ const maxTombstones = 100_000
 // predate that revocation can be checked again.
 type tombstones struct {
 	ttl   time.Duration
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	m     map[string]time.Time // handle -> expiry
 	users map[string]time.Time // user id -> when the revocation was seen here
 }
@@ -48,8 +48,8 @@ func (t *tombstones) addUser(userID string, now time.Time) {
 // userRevokedSince reports whether a revocation of all of userID's sessions
 // was seen here at or after since.
 func (t *tombstones) userRevokedSince(userID string, since time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	seen, ok := t.users[userID]
 	return ok && !seen.Before(since)
 }
@@ -70,13 +70,11 @@ func (t *tombstones) add(handle string, now time.Time) {
 	t.m[handle] = now.Add(t.ttl)
 }
 
+// has is on every handshake, so it only reads; expired entries go when the
+// set overflows (add prunes them).
 func (t *tombstones) has(handle string, now time.Time) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
 	exp, ok := t.m[handle]
-	if ok && !now.Before(exp) {
-		delete(t.m, handle)
-		return false
-	}
-	return ok
+	return ok && now.Before(exp)
 }
