@@ -19,7 +19,7 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	}
 	if len(s.cfg.AllowedOrigins) > 0 {
 		for _, o := range s.cfg.AllowedOrigins {
-			if strings.EqualFold(o, origin) || o == "*" {
+			if strings.EqualFold(o, origin) {
 				return true
 			}
 		}
