@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -196,4 +195,3 @@ func (f *fleet) waitEvents(ctx context.Context, want int64, timeout time.Duratio
 	return nil
 }
 
-var errTimeout = errors.New("loadgen: timed out")

@@ -279,12 +279,6 @@ var pongMsg = []byte(`{"type":"pong"}`)
 // writePong answers a protocol-level {"type":"ping"}.
 func (c *wsConn) writePong() error { return c.writeFrame(opText, pongMsg) }
 
-// close sends a normal close frame and closes the TCP connection.
-func (c *wsConn) close() {
-	_ = c.writeFrame(opClose, []byte{0x03, 0xE8})
-	_ = c.nc.Close()
-}
-
 // closeCode is the status code of a close payload, or 1005 when it has none.
 func closeCode(payload []byte) int {
 	if len(payload) < 2 {
