@@ -194,4 +194,3 @@ func (f *fleet) waitEvents(ctx context.Context, want int64, timeout time.Duratio
 	}
 	return nil
 }
-
