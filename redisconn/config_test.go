@@ -149,34 +149,6 @@ func TestRedacted(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	lo, hi := 100*time.Millisecond, time.Second
-	tests := []struct {
-		name    string
-		attempt int
-		center  time.Duration
-	}{
-		{name: "first", attempt: 1, center: 100 * time.Millisecond},
-		{name: "second doubles", attempt: 2, center: 200 * time.Millisecond},
-		{name: "third doubles", attempt: 3, center: 400 * time.Millisecond},
-		{name: "capped", attempt: 10, center: time.Second},
-		{name: "huge attempt capped", attempt: 1000, center: time.Second},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for range 100 {
-				d := backoff(tt.attempt, lo, hi)
-				if d < lo || d > hi {
-					t.Fatalf("backoff %s outside [%s, %s]", d, lo, hi)
-				}
-				if d < tt.center*8/10 || d > tt.center*12/10 {
-					t.Fatalf("backoff %s not within 20%% of %s", d, tt.center)
-				}
-			}
-		})
-	}
-}
-
 func TestStateString(t *testing.T) {
 	for st, want := range map[State]string{
 		StateConnecting: "connecting", StateConnected: "connected",

@@ -10,6 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/internal/backoff"
 )
 
 // Manager owns one [redis.UniversalClient] and observes its connection. All
@@ -114,7 +116,7 @@ func (m *Manager) Connect(ctx context.Context) error {
 			m.transition(StateDown, msg)
 			return fmt.Errorf("%w: no answer to PING from %s after %d attempts: %s", ErrUnavailable, m.redacted, n, msg)
 		}
-		delay := backoff(attempt, m.cfg.BackoffMin, m.cfg.BackoffMax)
+		delay := m.retryDelay(attempt)
 		m.log.Warn("redis connect attempt failed",
 			zap.String("attempt", fmt.Sprintf("%d/%d", attempt, n)),
 			zap.Duration("next_delay", delay), zap.String("error", msg))
@@ -222,4 +224,11 @@ func (m *Manager) transition(to State, lastErr string) {
 	if from != to && m.onChange != nil {
 		m.onChange(from, to)
 	}
+}
+
+// retryDelay is the wait after the attempt-th consecutive failure:
+// BackoffMin doubling to BackoffMax, ±20% jitter so that many instances
+// losing the same Redis do not retry in lockstep.
+func (m *Manager) retryDelay(attempt int) time.Duration {
+	return backoff.Policy{Min: m.cfg.BackoffMin, Max: m.cfg.BackoffMax, Jitter: 0.2}.Delay(attempt)
 }

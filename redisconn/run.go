@@ -88,7 +88,7 @@ func (m *Manager) onCheckFailed(failures int, outageStart time.Time, msg string)
 	n := m.cfg.ConnectAttempts
 	switch {
 	case failures < n:
-		d := backoff(failures, m.cfg.BackoffMin, m.cfg.BackoffMax)
+		d := m.retryDelay(failures)
 		m.log.Warn("redis reconnecting",
 			zap.String("attempt", fmt.Sprintf("%d/%d", failures, n)),
 			zap.Duration("backoff", d), zap.String("error", msg))
