@@ -1,16 +1,19 @@
 // Package connmgr owns sessiongate's live WebSocket connections and their wire
 // protocol.
 //
-// The gateway authenticates a request, upgrades it with websocket.Accept and
-// hands the connection to [Manager.Serve], which registers it, sends the
-// welcome frame and runs the read loop in the caller's goroutine. Everything
+// The gateway authenticates a request and calls [Manager.Upgrade], which
+// accepts the WebSocket on small buffers, registers it, writes the welcome
+// frame and moves the connection to a read loop of its own, so the HTTP
+// handler returns at once (see upgrade.go). Callers that accept the WebSocket
+// themselves hand it to [Manager.Serve] (read loop in the caller's goroutine)
+// or [Manager.Start] (read loop in a new goroutine). Everything
 // else is driven from outside: fan-out ([Manager.SendSession],
 // [Manager.SendUser], [Manager.SendAll]), targeted closes
 // ([Manager.CloseSession], [Manager.CloseUser]), heartbeats and session expiry
 // ([Manager.Run]) and drain ([Manager.Shutdown]).
 //
 // Cost model, chosen for many idle connections:
-//   - one goroutine per connection, the reader (the caller of Serve); there is
+//   - one goroutine per connection, the reader; there is
 //     no writer goroutine and no per-connection timer;
 //   - outbound frames go through a bounded per-connection queue; a sender that
 //     finds the queue idle starts one short-lived flush goroutine that writes

@@ -4,7 +4,7 @@ import "errors"
 
 var (
 	// ErrProtocol reports a client frame that breaks the WebSocket protocol of
-	// DESIGN.md: not a JSON object, an unknown type, a message without data.
+	// docs/PROTOCOL.md: not a JSON object, an unknown type, a message without data.
 	// The connection that sent it is closed with [CodeProtocolError].
 	ErrProtocol = errors.New("connmgr: protocol error")
 

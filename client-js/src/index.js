@@ -1,5 +1,5 @@
 // @sessiongate/client: the client side of the sessiongate WebSocket protocol
-// (see DESIGN.md "WebSocket protocol"). One file, no runtime dependencies;
+// (see docs/PROTOCOL.md). One file, no runtime dependencies;
 // runs in browsers and in Node 20+ (pass `WebSocket` from the `ws` package on
 // Node < 22, or to send a Bearer token).
 
