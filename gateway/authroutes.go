@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -44,16 +43,11 @@ func (s *Server) handleLogin(c echo.Context) error {
 		// A cross-site HTML form cannot send application/json without a preflight.
 		return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "Content-Type must be application/json")
 	}
-	body, err := io.ReadAll(r.Body)
+	// The authenticator (or the application's webhook) gets exactly one
+	// JSON object: nothing smuggled after it.
+	body, err := readJSONObject(c)
 	if err != nil {
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			return he
-		}
-		return errorf(http.StatusBadRequest, codeBadRequest, "cannot read body")
-	}
-	if !json.Valid(body) {
-		return errorf(http.StatusBadRequest, codeBadRequest, "body must be JSON")
+		return err
 	}
 	id, err := s.d.Auth.Authenticate(r.Context(), body)
 	switch {

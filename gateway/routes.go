@@ -24,7 +24,7 @@ func (s *Server) routes() *echo.Echo {
 		e.IPExtractor = echo.ExtractIPDirect()
 	}
 
-	e.Use(middleware.RequestID())
+	e.Use(requestID)
 	e.Use(s.accessLog)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisablePrintStack: true,
@@ -101,11 +101,12 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.URL.Path == "/healthz" || req.URL.Path == "/readyz" || req.URL.Path == "/metrics" {
 			return nil
 		}
-		if req.URL.Path == "/ws" && err == nil {
+		status := c.Response().Status
+		if status == http.StatusSwitchingProtocols {
 			// An upgraded connection: connmgr logs its open and close.
+			// Every refused handshake is logged here, with its status.
 			return nil
 		}
-		status := c.Response().Status
 		s.log.Info("http",
 			zap.String("method", req.Method),
 			zap.String("path", req.URL.Path),

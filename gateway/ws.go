@@ -17,6 +17,10 @@ import (
 func (s *Server) handleWS(c echo.Context) error {
 	start := time.Now()
 	r := c.Request()
+	if err := checkHandshake(c.Response(), r); err != nil {
+		s.metrics.handshakeRefused.WithLabelValues("handshake").Inc()
+		return err
+	}
 	if s.draining.Load() || !s.conns.Accepting() {
 		return errorf(http.StatusServiceUnavailable, codeUnavailable, "instance is draining; reconnect")
 	}
