@@ -36,7 +36,7 @@ func toSessionResponse(s session.Session) sessionResponse {
 func (s *Server) handleLogin(c echo.Context) error {
 	r := c.Request()
 	if !s.csrfSafe(r) {
-		s.log.Warn("cross-site login refused", zap.String("origin", r.Header.Get("Origin")), zap.String("ip", c.RealIP()))
+		s.log.Warn("cross-site login refused", zap.String("origin", clipLog(r.Header.Get("Origin"))), zap.String("ip", c.RealIP()))
 		return errorf(http.StatusForbidden, codeForbidden, "cross-site request refused")
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
@@ -76,7 +76,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 func (s *Server) handleLogout(c echo.Context) error {
 	r := c.Request()
 	if !s.csrfSafe(r) {
-		s.log.Warn("cross-site logout refused", zap.String("origin", r.Header.Get("Origin")), zap.String("ip", c.RealIP()))
+		s.log.Warn("cross-site logout refused", zap.String("origin", clipLog(r.Header.Get("Origin"))), zap.String("ip", c.RealIP()))
 		return errorf(http.StatusForbidden, codeForbidden, "cross-site request refused")
 	}
 	if handle, ok := s.sessionHandle(r); ok {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -217,4 +218,61 @@ func TestRequestIDBounded(t *testing.T) {
 			t.Fatalf("generated X-Request-Id %q", id)
 		}
 	})
+}
+
+// TestClientValuesInLogsBounded: client-supplied strings that reach a log
+// line (path, method, Origin) are clipped, so a large request cannot make
+// a log line its size.
+func TestClientValuesInLogsBounded(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	g := startGateway(t, gwOptions{log: zap.New(core)})
+	tok, _ := g.createSession("ann")
+	huge := strings.Repeat("é", 50<<10) // 100 KB, multi-byte: the cut must stay valid UTF-8
+	tests := []struct {
+		name    string
+		method  string
+		path    string
+		header  http.Header
+		message string // the log line carrying the value
+		field   string
+	}{
+		{name: "path of a 404", method: http.MethodGet, path: "/" + huge, message: "http", field: "path"},
+		{name: "method of a 405", method: strings.Repeat("X", 100<<10), path: "/auth/session", message: "http", field: "method"},
+		{name: "origin of a websocket", method: http.MethodGet, path: "/ws", message: "cross-origin websocket refused", field: "origin",
+			header: func() http.Header {
+				h := wsHandshakeHeader()
+				h.Set("Authorization", "Bearer "+tok)
+				h.Set("Origin", "https://"+huge)
+				return h
+			}()},
+		{name: "origin of a login", method: http.MethodPost, path: "/auth/login", message: "cross-site login refused", field: "origin",
+			header: http.Header{"Origin": {"https://" + huge}, "Content-Type": {"application/json"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logs.TakeAll()
+			req, err := http.NewRequest(tt.method, g.http.URL+tt.path, strings.NewReader(`{}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			lines := logs.FilterMessage(tt.message).All()
+			if len(lines) == 0 {
+				t.Fatalf("no %q log line (status %d)", tt.message, resp.StatusCode)
+			}
+			for _, l := range lines {
+				v, _ := l.ContextMap()[tt.field].(string)
+				if len(v) > maxLoggedValue+32 || !utf8.ValidString(v) {
+					t.Fatalf("%q logs %s of %d bytes (valid UTF-8: %v)", tt.message, tt.field, len(v), utf8.ValidString(v))
+				}
+			}
+		})
+	}
 }

@@ -350,3 +350,31 @@ func wsHandshakeHeader() http.Header {
 		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
 	}
 }
+
+// TestHeadersBounded: headers far beyond any cookie or token the gateway
+// issues are refused by the server (431) instead of being buffered.
+func TestHeadersBounded(t *testing.T) {
+	rg := runGateway(t, gwOptions{})
+	tests := []struct {
+		name   string
+		size   int
+		status int
+	}{
+		{name: "8 KB header served", size: 8 << 10, status: http.StatusOK},
+		{name: "200 KB header refused", size: 200 << 10, status: http.StatusRequestHeaderFieldsTooLarge},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, rg.base+"/healthz", nil)
+			req.Header.Set("X-Filler", strings.Repeat("a", tt.size))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+		})
+	}
+}

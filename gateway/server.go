@@ -252,6 +252,12 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
+// maxHeaderBytes bounds a request's headers (net/http's default is 1 MB):
+// far above any cookie or token the gateway issues, and it caps what one
+// slow client can make the server hold. net/http answers a larger request
+// with a 431 itself.
+const maxHeaderBytes = 64 << 10
+
 // httpServer is the http.Server Run uses. Every phase of a request is
 // bounded, so a client that trickles or withholds its headers or body, or
 // never reads the answer, cannot hold a connection and a goroutine for
@@ -266,6 +272,7 @@ func (s *Server) httpServer() *http.Server {
 		ReadTimeout:       read,
 		WriteTimeout:      orDefault(s.cfg.HTTPWriteTimeout, 15*time.Second),
 		IdleTimeout:       orDefault(s.cfg.HTTPIdleTimeout, 120*time.Second),
+		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
 	}
 }

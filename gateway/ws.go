@@ -26,7 +26,7 @@ func (s *Server) handleWS(c echo.Context) error {
 	}
 	if !s.originAllowed(r) {
 		s.metrics.handshakeRefused.WithLabelValues("origin").Inc()
-		s.log.Warn("cross-origin websocket refused", zap.String("origin", r.Header.Get("Origin")),
+		s.log.Warn("cross-origin websocket refused", zap.String("origin", clipLog(r.Header.Get("Origin"))),
 			zap.String("ip", c.RealIP()))
 		return errorf(http.StatusForbidden, codeForbidden, "origin not allowed")
 	}
