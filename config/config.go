@@ -121,6 +121,20 @@ type Config struct {
 	// WSWriteTimeout bounds one WebSocket write (WS_WRITE_TIMEOUT). Defaults to 10s.
 	WSWriteTimeout time.Duration
 
+	// HTTPReadTimeout bounds reading one whole request, headers and body,
+	// from its first byte (HTTP_READ_TIMEOUT): a client that trickles its
+	// body, or sends none, loses its connection after it. Defaults to 10s.
+	HTTPReadTimeout time.Duration
+	// HTTPWriteTimeout bounds a request from the end of its headers to the
+	// end of its response (HTTP_WRITE_TIMEOUT): handler time included, so
+	// it must exceed AUTH_WEBHOOK_TIMEOUT. WebSockets are not bound by it
+	// (net/http clears the deadlines when the connection is hijacked).
+	// Defaults to 15s.
+	HTTPWriteTimeout time.Duration
+	// HTTPIdleTimeout closes a keep-alive connection idle this long between
+	// requests (HTTP_IDLE_TIMEOUT). Defaults to 120s.
+	HTTPIdleTimeout time.Duration
+
 	// RateLimitRPS is the per-client-IP rate of logins and upgrades
 	// (RATE_LIMIT_RPS). Defaults to 20.
 	RateLimitRPS float64

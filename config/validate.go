@@ -22,6 +22,10 @@ const (
 	maxInstanceIDLen  = 64
 	maxCookieNameLen  = 64
 	encryptionKeySize = 32
+	// maxHTTPTimeout caps HTTP_READ_TIMEOUT and HTTP_WRITE_TIMEOUT: beyond
+	// it, one slow client holds a connection and a goroutine for minutes.
+	maxHTTPTimeout = 5 * time.Minute
+	maxIdleTimeout = time.Hour
 )
 
 // Validate checks every rule and returns nil or an error that wraps
@@ -76,6 +80,7 @@ func (c Config) problems() []error {
 	c.cookieProblems(add)
 	c.authProblems(add)
 	c.wsProblems(add)
+	c.httpProblems(add)
 	if c.RateLimitRPS < 0 || math.IsNaN(c.RateLimitRPS) || math.IsInf(c.RateLimitRPS, 0) {
 		add("RATE_LIMIT_RPS must be a positive number, or 0 to turn the limit off; got %v", c.RateLimitRPS)
 	}
@@ -205,6 +210,24 @@ func (c Config) wsProblems(add func(string, ...any)) {
 	positive(add, "WS_PING_INTERVAL", c.WSPingInterval)
 	positive(add, "WS_PONG_TIMEOUT", c.WSPongTimeout)
 	positive(add, "WS_WRITE_TIMEOUT", c.WSWriteTimeout)
+}
+
+func (c Config) httpProblems(add func(string, ...any)) {
+	positive(add, "HTTP_READ_TIMEOUT", c.HTTPReadTimeout)
+	positive(add, "HTTP_WRITE_TIMEOUT", c.HTTPWriteTimeout)
+	positive(add, "HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout)
+	if c.HTTPReadTimeout > maxHTTPTimeout {
+		add("HTTP_READ_TIMEOUT must be at most %s: a slow client would hold a connection that long; got %s", maxHTTPTimeout, c.HTTPReadTimeout)
+	}
+	if c.HTTPWriteTimeout > maxHTTPTimeout {
+		add("HTTP_WRITE_TIMEOUT must be at most %s: a slow client would hold a connection that long; got %s", maxHTTPTimeout, c.HTTPWriteTimeout)
+	}
+	if c.HTTPIdleTimeout > maxIdleTimeout {
+		add("HTTP_IDLE_TIMEOUT must be at most %s; got %s", maxIdleTimeout, c.HTTPIdleTimeout)
+	}
+	if c.AuthMode == AuthModeWebhook && c.HTTPWriteTimeout > 0 && c.AuthWebhookTimeout >= c.HTTPWriteTimeout {
+		add("HTTP_WRITE_TIMEOUT (%s) must be longer than AUTH_WEBHOOK_TIMEOUT (%s), or a slow webhook's login answer is cut off", c.HTTPWriteTimeout, c.AuthWebhookTimeout)
+	}
 }
 
 // validOrigin reports whether o is scheme://host[:port] with an http(s)

@@ -129,6 +129,18 @@ func TestValidationRules(t *testing.T) {
 		{name: "pong timeout zero", env: with(dev, "WS_PONG_TIMEOUT=0s"), want: "WS_PONG_TIMEOUT must be a positive duration"},
 		{name: "write timeout negative", env: with(dev, "WS_WRITE_TIMEOUT=-5s"), want: "WS_WRITE_TIMEOUT must be a positive duration"},
 
+		// HTTP server.
+		{name: "http timeouts valid", env: with(dev, "HTTP_READ_TIMEOUT=5m", "HTTP_WRITE_TIMEOUT=5m", "HTTP_IDLE_TIMEOUT=1h")},
+		{name: "http read timeout zero", env: with(dev, "HTTP_READ_TIMEOUT=0s"), want: "HTTP_READ_TIMEOUT must be a positive duration"},
+		{name: "http write timeout negative", env: with(dev, "HTTP_WRITE_TIMEOUT=-1s"), want: "HTTP_WRITE_TIMEOUT must be a positive duration"},
+		{name: "http idle timeout zero", env: with(dev, "HTTP_IDLE_TIMEOUT=0s"), want: "HTTP_IDLE_TIMEOUT must be a positive duration"},
+		{name: "http read timeout too long", env: with(dev, "HTTP_READ_TIMEOUT=6m"), want: "HTTP_READ_TIMEOUT must be at most 5m0s"},
+		{name: "http write timeout too long", env: with(prod, "HTTP_WRITE_TIMEOUT=1h"), want: "HTTP_WRITE_TIMEOUT must be at most 5m0s"},
+		{name: "http idle timeout too long", env: with(dev, "HTTP_IDLE_TIMEOUT=2h"), want: "HTTP_IDLE_TIMEOUT must be at most 1h0m0s"},
+		{name: "http read timeout not duration", env: with(dev, "HTTP_READ_TIMEOUT=10"), want: `HTTP_READ_TIMEOUT must be a duration such as "90s"`},
+		{name: "write timeout not above webhook timeout", env: with(prod, "AUTH_WEBHOOK_TIMEOUT=15s", "HTTP_WRITE_TIMEOUT=15s"), want: "HTTP_WRITE_TIMEOUT (15s) must be longer than AUTH_WEBHOOK_TIMEOUT (15s)"},
+		{name: "long webhook timeout ignored in dev auth", env: with(dev, "AUTH_WEBHOOK_TIMEOUT=30s")},
+
 		// Limits and lifecycle.
 		{name: "rps zero turns the limit off", env: with(dev, "RATE_LIMIT_RPS=0")},
 		{name: "rps negative", env: with(dev, "RATE_LIMIT_RPS=-1"), want: "RATE_LIMIT_RPS must be a positive number, or 0 to turn the limit off; got -1"},

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -45,15 +46,16 @@ func (s *Server) requireAPIKey(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// bindJSON decodes a JSON body strictly.
+// bindJSON decodes a body that is exactly one JSON object into v; unknown
+// fields are a 400 like any other malformed body.
 func bindJSON(c echo.Context, v any) error {
-	dec := json.NewDecoder(c.Request().Body)
+	body, err := readJSONObject(c)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			return he
-		}
 		return errorf(http.StatusBadRequest, codeBadRequest, "invalid JSON body: "+err.Error())
 	}
 	return nil
@@ -190,8 +192,10 @@ func (s *Server) apiPublish(c echo.Context) error {
 	if req.Target.Handle != "" && !session.ValidHandle(req.Target.Handle) {
 		return errorf(http.StatusBadRequest, codeBadRequest, "target.handle must be 64 lowercase hex characters")
 	}
-	if len(req.Data) > 0 && !json.Valid(req.Data) {
-		return errorf(http.StatusBadRequest, codeBadRequest, `"data" must be JSON`)
+	// The frame's data is an object, or null when the request had none:
+	// clients can rely on one shape.
+	if !isJSONObjectOrNull(req.Data) {
+		return errorf(http.StatusBadRequest, codeBadRequest, `"data" must be a JSON object (or null or absent)`)
 	}
 	id := pubsub.NewEventID()
 	n := s.deliverLocal(*req.Target, connmgr.EncodeEvent(id, req.Event, req.Data))

@@ -3,7 +3,6 @@ package gateway
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -37,23 +36,18 @@ func toSessionResponse(s session.Session) sessionResponse {
 func (s *Server) handleLogin(c echo.Context) error {
 	r := c.Request()
 	if !s.csrfSafe(r) {
-		s.log.Warn("cross-site login refused", zap.String("origin", r.Header.Get("Origin")), zap.String("ip", c.RealIP()))
+		s.log.Warn("cross-site login refused", zap.String("origin", clipLog(r.Header.Get("Origin"))), zap.String("ip", c.RealIP()))
 		return errorf(http.StatusForbidden, codeForbidden, "cross-site request refused")
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		// A cross-site HTML form cannot send application/json without a preflight.
 		return errorf(http.StatusUnsupportedMediaType, codeUnsupportedMedia, "Content-Type must be application/json")
 	}
-	body, err := io.ReadAll(r.Body)
+	// The authenticator (or the application's webhook) gets exactly one
+	// JSON object: nothing smuggled after it.
+	body, err := readJSONObject(c)
 	if err != nil {
-		var he *echo.HTTPError
-		if errors.As(err, &he) {
-			return he
-		}
-		return errorf(http.StatusBadRequest, codeBadRequest, "cannot read body")
-	}
-	if !json.Valid(body) {
-		return errorf(http.StatusBadRequest, codeBadRequest, "body must be JSON")
+		return err
 	}
 	id, err := s.d.Auth.Authenticate(r.Context(), body)
 	switch {
@@ -82,7 +76,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 func (s *Server) handleLogout(c echo.Context) error {
 	r := c.Request()
 	if !s.csrfSafe(r) {
-		s.log.Warn("cross-site logout refused", zap.String("origin", r.Header.Get("Origin")), zap.String("ip", c.RealIP()))
+		s.log.Warn("cross-site logout refused", zap.String("origin", clipLog(r.Header.Get("Origin"))), zap.String("ip", c.RealIP()))
 		return errorf(http.StatusForbidden, codeForbidden, "cross-site request refused")
 	}
 	if handle, ok := s.sessionHandle(r); ok {

@@ -21,6 +21,8 @@ const (
 	codeBadGateway       = "bad_gateway"
 	codeInternal         = "internal"
 	codeUnsupportedMedia = "unsupported_media_type"
+	codeRequestTimeout   = "request_timeout"
+	codeUpgradeRequired  = "upgrade_required"
 )
 
 // apiError is the body of every error response:
@@ -69,6 +71,10 @@ func codeForStatus(status int) string {
 		return codeBadGateway
 	case http.StatusUnsupportedMediaType:
 		return codeUnsupportedMedia
+	case http.StatusRequestTimeout:
+		return codeRequestTimeout
+	case http.StatusUpgradeRequired:
+		return codeUpgradeRequired
 	}
 	if status >= 500 {
 		return codeInternal
@@ -101,7 +107,9 @@ func (s *Server) errorHandler(err error, c echo.Context) {
 			body.Message = "request body too large"
 		}
 	}
-	if status >= 500 {
+	// A deliberate 502/503 (store or bus down, draining) was logged where
+	// it was decided, or is expected; anything else at 5xx is a failure.
+	if status >= 500 && (he == nil || status == http.StatusInternalServerError) {
 		s.log.Error("request failed", zap.Error(err),
 			zap.String("request_id", c.Response().Header().Get(echo.HeaderXRequestID)),
 			zap.String("method", c.Request().Method), zap.String("path", c.Path()))

@@ -21,6 +21,12 @@ func FuzzRequestBodies(f *testing.F) {
 		`{"target":{"user_id":"a","handle":"b"},"event":"e"}`,
 		`{"target":{"handle":"` + string(bytes.Repeat([]byte("ab"), 32)) + `"},"event":"e","data":null}`,
 		`{"user_id":"\u0000"}`, `{"user_id":"a\u0085b"}`, `[]`, `null`, `{"data":"` + string(bytes.Repeat([]byte("x"), 1000)) + `"}`, "\xff\xfe", ``,
+		// Trailing garbage and concatenated objects: refused, never half-read.
+		`{"user_id":"alice","password":"x"}garbage`,
+		`{"user_id":"alice","data":{"a":1}} {"user_id":"mallory"}`,
+		`{"target":{"all":true},"event":"e"}{"target":{"all":true},"event":"e"}`,
+		`{"user_id":"alice"}}`, `{"user_id":"alice"} 1`, `{"user_id":"alice"}` + "\n\t ",
+		`{"target":{"all":true},"event":"e","data":1}`, `{"target":{"all":true},"event":"e","data":"x"}`,
 	} {
 		f.Add(seed)
 	}
@@ -46,6 +52,10 @@ func FuzzRequestBodies(f *testing.F) {
 			}
 			if !json.Valid(b) {
 				t.Fatalf("%s answered non-JSON %q to %q", p, b, body)
+			}
+			// Only a body that is one JSON value may be accepted.
+			if resp.StatusCode < 300 && !json.Valid([]byte(body)) {
+				t.Fatalf("%s accepted %q, which is not one JSON value: %d %s", p, body, resp.StatusCode, b)
 			}
 		}
 	})

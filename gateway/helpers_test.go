@@ -68,6 +68,21 @@ type gwOptions struct {
 
 func startGateway(t testing.TB, o gwOptions) *testGateway {
 	t.Helper()
+	g := buildGateway(t, o)
+	g.srv.Start()
+	g.http = httptest.NewServer(g.srv.Handler())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = g.srv.Shutdown(ctx)
+		g.http.Close()
+	})
+	return g
+}
+
+// buildGateway builds a gateway without serving or starting it.
+func buildGateway(t testing.TB, o gwOptions) *testGateway {
+	t.Helper()
 	env := testEnv(o.env)
 	cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	if err != nil {
@@ -108,16 +123,7 @@ func startGateway(t testing.TB, o gwOptions) *testGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Start()
-	hs := httptest.NewServer(srv.Handler())
-	g := &testGateway{t: t, srv: srv, http: hs, cfg: cfg, store: d.Store, codec: codec}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		hs.Close()
-	})
-	return g
+	return &testGateway{t: t, srv: srv, cfg: cfg, store: d.Store, codec: codec}
 }
 
 func (g *testGateway) wsURL() string { return "ws" + strings.TrimPrefix(g.http.URL, "http") + "/ws" }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -24,7 +25,7 @@ func (s *Server) routes() *echo.Echo {
 		e.IPExtractor = echo.ExtractIPDirect()
 	}
 
-	e.Use(middleware.RequestID())
+	e.Use(requestID)
 	e.Use(s.accessLog)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisablePrintStack: true,
@@ -101,14 +102,15 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		if req.URL.Path == "/healthz" || req.URL.Path == "/readyz" || req.URL.Path == "/metrics" {
 			return nil
 		}
-		if req.URL.Path == "/ws" && err == nil {
+		status := c.Response().Status
+		if status == http.StatusSwitchingProtocols {
 			// An upgraded connection: connmgr logs its open and close.
+			// Every refused handshake is logged here, with its status.
 			return nil
 		}
-		status := c.Response().Status
 		s.log.Info("http",
-			zap.String("method", req.Method),
-			zap.String("path", req.URL.Path),
+			zap.String("method", clipLog(req.Method)),
+			zap.String("path", clipLog(req.URL.Path)),
 			zap.Int("status", status),
 			zap.Duration("duration", time.Since(start)),
 			zap.String("ip", c.RealIP()),
@@ -116,4 +118,18 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		)
 		return nil
 	}
+}
+
+// maxLoggedValue bounds a client-supplied string in a log line (a path, an
+// Origin): a 404 for a path of hundreds of KB must not become a log line
+// that size.
+const maxLoggedValue = 256
+
+// clipLog cuts s to maxLoggedValue bytes, marking the cut, and keeps it
+// valid UTF-8.
+func clipLog(s string) string {
+	if len(s) <= maxLoggedValue {
+		return s
+	}
+	return strings.ToValidUTF8(s[:maxLoggedValue], "") + "...(clipped)"
 }

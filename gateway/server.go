@@ -201,15 +201,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// Run serves HTTP on ln until ctx is done, then drains (bounded by the
-// configured shutdown timeout) and returns nil after a clean drain.
+// Run serves HTTP on ln until ctx is done, then drains and returns nil
+// after a clean drain (bounded by the configured shutdown timeout).
+//
+// The listener stays open through the drain: /readyz answers 503
+// "draining", new WebSockets get a 503, other requests are served, while
+// the live connections close with 1001 spread over the drain window. Only
+// once the connections are gone and the window has passed does the HTTP
+// server stop, so a load balancer sees the instance leave through its
+// health checks rather than through refused connections.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{
-		Handler:           s.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
-	}
+	hs := s.httpServer()
 	s.Start()
 	errC := make(chan error, 1)
 	go func() { errC <- hs.Serve(ln) }()
@@ -224,21 +226,62 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
 	defer cancel()
-	// Stop taking new HTTP connections while the WebSockets drain (hijacked
-	// connections are not http.Server's to wait for); in-flight requests
-	// finish.
-	httpDone := make(chan struct{})
-	go func() {
-		defer close(httpDone)
-		_ = hs.Shutdown(sctx)
-	}()
+	windowEnd := time.Now().Add(s.cfg.DrainWindow)
 	err := s.Shutdown(sctx)
-	<-httpDone
+	if wait := time.Until(windowEnd); wait > 0 {
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-sctx.Done():
+		}
+		t.Stop()
+	}
+	// Stop taking connections; in-flight requests finish (hijacked
+	// WebSockets are not http.Server's to wait for, and are gone by now).
+	if herr := hs.Shutdown(sctx); herr != nil {
+		_ = hs.Close()
+		if err == nil {
+			err = fmt.Errorf("gateway: http shutdown: %w", herr)
+		}
+	}
+	<-errC // http.ErrServerClosed
 	if err != nil {
 		return err
 	}
 	s.log.Info("drained, exiting")
 	return nil
+}
+
+// maxHeaderBytes bounds a request's headers (net/http's default is 1 MB):
+// far above any cookie or token the gateway issues, and it caps what one
+// slow client can make the server hold. net/http answers a larger request
+// with a 431 itself.
+const maxHeaderBytes = 64 << 10
+
+// httpServer is the http.Server Run uses. Every phase of a request is
+// bounded, so a client that trickles or withholds its headers or body, or
+// never reads the answer, cannot hold a connection and a goroutine for
+// long. net/http clears these deadlines when a WebSocket handshake hijacks
+// the connection: WebSockets live under the connection manager's own
+// ping, pong and write timeouts.
+func (s *Server) httpServer() *http.Server {
+	read := orDefault(s.cfg.HTTPReadTimeout, 10*time.Second)
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: read,
+		ReadTimeout:       read,
+		WriteTimeout:      orDefault(s.cfg.HTTPWriteTimeout, 15*time.Second),
+		IdleTimeout:       orDefault(s.cfg.HTTPIdleTimeout, 120*time.Second),
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 func (s *Server) shutdownTimeout() time.Duration {

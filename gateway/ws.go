@@ -17,12 +17,16 @@ import (
 func (s *Server) handleWS(c echo.Context) error {
 	start := time.Now()
 	r := c.Request()
+	if err := checkHandshake(c.Response(), r); err != nil {
+		s.metrics.handshakeRefused.WithLabelValues("handshake").Inc()
+		return err
+	}
 	if s.draining.Load() || !s.conns.Accepting() {
 		return errorf(http.StatusServiceUnavailable, codeUnavailable, "instance is draining; reconnect")
 	}
 	if !s.originAllowed(r) {
 		s.metrics.handshakeRefused.WithLabelValues("origin").Inc()
-		s.log.Warn("cross-origin websocket refused", zap.String("origin", r.Header.Get("Origin")),
+		s.log.Warn("cross-origin websocket refused", zap.String("origin", clipLog(r.Header.Get("Origin"))),
 			zap.String("ip", c.RealIP()))
 		return errorf(http.StatusForbidden, codeForbidden, "origin not allowed")
 	}
