@@ -26,9 +26,9 @@ type conn struct {
 	opened   int64        // manager clock (ns) at registration
 	lastSeen atomic.Int64 // manager clock of the last inbound frame
 	nextPing atomic.Int64 // manager clock of the next ping; written by Run only
-	// tat is the inbound limiter's state (see allowInbound): two fields of
-	// the struct, no object of its own. Only the reader touches it, one
-	// message at a time.
+	// tat is the inbound limiter's whole state (see allowInbound): one
+	// field, no object of its own. Only the reader touches it, one message
+	// at a time.
 	tat int64
 
 	mu       sync.Mutex

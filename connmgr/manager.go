@@ -89,8 +89,10 @@ func (m *Manager) Admit(userID, handle string) error {
 // [CodeGoingAway].
 //
 // Serve returns nil once the connection has closed (the code went to
-// [Hooks.OnClose]), [ErrDraining] if [Manager.Shutdown] has begun, or
-// [ErrDuplicateID] if info.ID is taken.
+// [Hooks.OnClose]), [ErrDraining] if [Manager.Shutdown] has begun,
+// [ErrDuplicateID] if info.ID is taken, or [ErrInstanceFull],
+// [ErrUserLimit] or [ErrSessionLimit] if a connection cap is reached (the
+// connection was closed with [CodeConnectionLimit]).
 func (m *Manager) Serve(ctx context.Context, ws *websocket.Conn, info Info) error {
 	m.work.add()
 	defer m.work.done()
