@@ -53,6 +53,10 @@ func startGateway(b *testing.B, extra ...string) string {
 	env := map[string]string{
 		"GATEWAY_API_KEYS": apiKey, "RATE_LIMIT_RPS": "0",
 		"LOG_LEVEL": "error", "GATEWAY_INSTANCE_ID": "bench",
+		// The heartbeat and handshake benchmarks hold many connections of
+		// one user or one session: the per-user and per-session caps would
+		// refuse most of them.
+		"WS_MAX_CONNECTIONS_PER_USER": "0", "WS_MAX_CONNECTIONS_PER_SESSION": "0",
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		env[extra[i]] = extra[i+1]

@@ -120,6 +120,26 @@ type Config struct {
 	WSPongTimeout time.Duration
 	// WSWriteTimeout bounds one WebSocket write (WS_WRITE_TIMEOUT). Defaults to 10s.
 	WSWriteTimeout time.Duration
+	// WSMaxConnections caps this instance's WebSocket connections
+	// (WS_MAX_CONNECTIONS); a handshake over it gets 503. 0 means no cap,
+	// refused in production. Defaults to 100000.
+	WSMaxConnections int
+	// WSMaxConnectionsPerUser caps one user's connections on this instance
+	// (WS_MAX_CONNECTIONS_PER_USER); a handshake over it gets 429. 0 means
+	// no cap, refused in production. Defaults to 64.
+	WSMaxConnectionsPerUser int
+	// WSMaxConnectionsPerSession caps one session's connections on this
+	// instance (WS_MAX_CONNECTIONS_PER_SESSION; browser tabs share one
+	// session); a handshake over it gets 429. 0 means no cap, refused in
+	// production. Defaults to 16.
+	WSMaxConnectionsPerSession int
+	// WSInboundRate is the sustained rate of messages one connection may
+	// send, per second (WS_INBOUND_RATE); over it the connection is closed
+	// with 4008. 0 means no limit, refused in production. Defaults to 50.
+	WSInboundRate float64
+	// WSInboundBurst is how many messages a connection may send at once
+	// above WSInboundRate (WS_INBOUND_BURST). Defaults to 100.
+	WSInboundBurst int
 
 	// HTTPReadTimeout bounds reading one whole request, headers and body,
 	// from its first byte (HTTP_READ_TIMEOUT): a client that trickles its

@@ -109,6 +109,12 @@ func TestPrecedence(t *testing.T) {
 		{name: "bool env yes", env: map[string]string{"GATEWAY_TRUST_PROXY": "yes"}, get: func(c Config) any { return c.TrustProxy }, want: true},
 		{name: "duration flag over env", env: map[string]string{"SESSION_IDLE_TTL": "1h"}, args: []string{"--session-idle-ttl", "2h"}, get: func(c Config) any { return c.SessionIdleTTL }, want: 2 * time.Hour},
 		{name: "int env", env: map[string]string{"WS_SEND_QUEUE": "8"}, get: func(c Config) any { return c.WSSendQueue }, want: 8},
+		{name: "connection caps default", get: func(c Config) any {
+			return []any{c.WSMaxConnections, c.WSMaxConnectionsPerUser, c.WSMaxConnectionsPerSession, c.WSInboundRate, c.WSInboundBurst}
+		}, want: []any{100000, 64, 16, 50.0, 100}},
+		{name: "inbound rate flag", args: []string{"--ws-inbound-rate=2.5", "--ws-max-connections-per-session=3"}, get: func(c Config) any {
+			return []any{c.WSInboundRate, c.WSMaxConnectionsPerSession}
+		}, want: []any{2.5, 3}},
 		{name: "float flag", args: []string{"--rate-limit-rps=0.5"}, get: func(c Config) any { return c.RateLimitRPS }, want: 0.5},
 		{name: "list env trimmed", env: map[string]string{"GATEWAY_ALLOWED_ORIGINS": " http://a.test , ,https://b.test:8443 "}, get: func(c Config) any { return c.AllowedOrigins }, want: []string{"http://a.test", "https://b.test:8443"}},
 		{name: "api keys flag", env: map[string]string{"GATEWAY_API_KEYS": "envkey"}, args: []string{"--gateway-api-keys=k1,k2"}, get: func(c Config) any { return c.APIKeys }, want: []string{"k1", "k2"}},

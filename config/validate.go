@@ -19,6 +19,8 @@ const (
 	minMessageBytes   = 512
 	maxMessageBytes   = 16 << 20
 	maxSendQueue      = 1 << 16
+	maxConnections    = 10_000_000
+	maxInboundRate    = 1_000_000
 	maxInstanceIDLen  = 64
 	maxCookieNameLen  = 64
 	encryptionKeySize = 32
@@ -210,6 +212,44 @@ func (c Config) wsProblems(add func(string, ...any)) {
 	positive(add, "WS_PING_INTERVAL", c.WSPingInterval)
 	positive(add, "WS_PONG_TIMEOUT", c.WSPongTimeout)
 	positive(add, "WS_WRITE_TIMEOUT", c.WSWriteTimeout)
+	c.capProblems(add)
+}
+
+// capProblems checks the connection caps and the inbound rate limit. 0
+// turns each off, which production refuses: without them one client can
+// take the whole instance.
+func (c Config) capProblems(add func(string, ...any)) {
+	caps := []struct {
+		name string
+		v    int
+	}{
+		{"WS_MAX_CONNECTIONS", c.WSMaxConnections},
+		{"WS_MAX_CONNECTIONS_PER_USER", c.WSMaxConnectionsPerUser},
+		{"WS_MAX_CONNECTIONS_PER_SESSION", c.WSMaxConnectionsPerSession},
+	}
+	for _, cp := range caps {
+		switch {
+		case cp.v < 0 || cp.v > maxConnections:
+			add("%s must be between 0 (no cap) and %d; got %d", cp.name, maxConnections, cp.v)
+		case cp.v == 0 && c.Production():
+			add("%s=0 (no cap) is refused in production: one client could take the whole instance; set a number", cp.name)
+		}
+	}
+	if u, s := c.WSMaxConnectionsPerUser, c.WSMaxConnectionsPerSession; u > 0 && s > u {
+		add("WS_MAX_CONNECTIONS_PER_SESSION (%d) must not exceed WS_MAX_CONNECTIONS_PER_USER (%d): a session belongs to one user", s, u)
+	}
+	if i, u := c.WSMaxConnections, c.WSMaxConnectionsPerUser; i > 0 && u > i {
+		add("WS_MAX_CONNECTIONS_PER_USER (%d) must not exceed WS_MAX_CONNECTIONS (%d)", u, i)
+	}
+	switch r := c.WSInboundRate; {
+	case r < 0 || r > maxInboundRate || math.IsNaN(r) || math.IsInf(r, 0):
+		add("WS_INBOUND_RATE must be a number of messages per second between 0 (no limit) and %d; got %v", maxInboundRate, r)
+	case r == 0 && c.Production():
+		add("WS_INBOUND_RATE=0 (no limit) is refused in production: one client could flood the instance; set a rate such as 50")
+	}
+	if c.WSInboundBurst < 1 || c.WSInboundBurst > maxInboundRate {
+		add("WS_INBOUND_BURST must be between 1 and %d; got %d", maxInboundRate, c.WSInboundBurst)
+	}
 }
 
 func (c Config) httpProblems(add func(string, ...any)) {

@@ -32,6 +32,17 @@ const (
 	// CodeHeartbeatTimeout: no pong or other frame arrived in time. The client
 	// reconnects.
 	CodeHeartbeatTimeout CloseCode = 4001
+	// CodeRateLimited: the client sent messages faster than the inbound rate
+	// limit (Config.InboundRate, Config.InboundBurst). The client reconnects,
+	// with backoff: a client that floods again is closed again.
+	CodeRateLimited CloseCode = 4008
+	// CodeConnectionLimit: a connection cap (per instance, per user or per
+	// session) was reached at registration. Handshakes over a cap are
+	// refused before the upgrade (HTTP 429 or 503); this code closes the
+	// rare connection that passed that check and lost a race for the last
+	// slot. The client reconnects with backoff: a slot frees when another
+	// connection closes, or another instance has room.
+	CodeConnectionLimit CloseCode = 4009
 	// CodeRevoked: the session was revoked (logout, admin, user revocation).
 	// Terminal.
 	CodeRevoked CloseCode = 4500
@@ -52,7 +63,8 @@ func (c CloseCode) Reconnect() bool {
 	switch c {
 	case CodeNormal, CodeTooBig, CodeRevoked, CodeExpired, CodeUnauthorized, CodeProtocolError:
 		return false
-	case CodeGoingAway, CodeAbnormal, CodeInternal, CodeSlowConsumer, CodeHeartbeatTimeout:
+	case CodeGoingAway, CodeAbnormal, CodeInternal, CodeSlowConsumer, CodeHeartbeatTimeout,
+		CodeRateLimited, CodeConnectionLimit:
 		return true
 	}
 	return c < 4500 || c > 4999
@@ -77,6 +89,10 @@ func (c CloseCode) String() string {
 		return "slow_consumer"
 	case CodeHeartbeatTimeout:
 		return "heartbeat_timeout"
+	case CodeRateLimited:
+		return "rate_limited"
+	case CodeConnectionLimit:
+		return "connection_limit"
 	case CodeRevoked:
 		return "revoked"
 	case CodeExpired:

@@ -1,6 +1,9 @@
 package connmgr
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Config configures a [Manager]. It is a value; zero fields take the
 // documented defaults.
@@ -28,6 +31,26 @@ type Config struct {
 	// DrainWindow is the span over which [Manager.Shutdown] spreads its
 	// [CodeGoingAway] closes. Defaults to 10s.
 	DrainWindow time.Duration
+
+	// MaxConnections caps the connections registered on this manager; a
+	// registration over it fails with [ErrInstanceFull]. Defaults to 0:
+	// no cap.
+	MaxConnections int
+	// MaxConnectionsPerUser caps the connections of one [Info.UserID] on
+	// this manager; over it, registration fails with [ErrUserLimit].
+	// Defaults to 0: no cap.
+	MaxConnectionsPerUser int
+	// MaxConnectionsPerSession caps the connections of one [Info.Handle] on
+	// this manager; over it, registration fails with [ErrSessionLimit].
+	// Defaults to 0: no cap.
+	MaxConnectionsPerSession int
+	// InboundRate is the sustained number of messages per second one
+	// connection may send (pongs included); a connection over it is closed
+	// with [CodeRateLimited]. Defaults to 0: no limit.
+	InboundRate float64
+	// InboundBurst is how many messages a connection may send at once above
+	// InboundRate. Defaults to twice InboundRate, at least 1.
+	InboundBurst int
 }
 
 // withDefaults is the one place defaults are applied.
@@ -53,7 +76,33 @@ func (c Config) withDefaults() Config {
 	if c.DrainWindow <= 0 {
 		c.DrainWindow = 10 * time.Second
 	}
+	c.MaxConnections = max(c.MaxConnections, 0)
+	c.MaxConnectionsPerUser = max(c.MaxConnectionsPerUser, 0)
+	c.MaxConnectionsPerSession = max(c.MaxConnectionsPerSession, 0)
+	if !(c.InboundRate > 0) || math.IsInf(c.InboundRate, 1) {
+		c.InboundRate = 0 // also NaN and +Inf: no limit
+	}
+	if c.InboundRate > 0 && c.InboundBurst <= 0 {
+		c.InboundBurst = max(int(math.Ceil(2*c.InboundRate)), 1)
+	}
 	return c
+}
+
+// inboundLimit converts InboundRate and InboundBurst to the GCRA's integer
+// form: interval is the manager-clock time one message costs, tolerance how
+// far ahead of now a connection's budget may run. interval 0 means no limit.
+func (c Config) inboundLimit() (interval, tolerance int64) {
+	if c.InboundRate <= 0 {
+		return 0, 0
+	}
+	// Clamped so that neither a tiny rate nor a huge burst can overflow the
+	// budget arithmetic: at most one message a year, a budget of 2^62 ns.
+	const year, most = int64(365 * 24 * time.Hour), int64(1) << 62
+	interval = min(max(int64(float64(time.Second)/c.InboundRate), 1), year)
+	if n := int64(c.InboundBurst - 1); n > most/interval {
+		return interval, most
+	}
+	return interval, int64(c.InboundBurst-1) * interval
 }
 
 // tick is the period of the heartbeat loop: pings are spread over 16 slots of

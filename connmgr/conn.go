@@ -26,14 +26,20 @@ type conn struct {
 	opened   int64        // manager clock (ns) at registration
 	lastSeen atomic.Int64 // manager clock of the last inbound frame
 	nextPing atomic.Int64 // manager clock of the next ping; written by Run only
+	// tat is the inbound limiter's whole state (see allowInbound): one
+	// field, no object of its own. Only the reader touches it, one message
+	// at a time.
+	tat int64
 
 	mu       sync.Mutex
 	queue    [][]byte // pending frames; nil while idle
 	flushing bool     // a goroutine owns writing (and closing) this conn
 	closing  bool     // set once, by closeConn
 	finished bool     // the close handshake is over and OnClose was called
-	code     CloseCode
-	done     chan struct{} // made only by a waiter; closed when finished
+	// code is the CloseCode, stored in 32 bits so that it shares a word
+	// with the flags above: conn stays in the 192-byte size class.
+	code int32
+	done chan struct{} // made only by a waiter; closed when finished
 }
 
 // enqueue appends frame to c's queue without blocking and, if no flush is
@@ -73,7 +79,7 @@ func (m *Manager) enqueue(c *conn, frame []byte) bool {
 func (m *Manager) flush(c *conn) {
 	// One deadline serves many frames (a timer per frame is most of the cost
 	// of a small write); see writeDeadline.
-	var dl writeDeadline
+	dl := writeDeadline{clock: m.clock}
 	defer dl.stop()
 	for {
 		c.mu.Lock()
@@ -123,15 +129,16 @@ const tooBigDrainLimit = 2 * time.Second
 // at least 90% of the timeout and a busy run makes at most ten timers per
 // timeout instead of one per frame.
 type writeDeadline struct {
+	clock   clock
 	ctx     context.Context
 	cancel  context.CancelFunc
 	renewAt time.Time
 }
 
 func (d *writeDeadline) get(timeout time.Duration) context.Context {
-	if now := time.Now(); d.ctx == nil || now.After(d.renewAt) {
+	if now := d.clock.Now(); d.ctx == nil || now.After(d.renewAt) {
 		d.stop()
-		d.ctx, d.cancel = context.WithTimeout(context.Background(), timeout)
+		d.ctx, d.cancel = d.clock.WithTimeout(context.Background(), timeout)
 		d.renewAt = now.Add(timeout / 10)
 	}
 	return d.ctx
@@ -154,7 +161,7 @@ func (m *Manager) closeConn(c *conn, code CloseCode, inline bool) bool {
 		return false
 	}
 	c.closing = true
-	c.code = code
+	c.code = int32(code)
 	dropped := len(c.queue)
 	clear(c.queue)
 	c.queue = nil
@@ -186,7 +193,7 @@ func (m *Manager) closeConn(c *conn, code CloseCode, inline bool) bool {
 // flush token holder.
 func (m *Manager) finishClose(c *conn) {
 	c.mu.Lock()
-	code := c.code
+	code := CloseCode(c.code)
 	c.mu.Unlock()
 
 	var err error
@@ -320,7 +327,12 @@ func (m *Manager) readOne(c *conn) (code CloseCode, done bool) {
 	if err != nil {
 		return readErrCode(err), true
 	}
-	c.lastSeen.Store(m.now())
+	now := m.now()
+	c.lastSeen.Store(now)
+	if !m.allowInbound(c, now) {
+		m.log.Debug("inbound rate exceeded", zap.String("conn_id", c.info.ID))
+		return CodeRateLimited, true
+	}
 	if typ != websocket.MessageText {
 		m.log.Debug("binary frame from client", zap.String("conn_id", c.info.ID))
 		return CodeProtocolError, true
@@ -334,6 +346,25 @@ func (m *Manager) readOne(c *conn) (code CloseCode, done bool) {
 		m.hooks.OnMessage(&c.info, msg.Data)
 	}
 	return 0, false
+}
+
+// allowInbound charges one inbound message to c's budget and reports
+// whether it fits. It is a token bucket in the single-number form of the
+// generic cell rate algorithm: c.tat is the time at which c's bucket would
+// be full again; each message pushes it one interval further, and a message
+// that would push it more than the burst tolerance ahead of now is refused.
+// A fresh connection (tat 0) starts with a full burst. Called only by c's
+// reader, so c.tat needs no lock.
+func (m *Manager) allowInbound(c *conn, now int64) bool {
+	if m.inInterval == 0 {
+		return true
+	}
+	tat := max(c.tat, now)
+	if tat-now > m.inTolerance {
+		return false
+	}
+	c.tat = tat + m.inInterval
+	return true
 }
 
 // readErrCode maps a read error to the code the connection is closed with.

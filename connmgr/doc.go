@@ -24,6 +24,10 @@
 //     session expired;
 //   - registry locks are held only to take a snapshot; every network write
 //     happens after they are released.
+//   - connection caps (per instance, user and session) are checked where the
+//     registry indexes a connection, under that key's shard lock, and the
+//     inbound rate limit is one integer field of the connection: neither
+//     adds a lock to the hot path or an object to an idle connection.
 //
 // Close codes live in codes.go; the JSON frames in protocol.go. connmgr knows
 // nothing of HTTP frameworks, session stores or Redis.

@@ -42,29 +42,29 @@ func (m *Manager) drain(ctx context.Context) {
 	if n == 0 {
 		return
 	}
+	start := m.clock.Now()
 	window := m.cfg.DrainWindow
 	if dl, ok := ctx.Deadline(); ok {
-		if rest := time.Until(dl) * 3 / 4; rest < window {
+		if rest := dl.Sub(start) * 3 / 4; rest < window {
 			window = max(rest, 0)
 		}
 	}
 	m.log.Info("draining connections", zap.Int("connections", n), zap.Duration("window", window))
 
-	start := time.Now()
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
+	due := make(chan struct{}, 1)
 	hurry := false
 	for i, c := range conns {
 		if c.isClosing() {
 			continue // closed meanwhile: no slot to wait for
 		}
 		if !hurry {
-			due := start.Add(window * time.Duration(i) / time.Duration(n))
-			if d := time.Until(due); d > 0 {
-				timer.Reset(d)
+			at := start.Add(window * time.Duration(i) / time.Duration(n))
+			if d := at.Sub(m.clock.Now()); d > 0 {
+				t := m.clock.AfterFunc(d, func() { due <- struct{}{} })
 				select {
-				case <-timer.C:
+				case <-due:
 				case <-ctx.Done():
+					t.Stop()
 					hurry = true
 				}
 			}

@@ -14,32 +14,68 @@ import (
 	"go.uber.org/goleak"
 )
 
+// stepDrain runs Shutdown(ctx) on a fake-clock harness with n connections
+// and moves the clock to each drain timer as it is set. It checks that the
+// k-th timer is set once exactly k connections are closed (the drain closes
+// one per slot and waits for the next slot's time), and returns the times
+// of the timers, relative to the start of the drain, and Shutdown's error.
+func stepDrain(t *testing.T, h *harness, fc *fakeClock, ctx context.Context, n int) ([]time.Duration, error) {
+	t.Helper()
+	start := fc.Now()
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		err = h.m.Shutdown(ctx)
+	}()
+	var slots []time.Duration
+	for {
+		at, ok := fc.waitTimer(t, done)
+		if !ok {
+			break
+		}
+		slots = append(slots, at.Sub(start))
+		if got, want := h.m.Stats().Connections, n-len(slots); got != want {
+			t.Errorf("waiting for slot %d with %d connections open, want %d", len(slots), got, want)
+		}
+		fc.AdvanceTo(at)
+	}
+	return slots, err
+}
+
+// Shutdown closes every connection with 1001, one per slot of the drain
+// window, waits for everything it started and leaks nothing. The window is
+// on a fake clock: the test sees each slot's timer and moves time to it.
 func TestShutdownDrainsAndLeaksNothing(t *testing.T) {
 	ignore := goleak.IgnoreCurrent()
 	const n = 8
 	window := 800 * time.Millisecond
-	h := newHarness(t, Config{DrainWindow: window})
+	h, fc := newFakeClockHarness(t, Config{DrainWindow: window, PingInterval: 1000 * time.Hour})
 
-	type result struct {
-		status websocket.StatusCode
-		at     time.Time
-	}
-	results := make(chan result, n)
+	statuses := make(chan websocket.StatusCode, n)
 	var clients []*client
 	for i := range n {
 		c := h.dial(fmt.Sprint("u", i), fmt.Sprint("s", i))
 		clients = append(clients, c)
 		go func() {
 			_, status := c.readUntilClose()
-			results <- result{status, time.Now()}
+			statuses <- status
 		}()
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), eventually)
 	defer cancel()
-	start := time.Now()
-	if err := h.m.Shutdown(ctx); err != nil {
+	slots, err := stepDrain(t, h, fc, ctx, n)
+	if err != nil {
 		t.Fatalf("Shutdown: %v", err)
+	}
+	// The first close is at once, the k-th at k/n of the window.
+	var want []time.Duration
+	for k := 1; k < n; k++ {
+		want = append(want, window*time.Duration(k)/n)
+	}
+	if !slices.Equal(slots, want) {
+		t.Fatalf("drain slots at %v, want %v", slots, want)
 	}
 	if h.m.Accepting() {
 		t.Fatal("Accepting after Shutdown")
@@ -52,19 +88,10 @@ func TestShutdownDrainsAndLeaksNothing(t *testing.T) {
 	case <-time.After(eventually):
 		t.Fatal("Run did not return after Shutdown")
 	}
-
-	var times []time.Time
 	for range n {
-		r := <-results
-		if r.status != websocket.StatusCode(CodeGoingAway) {
-			t.Errorf("client saw close %d, want %d", r.status, CodeGoingAway)
+		if s := <-statuses; s != websocket.StatusCode(CodeGoingAway) {
+			t.Errorf("client saw close %d, want %d", s, CodeGoingAway)
 		}
-		times = append(times, r.at)
-	}
-	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
-	// Closes are spread: the last is due at 7/8 of the window after the first.
-	if spread := times[n-1].Sub(times[0]); spread < window/2 {
-		t.Errorf("closes spread over %v (Shutdown took %v), want at least %v", spread, time.Since(start), window/2)
 	}
 	opens, closes := h.rec.snapshot()
 	if opens != n || len(closes) != n {
@@ -83,22 +110,73 @@ func TestShutdownDrainsAndLeaksNothing(t *testing.T) {
 	goleak.VerifyNone(t, ignore)
 }
 
+// A Shutdown deadline shorter than the drain window spreads the closes over
+// three quarters of the time left instead.
 func TestShutdownDeadlineShortensWindow(t *testing.T) {
-	h := newHarness(t, Config{DrainWindow: time.Hour})
+	const n = 4
+	h, fc := newFakeClockHarness(t, Config{DrainWindow: 10 * time.Hour, PingInterval: 1000 * time.Hour})
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for i := range 4 {
+	for i := range n {
 		c := h.dial("alice", fmt.Sprint("s", i))
 		wg.Go(func() { c.readUntilClose() }) // answers the close handshake
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+	// A real deadline an hour away: it never fires, the drain reads it.
+	ctx, cancel := context.WithDeadline(context.Background(), fc.Now().Add(time.Hour))
 	defer cancel()
-	if err := h.m.Shutdown(ctx); err != nil {
+	slots, err := stepDrain(t, h, fc, ctx, n)
+	if err != nil {
 		t.Fatalf("Shutdown within its deadline: %v", err)
 	}
+	window := 45 * time.Minute
+	if want := []time.Duration{window / 4, window / 2, window * 3 / 4}; !slices.Equal(slots, want) {
+		t.Fatalf("drain slots at %v, want %v (3/4 of the hour left)", slots, want)
+	}
 	opens, closes := h.rec.snapshot()
-	if opens != 4 || len(closes) != 4 {
+	if opens != n || len(closes) != n {
 		t.Fatalf("opens=%d closes=%d", opens, len(closes))
+	}
+}
+
+// When Shutdown's context ends mid-drain, the remaining connections are
+// closed at once: the clock never reaches their slots.
+func TestShutdownContextEndsMidDrain(t *testing.T) {
+	const n = 4
+	h, fc := newFakeClockHarness(t, Config{DrainWindow: time.Hour, PingInterval: 1000 * time.Hour})
+	statuses := make(chan websocket.StatusCode, n)
+	for i := range n {
+		c := h.dial("alice", fmt.Sprint("s", i))
+		go func() {
+			_, status := c.readUntilClose()
+			statuses <- status
+		}()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.m.Shutdown(ctx) }()
+	if _, ok := fc.waitTimer(t, nil); !ok {
+		t.Fatal("no drain timer")
+	}
+	cancel() // the clock never reaches the second slot
+	select {
+	case err := <-done:
+		// Canceled, unless every close handshake finished before Shutdown
+		// looked at its context.
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Shutdown = %v, want context.Canceled or nil", err)
+		}
+	case <-time.After(eventually):
+		t.Fatal("Shutdown did not return after its context ended")
+	}
+	for range n {
+		select {
+		case s := <-statuses:
+			if s != websocket.StatusCode(CodeGoingAway) {
+				t.Errorf("client saw close %d, want %d", s, CodeGoingAway)
+			}
+		case <-time.After(eventually):
+			t.Fatal("a connection was not closed after the drain hurried")
+		}
 	}
 }
 
@@ -159,7 +237,9 @@ func TestServeContextCancel(t *testing.T) {
 }
 
 func TestConcurrentFanOutAndClose(t *testing.T) {
-	h := newHarness(t, Config{SendQueue: 256, PingInterval: 50 * time.Millisecond, PongTimeout: time.Minute})
+	// Pings flow (the clients read them) but never time out, however long
+	// a loaded machine takes.
+	h := newHarness(t, Config{SendQueue: 256, PingInterval: 50 * time.Millisecond, PongTimeout: 1000 * time.Hour})
 	var wg sync.WaitGroup
 	statuses := make(chan websocket.StatusCode, 64)
 	connect := func(i int) {

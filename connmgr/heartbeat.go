@@ -42,7 +42,7 @@ type pendingClose struct {
 
 func (m *Manager) sweep(sw *sweeper) {
 	now := m.now()
-	wall := time.Now()
+	wall := m.clock.Now()
 	interval := int64(m.cfg.PingInterval)
 	deadline := int64(m.cfg.PingInterval + m.cfg.PongTimeout)
 	for i := range m.reg.shards {

@@ -7,7 +7,11 @@ import (
 	"github.com/coder/websocket"
 )
 
+// The heartbeat runs on a fake clock moved one ping interval at a time, so
+// the silence a connection is allowed (interval + pong timeout: 2s of clock
+// time) does not depend on how fast the client answers.
 func TestHeartbeat(t *testing.T) {
+	const interval = time.Second
 	tests := []struct {
 		name   string
 		answer string // sent after every ping; empty: never answer
@@ -19,10 +23,12 @@ func TestHeartbeat(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHarness(t, Config{PingInterval: 40 * time.Millisecond, PongTimeout: 60 * time.Millisecond})
+			h, fc := newFakeClockHarness(t, Config{PingInterval: interval, PongTimeout: interval})
 			c := h.dial("alice", "s1")
-			// 25 pings span ten times the silence allowed (100ms).
+			conn := h.conn(c.welcome.ConnID)
+			// 25 pings span 25s of clock time, twelve times the silence allowed.
 			for pings := 0; pings < 25; {
+				fc.Advance(interval) // the next ping is due (the first comes within one interval)
 				f, err := c.read()
 				if err != nil {
 					status := websocket.CloseStatus(err)
@@ -35,6 +41,10 @@ func TestHeartbeat(t *testing.T) {
 					if code := h.rec.closeCode(t, c.welcome.ConnID); code != CodeHeartbeatTimeout {
 						t.Fatalf("OnClose code %v", code)
 					}
+					// Pinged at 1s and 2s of silence, closed once it passed 2s.
+					if pings != 2 {
+						t.Fatalf("closed after %d pings, want 2 (silence allowed: ping interval + pong timeout)", pings)
+					}
 					return
 				}
 				if f.Type != "ping" {
@@ -43,6 +53,8 @@ func TestHeartbeat(t *testing.T) {
 				pings++
 				if tt.answer != "" {
 					c.write(tt.answer)
+					// The answer is read before the clock moves on.
+					waitFor(t, "the answer read", func() bool { return conn.lastSeen.Load() == h.m.now() })
 				}
 			}
 			if !tt.alive {

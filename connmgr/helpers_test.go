@@ -36,6 +36,9 @@ type recorder struct {
 	changed  chan struct{} // receives a token after every close
 	sent     atomic.Int64
 	dropped  atomic.Int64
+	// afterSent, when set, runs in OnSent, in the flush goroutine between
+	// two writes of a run.
+	afterSent atomic.Pointer[func()]
 }
 
 func newRecorder() *recorder {
@@ -63,7 +66,12 @@ func (r *recorder) hooks() Hooks {
 			r.messages = append(r.messages, info.UserID+":"+string(data))
 			r.mu.Unlock()
 		},
-		OnSent:    func(n int) { r.sent.Add(int64(n)) },
+		OnSent: func(n int) {
+			r.sent.Add(int64(n))
+			if f := r.afterSent.Load(); f != nil {
+				(*f)()
+			}
+		},
 		OnDropped: func(n int) { r.dropped.Add(int64(n)) },
 	}
 }
@@ -114,6 +122,20 @@ func newHarness(t *testing.T, cfg Config) *harness {
 
 func newHarnessLog(t testing.TB, cfg Config, log *zap.Logger) *harness {
 	t.Helper()
+	return newHarnessClock(t, cfg, log, nil)
+}
+
+// newFakeClockHarness is a harness whose manager runs on a fake clock the
+// test moves; at cleanup the clock turns to auto mode so Shutdown's drain
+// does not wait for it.
+func newFakeClockHarness(t *testing.T, cfg Config) (*harness, *fakeClock) {
+	t.Helper()
+	fc := newFakeClock()
+	return newHarnessClock(t, cfg, zaptest.NewLogger(t), fc), fc
+}
+
+func newHarnessClock(t testing.TB, cfg Config, log *zap.Logger, fc *fakeClock) *harness {
+	t.Helper()
 	h := &harness{
 		t:         t,
 		rec:       newRecorder(),
@@ -123,7 +145,11 @@ func newHarnessLog(t testing.TB, cfg Config, log *zap.Logger) *harness {
 	if cfg.DrainWindow == 0 {
 		cfg.DrainWindow = 10 * time.Millisecond // keep cleanups fast
 	}
-	h.m = New(cfg, log, h.rec.hooks())
+	var clk clock = systemClock{}
+	if fc != nil {
+		clk = fc
+	}
+	h.m = newManager(cfg, log, h.rec.hooks(), clk)
 	h.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
 		info := Info{ID: q.Get("id"), UserID: q.Get("user"), Handle: q.Get("handle"), Remote: r.RemoteAddr}
@@ -154,6 +180,9 @@ func newHarnessLog(t testing.TB, cfg Config, log *zap.Logger) *harness {
 		h.m.Run(ctx)
 	}()
 	t.Cleanup(func() {
+		if fc != nil {
+			fc.setAuto()
+		}
 		sctx, scancel := context.WithTimeout(context.Background(), eventually)
 		defer scancel()
 		if err := h.m.Shutdown(sctx); err != nil {
@@ -297,6 +326,14 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// conn returns the registered connection with the given id, or nil.
+func (h *harness) conn(id string) *conn {
+	s := h.m.reg.shardFor(id)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.byID[id]
 }
 
 func event(id string) []byte {

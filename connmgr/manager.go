@@ -20,9 +20,14 @@ type Manager struct {
 	cfg   Config
 	log   *zap.Logger
 	hooks Hooks
-	reg   registry
+	reg   *registry
+	clock clock
 	epoch time.Time
 	ping  []byte // shared {"type":"ping"} frame
+
+	// inInterval and inTolerance are Config.InboundRate and InboundBurst in
+	// the form the per-connection limiter uses (see allowInbound).
+	inInterval, inTolerance int64
 
 	draining atomic.Bool
 	work     group // Serve calls and the flush/close goroutines they cause
@@ -34,24 +39,47 @@ type Manager struct {
 // New returns a Manager with cfg's defaults applied. It starts no goroutine.
 // A nil log discards logs.
 func New(cfg Config, log *zap.Logger, hooks Hooks) *Manager {
+	return newManager(cfg, log, hooks, systemClock{})
+}
+
+// newManager is [New] on a given clock (tests pass a fake one).
+func newManager(cfg Config, log *zap.Logger, hooks Hooks, clk clock) *Manager {
 	if log == nil {
 		log = zap.NewNop()
 	}
 	cfg = cfg.withDefaults()
-	return &Manager{
+	m := &Manager{
 		cfg:   cfg,
 		log:   log,
 		hooks: hooks,
-		reg:   newRegistry(cfg.Shards),
-		epoch: time.Now(),
+		reg: newRegistry(cfg.Shards, limits{
+			total:      cfg.MaxConnections,
+			perUser:    cfg.MaxConnectionsPerUser,
+			perSession: cfg.MaxConnectionsPerSession,
+		}),
+		clock: clk,
+		epoch: clk.Now(),
 		ping:  []byte(pingFrame),
 		stop:  make(chan struct{}),
 	}
+	m.inInterval, m.inTolerance = cfg.inboundLimit()
+	return m
 }
 
 // now is the manager's monotonic clock in nanoseconds.
 func (m *Manager) now() int64 {
-	return int64(time.Since(m.epoch))
+	return int64(m.clock.Now().Sub(m.epoch))
+}
+
+// Admit reports whether a connection of userID and handle would be admitted
+// now: nil, or [ErrSessionLimit], [ErrUserLimit] or [ErrInstanceFull] when
+// that cap (see [Config]) is reached. The gateway calls it before upgrading
+// so that a refusal is an HTTP error; registration checks the caps again,
+// atomically, and closes a connection that lost a race for the last slot
+// with [CodeConnectionLimit]. Empty userID or handle are not counted. It
+// takes two shard read locks and never blocks on I/O.
+func (m *Manager) Admit(userID, handle string) error {
+	return m.reg.admit(userID, handle)
 }
 
 // Serve registers ws, queues the welcome frame and runs the connection's read
@@ -61,8 +89,10 @@ func (m *Manager) now() int64 {
 // [CodeGoingAway].
 //
 // Serve returns nil once the connection has closed (the code went to
-// [Hooks.OnClose]), [ErrDraining] if [Manager.Shutdown] has begun, or
-// [ErrDuplicateID] if info.ID is taken.
+// [Hooks.OnClose]), [ErrDraining] if [Manager.Shutdown] has begun,
+// [ErrDuplicateID] if info.ID is taken, or [ErrInstanceFull],
+// [ErrUserLimit] or [ErrSessionLimit] if a connection cap is reached (the
+// connection was closed with [CodeConnectionLimit]).
 func (m *Manager) Serve(ctx context.Context, ws *websocket.Conn, info Info) error {
 	m.work.add()
 	defer m.work.done()
@@ -122,11 +152,23 @@ func (m *Manager) register(ctx context.Context, ws *websocket.Conn, info Info) (
 
 	c.mu.Lock()
 	err = m.reg.add(c, &m.draining)
+	if err != nil {
+		// A sender that found c in an index before add undid it waits on
+		// c.mu: let it see a closed connection and drop its frame.
+		c.closing = true
+		c.queue = nil
+	}
 	c.mu.Unlock()
 	if err != nil {
-		code := CodeGoingAway
-		if !errors.Is(err, ErrDraining) {
-			code = CodeInternal
+		code := registerErrCode(err)
+		if code == CodeConnectionLimit {
+			m.log.Info("connection refused",
+				zap.String("conn_id", info.ID),
+				zap.String("user_id", info.UserID),
+				zap.String("reason", limitReason(err)),
+				zap.Int("code", int(code)),
+				zap.String("remote", info.Remote),
+			)
 		}
 		_ = ws.Close(websocket.StatusCode(code), code.String())
 		return nil, nil, err
@@ -145,6 +187,32 @@ func (m *Manager) register(ctx context.Context, ws *websocket.Conn, info Info) (
 		stop = context.AfterFunc(ctx, func() { m.closeConn(c, CodeGoingAway, false) })
 	}
 	return c, stop, nil
+}
+
+// registerErrCode is the close code of a connection whose registration
+// failed with err.
+func registerErrCode(err error) CloseCode {
+	switch {
+	case errors.Is(err, ErrDraining):
+		return CodeGoingAway
+	case errors.Is(err, ErrInstanceFull), errors.Is(err, ErrUserLimit), errors.Is(err, ErrSessionLimit):
+		return CodeConnectionLimit
+	}
+	return CodeInternal
+}
+
+// limitReason names the cap behind a limit error, for logs: "instance_cap",
+// "user_cap" or "session_cap".
+func limitReason(err error) string {
+	switch {
+	case errors.Is(err, ErrInstanceFull):
+		return "instance_cap"
+	case errors.Is(err, ErrUserLimit):
+		return "user_cap"
+	case errors.Is(err, ErrSessionLimit):
+		return "session_cap"
+	}
+	return "unknown"
 }
 
 // run is the connection's read loop and the end of its life.

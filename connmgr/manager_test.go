@@ -1,7 +1,6 @@
 package connmgr
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -283,12 +282,38 @@ func TestStartDetachesReadLoop(t *testing.T) {
 	waitFor(t, "unregistered", func() bool { return h.m.Stats().Connections == 0 })
 }
 
-// A flush run longer than WriteTimeout to a reader that keeps up is never
-// cut: the write deadline is renewed as the run goes on.
+// A flush run that lasts far longer than WriteTimeout, to a reader that
+// keeps up, is never cut: the write deadline is renewed as the run goes on.
+// Time is a fake clock that moves 300ms after every frame written, between
+// two writes of the run, so 2000 frames take 10 minutes of clock time
+// against a 1s write timeout whatever the machine's speed; a deadline taken
+// once per run would expire on the fourth frame.
 func TestLongFlushRunNotCut(t *testing.T) {
-	h := newHarness(t, Config{WriteTimeout: 250 * time.Millisecond, SendQueue: 1 << 16})
+	const (
+		n       = 2000
+		timeout = time.Second
+		step    = 300 * time.Millisecond
+	)
+	h, fc := newFakeClockHarness(t, Config{
+		WriteTimeout: timeout,
+		SendQueue:    n,
+		// No ping, no heartbeat timeout in the ten minutes the run takes.
+		PingInterval: 1000 * time.Hour,
+		PongTimeout:  1000 * time.Hour,
+	})
 	c := h.dial("alice", "s1")
-	const n = 2000
+
+	// The first write of the run waits until every frame is queued, so that
+	// all of them go out in this one run.
+	queued := make(chan struct{})
+	var first sync.Once
+	after := func() {
+		first.Do(func() { <-queued })
+		fc.Advance(step)
+	}
+	h.rec.afterSent.Store(&after)
+	start := fc.Now()
+
 	got := make(chan int, 1)
 	go func() {
 		count := 0
@@ -303,19 +328,19 @@ func TestLongFlushRunNotCut(t *testing.T) {
 		}
 		got <- count
 	}()
-	// Queue everything at once: one flush run writes it all, for far longer
-	// than WriteTimeout, to a client that reads as fast as it can.
-	big := EncodeEvent("e", "big", json.RawMessage(`"`+strings.Repeat("x", 16<<10)+`"`))
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		if h.m.SendSession("s1", big) != 1 {
-			t.Fatalf("send %d refused after %s", i, time.Since(start))
+	for i := range n {
+		if h.m.SendSession("s1", event(fmt.Sprint("e", i))) != 1 {
+			t.Fatalf("send %d refused", i)
 		}
 	}
+	close(queued)
 	if count := <-got; count != n {
-		t.Fatalf("received %d of %d", count, n)
+		t.Fatalf("received %d of %d frames", count, n)
 	}
-	if time.Since(start) < 500*time.Millisecond {
-		t.Skip("the run was shorter than two write timeouts; nothing proven")
+	if d := fc.Now().Sub(start); d < 100*timeout {
+		t.Fatalf("the run took %v of clock time; the test means to exceed the write timeout many times over", d)
+	}
+	if code := h.m.SessionConns("s1"); code != 1 {
+		t.Fatal("the connection was closed")
 	}
 }

@@ -32,6 +32,8 @@ type metrics struct {
 	reconcileErrors  prometheus.Counter
 	reconcileClosed  prometheus.Counter
 	rateLimited      prometheus.Counter
+	capCloses        *prometheus.CounterVec
+	inboundLimited   prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -56,12 +58,22 @@ func newMetrics(s *Server) *metrics {
 		reconcileErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_reconcile_errors_total", Help: "Reconciliation passes that failed."}),
 		reconcileClosed: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_reconcile_closed_total", Help: "Connections closed by reconciliation (revocations pub/sub missed)."}),
 		rateLimited:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_rate_limited_total", Help: "Requests refused by the per-IP rate limit."}),
+		capCloses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_connection_cap_closes_total",
+			Help: "Connections upgraded then closed with 4009: they lost the race for a connection cap's last slot (refusals before the upgrade are in sessiongate_handshakes_refused_total)."}, []string{"reason"}),
+		inboundLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_inbound_rate_limited_total",
+			Help: "Connections closed with 4008 for sending faster than WS_INBOUND_RATE/WS_INBOUND_BURST."}),
 	}
 	for _, c := range []prometheus.Collector{m.connects, m.disconnects, m.sent, m.dropped, m.slowConsumer, m.revocations,
 		m.handshake, m.handshakeRefused, m.redisLatency, m.events, m.publishErrors, m.reconciles, m.reconcileErrors,
-		m.reconcileClosed, m.rateLimited} {
+		m.reconcileClosed, m.rateLimited, m.capCloses, m.inboundLimited} {
 		f(c)
 	}
+	limit := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sessiongate_connection_limit",
+		Help: "Configured connection caps of this instance, by scope (0: no cap)."}, []string{"scope"})
+	limit.WithLabelValues("instance").Set(float64(s.cfg.WSMaxConnections))
+	limit.WithLabelValues("user").Set(float64(s.cfg.WSMaxConnectionsPerUser))
+	limit.WithLabelValues("session").Set(float64(s.cfg.WSMaxConnectionsPerSession))
+	f(limit)
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_connections_open", Help: "Open WebSocket connections."},
 		func() float64 { return float64(s.conns.Stats().Connections) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_sessions_connected", Help: "Distinct sessions with an open connection here."},
@@ -88,8 +100,11 @@ func (m *metrics) connHooks(_ *zap.Logger) connmgr.Hooks {
 		OnOpen: func(*connmgr.Info) { m.connects.Inc() },
 		OnClose: func(_ *connmgr.Info, code connmgr.CloseCode, _ time.Duration) {
 			m.disconnects.WithLabelValues(codeLabel(code), code.String()).Inc()
-			if code == connmgr.CodeSlowConsumer {
+			switch code {
+			case connmgr.CodeSlowConsumer:
 				m.slowConsumer.Inc()
+			case connmgr.CodeRateLimited:
+				m.inboundLimited.Inc()
 			}
 		},
 		OnSent:    func(n int) { m.sent.Add(float64(n)) },

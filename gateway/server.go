@@ -108,6 +108,12 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 		PongTimeout:     cfg.WSPongTimeout,
 		WriteTimeout:    cfg.WSWriteTimeout,
 		DrainWindow:     cfg.DrainWindow,
+
+		MaxConnections:           cfg.WSMaxConnections,
+		MaxConnectionsPerUser:    cfg.WSMaxConnectionsPerUser,
+		MaxConnectionsPerSession: cfg.WSMaxConnectionsPerSession,
+		InboundRate:              cfg.WSInboundRate,
+		InboundBurst:             cfg.WSInboundBurst,
 	}, d.Log.Named("conn"), s.metrics.connHooks(d.Log))
 	s.cluster = pubsub.NewCluster(d.Bus, pubsub.ClusterConfig{
 		InstanceID: cfg.InstanceID,

@@ -49,6 +49,11 @@ func (s *Server) handleWS(c echo.Context) error {
 		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "session expired or revoked")
 	}
+	// Connection caps: refused here with an HTTP error; registration
+	// enforces them again, atomically.
+	if err := s.checkConnectionCaps(c, sess.UserID, sess.Handle); err != nil {
+		return err
+	}
 	// Upgrade writes the welcome here and moves the connection to a read
 	// loop of its own, built for idle connections (small buffers, shallow
 	// stack), so this handler returns and the request it held is freed.
@@ -58,6 +63,9 @@ func (s *Server) handleWS(c echo.Context) error {
 		Remote:    c.RealIP(),
 		ExpiresAt: sess.ExpiresAt,
 	})
+	if err != nil && s.capLost(err) {
+		return nil // upgraded, then closed with 4009: it lost the last slot to a concurrent handshake
+	}
 	if err != nil {
 		// The handshake failed (websocket.Accept answered it), or the
 		// connection was refused and closed (1001 while draining).

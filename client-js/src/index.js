@@ -15,6 +15,8 @@ export const CloseCodes = Object.freeze({
   INTERNAL: 1011,
   SLOW_CONSUMER: 4000,
   HEARTBEAT_TIMEOUT: 4001,
+  RATE_LIMITED: 4008,
+  CONNECTION_LIMIT: 4009,
   REVOKED: 4500,
   EXPIRED: 4501,
   UNAUTHORIZED: 4502,
@@ -22,6 +24,10 @@ export const CloseCodes = Object.freeze({
 });
 
 // Terminal close codes -> the event the client fires (null: only `error`).
+// Codes by which the server asks the client to slow down: they reconnect,
+// but never reset the backoff, however long the connection had been open.
+const SLOW_DOWN = new Set([CloseCodes.RATE_LIMITED, CloseCodes.CONNECTION_LIMIT]);
+
 const TERMINAL = new Map([
   [CloseCodes.REVOKED, 'revoked'],
   [CloseCodes.EXPIRED, 'expired'],
@@ -345,7 +351,7 @@ export class SessionGateClient extends EventTarget {
       this.#finish(CloseCodes.UNAUTHORIZED, 'handshake rejected with HTTP 401', 'unauthorized', false);
       return;
     }
-    if (this.#openedAt && now() - this.#openedAt >= this.#stableAfter) this.#attempt = 0;
+    if (this.#openedAt && now() - this.#openedAt >= this.#stableAfter && !SLOW_DOWN.has(code)) this.#attempt = 0;
     if (!this.#transportOpen) this.#failuresBeforeOpen++;
     const gen = ++this.#gen;
     this.#state = 'reconnecting';

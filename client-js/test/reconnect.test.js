@@ -21,6 +21,8 @@ test('transient close codes reconnect', async (t) => {
     { name: 'internal error', code: 1011 },
     { name: 'slow consumer', code: 4000 },
     { name: 'heartbeat timeout', code: 4001 },
+    { name: 'rate limited', code: 4008 },
+    { name: 'connection limit', code: 4009 },
     { name: 'abnormal (dropped TCP)', code: 1006, drop: true },
     { name: 'normal close from server', code: 1000 },
   ];
@@ -152,6 +154,34 @@ test('backoff resets after a connection stayed open for stableAfter', async (t) 
   await srv.next();
   const rec = ev.of('state').filter((s) => s.state === 'reconnecting');
   assert.deepEqual(rec.map((s) => [s.attempt, s.delay]), [[1, 5], [2, 10], [3, 20], [1, 5], [2, 10]]);
+});
+
+test('a rate-limited or over-cap close never resets backoff', async (t) => {
+  for (const code of [CloseCodes.RATE_LIMITED, CloseCodes.CONNECTION_LIMIT]) {
+    await t.test(String(code), async (t) => {
+      const srv = await server(t);
+      const c = newClient(t, srv, {
+        random: () => 1,
+        reconnect: { minDelay: 5, maxDelay: 1000, factor: 2 },
+        stableAfter: 300,
+      });
+      const ev = collect(c);
+      c.connect();
+      for (let i = 0; i < 3; i++) {
+        const conn = await srv.next();
+        conn.welcome();
+        conn.close(4000); // short-lived: backoff grows
+      }
+      const stable = await srv.next();
+      stable.welcome();
+      await ev.until(() => c.state === 'open' && ev.of('closed').length === 3, 5000, 'stable open');
+      await sleep(600); // well past stableAfter: any other code would reset
+      stable.close(code, 'slow down');
+      await srv.next();
+      const rec = ev.of('state').filter((s) => s.state === 'reconnecting');
+      assert.deepEqual(rec.map((s) => [s.attempt, s.delay]), [[1, 5], [2, 10], [3, 20], [4, 40]]);
+    });
+  }
 });
 
 test('a connection that never got its welcome does not reset backoff', async (t) => {
