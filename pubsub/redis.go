@@ -23,9 +23,13 @@ type RedisConfig struct {
 	// lost event must trigger reconciliation. Defaults to 4096.
 	Buffer int
 	// PingInterval is the subscription health check: when nothing arrived
-	// for this long the bus sends PING, and when nothing arrived for three
-	// intervals it drops the connection and subscribes again (a half-open TCP
-	// connection otherwise blocks forever). Defaults to 5s.
+	// for this long the bus sends PING (bounded by one interval), and when
+	// nothing arrived for three intervals, a PING failed, or a SUBSCRIBE was
+	// neither confirmed nor refused within three intervals, it drops the
+	// connection and subscribes again on a fresh one (a half-open TCP
+	// connection otherwise blocks forever). A subscription that lasted this
+	// long counts as stable: losing it is retried at once, not after the
+	// current backoff. Defaults to 5s.
 	PingInterval time.Duration
 }
 
@@ -59,6 +63,7 @@ type RedisBus struct {
 	log *zap.Logger
 
 	running      atomic.Bool
+	sub          atomic.Pointer[subscriber] // of the running Run, if any
 	onSubscribed atomic.Pointer[func()]
 	onGap        atomic.Pointer[func(reason string)]
 	dropped      atomic.Uint64
@@ -88,8 +93,9 @@ func NewRedisBus(rdb redis.UniversalClient, cfg RedisConfig, log *zap.Logger) *R
 // not block.
 func (b *RedisBus) OnSubscribed(fn func()) { b.onSubscribed.Store(&fn) }
 
-// OnGap sets fn to be called whenever events may have been lost: the
-// subscription failed or was cut (reason "subscription lost: ..."), or an
+// OnGap sets fn to be called whenever events may have been lost: a
+// confirmed subscription failed or was cut (reason "subscription lost: ...",
+// once per outage however many resubscribe attempts fail), or an
 // event was dropped because the handler fell behind (reason "buffer
 // overflow", once per dropped event). It is called from the bus's reader
 // goroutine; set it before Run; fn must not block (coalesce, then reconcile
@@ -125,6 +131,14 @@ func (b *RedisBus) Publish(ctx context.Context, e Event) error {
 		return fmt.Errorf("pubsub: publish %s: %w", e.Kind, err)
 	}
 	return nil
+}
+
+// resubscribe drops a confirmed subscription that does not deliver (this
+// instance's own heartbeats do not come back) so that Run subscribes again
+// on a fresh connection, and reports whether it did. [Cluster] calls it.
+func (b *RedisBus) resubscribe() bool {
+	s := b.sub.Load()
+	return s != nil && s.resubscribe(errNotDelivering)
 }
 
 // subscribed calls the OnSubscribed callback, if any.
