@@ -76,6 +76,12 @@ type RedisBus struct {
 // NewRedisBus returns a bus publishing and subscribing through rdb, which
 // the caller owns and closes after Run has returned. It starts nothing: Run
 // subscribes.
+//
+// rdb should bound its reads by ctx (ContextTimeoutEnabled, as
+// redisconn builds it) or by a positive ReadTimeout: go-redis runs the
+// handshake of each new subscriber connection under its own lock, and a
+// server that accepts and never answers it would otherwise hold the
+// subscriber (and Run's return) until it answers.
 func NewRedisBus(rdb redis.UniversalClient, cfg RedisConfig, log *zap.Logger) *RedisBus {
 	cfg = cfg.withDefaults()
 	return &RedisBus{
@@ -111,8 +117,10 @@ func (b *RedisBus) Dropped() uint64 { return b.dropped.Load() }
 // large).
 func (b *RedisBus) Malformed() uint64 { return b.malformed.Load() }
 
-// Publish encodes e and PUBLISHes it, bounded by PublishTimeout. It returns
-// the [Event.Encode] error for an invalid event, or the Redis error.
+// Publish encodes e and PUBLISHes it, bounded by PublishTimeout whatever
+// the client's own timeouts. It returns the [Event.Encode] error for an
+// invalid event, or the Redis error. After a timeout the event may still
+// be delivered, later than events published after it.
 func (b *RedisBus) Publish(ctx context.Context, e Event) error {
 	payload, err := e.Encode()
 	if err != nil {
@@ -126,8 +134,21 @@ func (b *RedisBus) Publish(ctx context.Context, e Event) error {
 	// channel's slot owner, the node the subscribers use too, keeps the order.
 	cmd := redis.NewIntCmd(ctx, "publish", b.cfg.Channel, payload)
 	cmd.SetFirstKeyPos(1)
-	_ = b.rdb.Process(ctx, cmd)
-	if err := cmd.Err(); err != nil {
+	// go-redis bounds socket reads by ctx only when the client was built
+	// with ContextTimeoutEnabled; otherwise by its ReadTimeout, which may be
+	// "none". Waiting on ctx here keeps PublishTimeout true for any client;
+	// the command finishes (or fails) on its own after a timeout.
+	done := make(chan error, 1)
+	go func() {
+		_ = b.rdb.Process(ctx, cmd)
+		done <- cmd.Err()
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		return fmt.Errorf("pubsub: publish %s: %w", e.Kind, err)
 	}
 	return nil

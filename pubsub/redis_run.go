@@ -50,9 +50,6 @@ func dispatch(ctx context.Context, queue <-chan Event, h Handler) {
 		case <-ctx.Done():
 			return
 		case e := <-queue:
-			if ctx.Err() != nil {
-				return // both were ready: stopping wins
-			}
 			h(ctx, e)
 		}
 	}
