@@ -91,7 +91,7 @@ type Cluster struct {
 // resubscriber is a bus that can drop a subscription which answers PING
 // but does not deliver, and subscribe again ([RedisBus]).
 type resubscriber interface {
-	resubscribe() bool
+	resubscribe() // must not block
 }
 
 // member is one instance in the view.
@@ -337,7 +337,7 @@ func (c *Cluster) check(now time.Time) (kick bool) {
 // kick asks the bus, if it can, to subscribe again on a fresh connection.
 func (c *Cluster) kick() {
 	if r, ok := c.bus.(resubscriber); ok {
-		r.resubscribe() // the bus logs it
+		r.resubscribe() // the bus logs what it does
 	}
 }
 

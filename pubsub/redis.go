@@ -154,12 +154,13 @@ func (b *RedisBus) Publish(ctx context.Context, e Event) error {
 	return nil
 }
 
-// resubscribe drops a confirmed subscription that does not deliver (this
-// instance's own heartbeats do not come back) so that Run subscribes again
-// on a fresh connection, and reports whether it did. [Cluster] calls it.
-func (b *RedisBus) resubscribe() bool {
-	s := b.sub.Load()
-	return s != nil && s.resubscribe(errNotDelivering)
+// resubscribe asks Run to drop a confirmed subscription that does not
+// deliver (this instance's own heartbeats do not come back) and subscribe
+// again on a fresh connection. It never blocks. [Cluster] calls it.
+func (b *RedisBus) resubscribe() {
+	if s := b.sub.Load(); s != nil {
+		s.resubscribe()
+	}
 }
 
 // subscribed calls the OnSubscribed callback, if any.

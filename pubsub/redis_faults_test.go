@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -119,4 +120,29 @@ func TestRedisBusPublishBoundedWhenRedisHangs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedisBusSecondConfirmationIsAGap: a second subscribe confirmation on
+// one connection means go-redis subscribed again by itself (after
+// re-dialling behind the bus's back), so events may have been lost in
+// between: that is a gap, followed by a new subscription.
+func TestRedisBusSecondConfirmationIsAGap(t *testing.T) {
+	srv := redistest.Start(t)
+	bus := newRedisBusT(t, srv, RedisConfig{})
+	r := startRecorded(t, bus)
+	ps := bus.sub.Load().current()
+	if ps == nil {
+		t.Fatal("no current connection after the first subscription")
+	}
+	if err := ps.Subscribe(context.Background(), "test:events"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "gap then subscribed", func() bool {
+		return slices.Equal(r.calls(), []string{"subscribed",
+			"gap:subscription lost: " + errRedialled.Error(), "subscribed"})
+	})
+	if err := bus.Publish(context.Background(), msg(1)); err != nil {
+		t.Fatal(err)
+	}
+	r.next(t, 1)
 }

@@ -42,6 +42,9 @@ type subscriber struct {
 	// deadAfter is how long the current connection may stay silent, or
 	// unconfirmed, before it is dropped: three ping intervals.
 	deadAfter time.Duration
+	// kick asks the health goroutine to drop a confirmed subscription that
+	// does not deliver (see resubscribe). Capacity 1.
+	kick chan struct{}
 
 	lastActivity atomic.Int64 // unix nanos: last reply on the current connection, or its opening
 	confirmed    atomic.Bool  // the current connection's SUBSCRIBE was confirmed
@@ -65,6 +68,7 @@ func newSubscriber(b *RedisBus, queue chan<- Event) *subscriber {
 		queue:     queue,
 		retry:     backoff.Policy{Min: retryMin, Max: retryMax, Jitter: retryJitter},
 		deadAfter: 3 * b.cfg.PingInterval,
+		kick:      make(chan struct{}, 1),
 		downSince: time.Now(),
 	}
 }
@@ -238,10 +242,11 @@ func (s *subscriber) close() {
 }
 
 // health pings an idle subscription, and drops a connection that answers
-// nothing for deadAfter, whose PING fails, or whose SUBSCRIBE is neither
-// confirmed nor refused within deadAfter. Receive has no deadline of its
-// own (a read timeout in the middle of a reply would leave the stream out
-// of step), so closing the connection is what unblocks it.
+// nothing for deadAfter, whose PING fails, whose SUBSCRIBE is neither
+// confirmed nor refused within deadAfter, or that resubscribe reported as
+// not delivering. Receive has no deadline of its own (a read timeout in
+// the middle of a reply would leave the stream out of step), so closing
+// the connection is what unblocks it.
 func (s *subscriber) health(ctx context.Context) {
 	every := s.bus.cfg.PingInterval
 	t := time.NewTicker(every)
@@ -250,6 +255,11 @@ func (s *subscriber) health(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-s.kick:
+			if ps := s.current(); ps != nil && s.confirmed.Load() && s.kill(ps, errNotDelivering) {
+				s.bus.log.Warn("pub/sub connection dropped", zap.String("reason", "own heartbeat not seen"))
+			}
+			continue
 		case <-t.C:
 		}
 		ps := s.current()
@@ -283,16 +293,14 @@ func (s *subscriber) health(ctx context.Context) {
 	}
 }
 
-// resubscribe drops a confirmed subscription so that the reader subscribes
-// again on a fresh connection, and reports whether it did. It is for a
-// subscription that looks healthy (it answers PING) yet does not deliver,
-// which only the own-heartbeat check of [Cluster] can see.
-func (s *subscriber) resubscribe(reason error) bool {
-	ps := s.current()
-	if ps == nil || !s.confirmed.Load() || !s.kill(ps, reason) {
-		return false
+// resubscribe asks for a confirmed subscription to be dropped and made
+// again on a fresh connection. It is for a subscription that looks healthy
+// (it answers PING) yet does not deliver, which only the own-heartbeat
+// check of [Cluster] can see. It never blocks: closing a connection may
+// wait for go-redis, so the health goroutine does it.
+func (s *subscriber) resubscribe() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
 	}
-	s.bus.log.Warn("pub/sub connection dropped", zap.String("reason", "own heartbeat not seen"),
-		zap.Error(reason))
-	return true
 }
