@@ -84,7 +84,14 @@ type Cluster struct {
 	selfSeen time.Time // last own heartbeat received
 	runSince time.Time // when Run started
 	live     int32
-	pubFail  bool // the last heartbeat publish failed
+	pubFail  bool      // the last heartbeat publish failed
+	kickedAt time.Time // last time a silent subscription was dropped
+}
+
+// resubscriber is a bus that can drop a subscription which answers PING
+// but does not deliver, and subscribe again ([RedisBus]).
+type resubscriber interface {
+	resubscribe() // must not block
 }
 
 // member is one instance in the view.
@@ -94,11 +101,13 @@ type member struct {
 	alive    bool
 }
 
-// NewCluster returns a cluster view that publishes heartbeats on bus (only
-// Publish is used; the caller's handler forwards heartbeat and draining
-// events to [Cluster.Observe]). stats, which may be nil, supplies the
-// connection and session counts and the Redis latency of each heartbeat; it
-// is called from Run's goroutine. It starts nothing.
+// NewCluster returns a cluster view that publishes heartbeats on bus (the
+// caller's handler forwards heartbeat and draining events to
+// [Cluster.Observe]). Besides Publish, a [RedisBus] is asked to subscribe
+// again on a fresh connection when heartbeats are published but do not
+// come back. stats, which may be nil, supplies the connection and session
+// counts and the Redis latency of each heartbeat; it is called from Run's
+// goroutine. It starts nothing.
 func NewCluster(bus Bus, cfg ClusterConfig, stats func() InstanceInfo, log *zap.Logger) *Cluster {
 	cfg = cfg.withDefaults()
 	if stats == nil {
@@ -263,14 +272,20 @@ func (c *Cluster) Run(ctx context.Context) {
 		case <-beat.C:
 			c.publish(ctx, KindHeartbeat)
 		case <-check.C:
-			c.check(time.Now())
+			if c.check(time.Now()) {
+				c.kick()
+			}
 		}
 	}
 }
 
 // check marks silent instances gone, forgets long-gone ones, and updates
-// self-liveness.
-func (c *Cluster) check(now time.Time) {
+// self-liveness. It reports whether the subscription should be dropped:
+// the own heartbeat is published but does not come back, so the
+// subscription may look healthy to the bus (it answers PING) while it
+// receives nothing, e.g. a connection left on a node that no longer gets
+// the published events. At most once per LivenessTimeout.
+func (c *Cluster) check(now time.Time) (kick bool) {
 	goneAfter := time.Duration(c.cfg.MissedBeats) * c.cfg.Interval
 	forgetAfter := 10 * goneAfter
 	type gone struct {
@@ -299,6 +314,9 @@ func (c *Cluster) check(now time.Time) {
 	var changed, up bool
 	if now.Sub(last) > c.cfg.LivenessTimeout {
 		changed, up = c.setLiveLocked(liveDown)
+		if !c.pubFail && now.Sub(c.kickedAt) >= c.cfg.LivenessTimeout {
+			kick, c.kickedAt = true, now
+		}
 	}
 	c.mu.Unlock()
 
@@ -312,6 +330,14 @@ func (c *Cluster) check(now time.Time) {
 	}
 	if changed {
 		c.notify(up)
+	}
+	return kick
+}
+
+// kick asks the bus, if it can, to subscribe again on a fresh connection.
+func (c *Cluster) kick() {
+	if r, ok := c.bus.(resubscriber); ok {
+		r.resubscribe() // the bus logs what it does
 	}
 }
 

@@ -17,3 +17,13 @@ var (
 	// ErrAlreadyRunning means Run was called on a bus that is already running.
 	ErrAlreadyRunning = errors.New("pubsub: bus already running")
 )
+
+// Causes of a lost subscription, in logs and OnGap reasons.
+var (
+	errUnresponsive  = errors.New("pubsub: no reply from redis")
+	errNotConfirmed  = errors.New("pubsub: subscribe neither confirmed nor refused")
+	errPingFailed    = errors.New("pubsub: ping failed")
+	errRedialled     = errors.New("pubsub: client re-subscribed on a new connection")
+	errUnsubscribed  = errors.New("pubsub: unsubscribed by the server")
+	errNotDelivering = errors.New("pubsub: own heartbeat does not come back")
+)

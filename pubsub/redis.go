@@ -23,9 +23,13 @@ type RedisConfig struct {
 	// lost event must trigger reconciliation. Defaults to 4096.
 	Buffer int
 	// PingInterval is the subscription health check: when nothing arrived
-	// for this long the bus sends PING, and when nothing arrived for three
-	// intervals it drops the connection and subscribes again (a half-open TCP
-	// connection otherwise blocks forever). Defaults to 5s.
+	// for this long the bus sends PING (bounded by one interval), and when
+	// nothing arrived for three intervals, a PING failed, or a SUBSCRIBE was
+	// neither confirmed nor refused within three intervals, it drops the
+	// connection and subscribes again on a fresh one (a half-open TCP
+	// connection otherwise blocks forever). A subscription that lasted this
+	// long counts as stable: losing it is retried at once, not after the
+	// current backoff. Defaults to 5s.
 	PingInterval time.Duration
 }
 
@@ -59,6 +63,7 @@ type RedisBus struct {
 	log *zap.Logger
 
 	running      atomic.Bool
+	sub          atomic.Pointer[subscriber] // of the running Run, if any
 	onSubscribed atomic.Pointer[func()]
 	onGap        atomic.Pointer[func(reason string)]
 	dropped      atomic.Uint64
@@ -71,6 +76,12 @@ type RedisBus struct {
 // NewRedisBus returns a bus publishing and subscribing through rdb, which
 // the caller owns and closes after Run has returned. It starts nothing: Run
 // subscribes.
+//
+// rdb should bound its reads by ctx (ContextTimeoutEnabled, as
+// redisconn builds it) or by a positive ReadTimeout: go-redis runs the
+// handshake of each new subscriber connection under its own lock, and a
+// server that accepts and never answers it would otherwise hold the
+// subscriber (and Run's return) until it answers.
 func NewRedisBus(rdb redis.UniversalClient, cfg RedisConfig, log *zap.Logger) *RedisBus {
 	cfg = cfg.withDefaults()
 	return &RedisBus{
@@ -88,8 +99,9 @@ func NewRedisBus(rdb redis.UniversalClient, cfg RedisConfig, log *zap.Logger) *R
 // not block.
 func (b *RedisBus) OnSubscribed(fn func()) { b.onSubscribed.Store(&fn) }
 
-// OnGap sets fn to be called whenever events may have been lost: the
-// subscription failed or was cut (reason "subscription lost: ..."), or an
+// OnGap sets fn to be called whenever events may have been lost: a
+// confirmed subscription failed or was cut (reason "subscription lost: ...",
+// once per outage however many resubscribe attempts fail), or an
 // event was dropped because the handler fell behind (reason "buffer
 // overflow", once per dropped event). It is called from the bus's reader
 // goroutine; set it before Run; fn must not block (coalesce, then reconcile
@@ -105,8 +117,10 @@ func (b *RedisBus) Dropped() uint64 { return b.dropped.Load() }
 // large).
 func (b *RedisBus) Malformed() uint64 { return b.malformed.Load() }
 
-// Publish encodes e and PUBLISHes it, bounded by PublishTimeout. It returns
-// the [Event.Encode] error for an invalid event, or the Redis error.
+// Publish encodes e and PUBLISHes it, bounded by PublishTimeout whatever
+// the client's own timeouts. It returns the [Event.Encode] error for an
+// invalid event, or the Redis error. After a timeout the event may still
+// be delivered, later than events published after it.
 func (b *RedisBus) Publish(ctx context.Context, e Event) error {
 	payload, err := e.Encode()
 	if err != nil {
@@ -120,11 +134,33 @@ func (b *RedisBus) Publish(ctx context.Context, e Event) error {
 	// channel's slot owner, the node the subscribers use too, keeps the order.
 	cmd := redis.NewIntCmd(ctx, "publish", b.cfg.Channel, payload)
 	cmd.SetFirstKeyPos(1)
-	_ = b.rdb.Process(ctx, cmd)
-	if err := cmd.Err(); err != nil {
+	// go-redis bounds socket reads by ctx only when the client was built
+	// with ContextTimeoutEnabled; otherwise by its ReadTimeout, which may be
+	// "none". Waiting on ctx here keeps PublishTimeout true for any client;
+	// the command finishes (or fails) on its own after a timeout.
+	done := make(chan error, 1)
+	go func() {
+		_ = b.rdb.Process(ctx, cmd)
+		done <- cmd.Err()
+	}()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
 		return fmt.Errorf("pubsub: publish %s: %w", e.Kind, err)
 	}
 	return nil
+}
+
+// resubscribe asks Run to drop a confirmed subscription that does not
+// deliver (this instance's own heartbeats do not come back) and subscribe
+// again on a fresh connection. It never blocks. [Cluster] calls it.
+func (b *RedisBus) resubscribe() {
+	if s := b.sub.Load(); s != nil {
+		s.resubscribe()
+	}
 }
 
 // subscribed calls the OnSubscribed callback, if any.
