@@ -18,8 +18,8 @@ var (
 	// ErrInvalidKey reports an encryption key that is not 32 bytes (64 hex
 	// characters), or a key list that cannot be used.
 	ErrInvalidKey = errors.New("session: invalid encryption key")
-	// ErrInvalidUser reports a user id that is empty, longer than
-	// [MaxUserIDLen] bytes, not UTF-8 or contains control characters.
+	// ErrInvalidUser reports a user id outside the user id alphabet (see
+	// [CheckUserID]); the error is a *[UserIDError] saying which rule.
 	ErrInvalidUser = errors.New("session: invalid user id")
 	// ErrInvalidData reports session data that is not a JSON object, or is
 	// larger than [MaxDataLen] bytes.
