@@ -1,6 +1,9 @@
 package session
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Compare with [errors.Is]; most are wrapped with detail.
 var (
@@ -28,3 +31,7 @@ var (
 	// durations).
 	ErrInvalidOptions = errors.New("session: invalid options")
 )
+
+// errExpiryLater is Update's answer to a session whose ExpiresAt moved later
+// than the stored one: the absolute lifetime only ever shrinks.
+var errExpiryLater = fmt.Errorf("%w: expires_at may not move later than the stored session's", ErrInvalidData)

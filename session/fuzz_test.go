@@ -45,7 +45,7 @@ func FuzzParseToken(f *testing.F) {
 
 func FuzzOpenEnvelope(f *testing.F) {
 	kr := newTestKeyring(f)
-	blob, err := kr.Seal("sessiongate:s:x", []byte(`{"user_id":"alice"}`))
+	blob, err := kr.Seal("sessiongate:s:x", testExpiry, []byte(`{"user_id":"alice"}`))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func FuzzOpenEnvelope(f *testing.F) {
 				t.Fatalf("blob opened under key %q: %q", redisKey, pt)
 			}
 		}
-		sealed, err := kr.Seal(redisKey, plaintext)
+		sealed, err := kr.Seal(redisKey, testExpiry, plaintext)
 		if err != nil {
 			t.Fatal(err)
 		}
