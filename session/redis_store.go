@@ -13,10 +13,11 @@ import (
 
 // RedisStore is the [Store] kept in Redis. Each session is one string key,
 // prefix+"s:"+handle, holding a sealed envelope; each user has a set of
-// handles, prefix+"u:"+userID. Every command touches exactly one key and no
-// command spans keys in a transaction, so RedisStore works against a single
-// Redis, Sentinel and Redis Cluster alike. It is safe for concurrent use and
-// starts no goroutines.
+// handles, prefix+"u:"+userID. Every command and Lua script touches exactly
+// one key and nothing spans keys in a transaction, so RedisStore works
+// against a single Redis, Sentinel and Redis Cluster alike. It needs Redis
+// 6.2 or newer (GETDEL; SET KEEPTTL in scripts). It is safe for concurrent
+// use and starts no goroutines.
 type RedisStore struct {
 	rdb   redis.UniversalClient
 	codec *Codec
