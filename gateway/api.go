@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -97,7 +98,10 @@ func (s *Server) apiCreateSession(c echo.Context) error {
 }
 
 func handleParam(c echo.Context) (string, error) {
-	h := c.Param("handle")
+	h, err := pathParam(c, "handle")
+	if err != nil {
+		return "", err
+	}
 	if !session.ValidHandle(h) {
 		return "", errorf(http.StatusBadRequest, codeBadRequest, "handle must be 64 lowercase hex characters")
 	}
@@ -105,11 +109,33 @@ func handleParam(c echo.Context) (string, error) {
 }
 
 func userParam(c echo.Context) (string, error) {
-	u := c.Param("user_id")
+	u, err := pathParam(c, "user_id")
+	if err != nil {
+		return "", err
+	}
 	if err := validUserID(u); err != nil {
 		return "", errorf(http.StatusBadRequest, codeBadRequest, err.Error())
 	}
 	return u, nil
+}
+
+// pathParam returns the named path parameter, percent-decoded exactly once.
+// echo routes on the request's RawPath whenever it has one (the path holds
+// an escape that is not the default encoding, such as %40 for "@" or %2F for
+// "/"), and then hands parameters over still encoded; without a RawPath they
+// arrive decoded already. So: decode when, and only when, echo matched the
+// raw path. %2F stays inside its segment (routing saw it encoded), and "+"
+// stays a plus sign (paths are not form-encoded).
+func pathParam(c echo.Context, name string) (string, error) {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v, nil
+	}
+	d, err := url.PathUnescape(v)
+	if err != nil {
+		return "", errorf(http.StatusBadRequest, codeBadRequest, name+" in the path is not valid percent-encoding")
+	}
+	return d, nil
 }
 
 func (s *Server) apiGetSession(c echo.Context) error {

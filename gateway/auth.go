@@ -137,8 +137,9 @@ func (w *WebhookAuthenticator) Authenticate(ctx context.Context, body []byte) (I
 // a client can read, so a bad id fails with a 400/401 before any store call
 // rather than as a store failure.
 func validUserID(id string) error {
-	if !session.ValidUserID(id) {
-		return fmt.Errorf("user_id must be 1 to %d bytes of UTF-8 without control characters", session.MaxUserIDLen)
+	var ue *session.UserIDError
+	if err := session.CheckUserID(id); errors.As(err, &ue) {
+		return fmt.Errorf("user_id %s (see the user id rules in docs/PROTOCOL.md)", ue.Reason)
 	}
 	return nil
 }

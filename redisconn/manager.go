@@ -89,7 +89,10 @@ func (m *Manager) OnStateChange(fn func(from, to State)) { m.onChange = fn }
 
 // Connect PINGs Redis until it answers, at most Config.ConnectAttempts
 // times with exponential backoff between attempts, logging one line per
-// failed attempt. It returns an error wrapping [ErrUnavailable] when the
+// failed attempt, then reads the server version (INFO server; every node of
+// a Cluster). It returns an error wrapping [ErrUnsupportedVersion] at once
+// for a server older than [MinVersion] (a server that does not say is
+// accepted with a warning), an error wrapping [ErrUnavailable] when the
 // budget is exhausted, or ctx's error when ctx ends first.
 func (m *Manager) Connect(ctx context.Context) error {
 	n := m.cfg.ConnectAttempts
@@ -97,11 +100,22 @@ func (m *Manager) Connect(ctx context.Context) error {
 		start := time.Now()
 		err := m.ping(ctx, m.cfg.DialTimeout)
 		if err == nil {
-			m.rtt.Store(int64(time.Since(start)))
-			m.log.Info("redis connected", zap.Int("attempt", attempt),
-				zap.Duration("latency", time.Since(start)))
-			m.transition(StateConnected, "")
-			return nil
+			lat := time.Since(start)
+			var ver string
+			ver, err = m.checkVersion(ctx)
+			if errors.Is(err, ErrUnsupportedVersion) {
+				msg := m.redactErr(err)
+				m.log.Error("redis unsupported", zap.String("redis_version", ver), zap.String("min_version", MinVersion))
+				m.transition(StateDown, msg)
+				return err
+			}
+			if err == nil {
+				m.rtt.Store(int64(lat))
+				m.log.Info("redis connected", zap.Int("attempt", attempt),
+					zap.Duration("latency", lat), zap.String("redis_version", ver))
+				m.transition(StateConnected, "")
+				return nil
+			}
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("redisconn: connect: %w", ctx.Err())

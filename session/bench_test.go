@@ -30,7 +30,7 @@ func BenchmarkSeal(b *testing.B) {
 	b.SetBytes(int64(len(pt)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := kr.Seal("sessiongate:s:"+fakeHandle, pt); err != nil {
+		if _, err := kr.Seal("sessiongate:s:"+fakeHandle, testExpiry, pt); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -39,7 +39,7 @@ func BenchmarkSeal(b *testing.B) {
 func BenchmarkOpen(b *testing.B) {
 	kr := newTestKeyring(b)
 	pt := benchPlaintext(b)
-	blob, err := kr.Seal("sessiongate:s:"+fakeHandle, pt)
+	blob, err := kr.Seal("sessiongate:s:"+fakeHandle, testExpiry, pt)
 	if err != nil {
 		b.Fatal(err)
 	}

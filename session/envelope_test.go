@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 func key(b byte) []byte { return bytes.Repeat([]byte{b}, KeyLen) }
@@ -13,20 +14,23 @@ func key(b byte) []byte { return bytes.Repeat([]byte{b}, KeyLen) }
 func TestSealOpenRoundTrip(t *testing.T) {
 	kr := newTestKeyring(t)
 	for _, pt := range [][]byte{nil, []byte("{}"), bytes.Repeat([]byte("x"), 70000)} {
-		blob, err := kr.Seal("k", pt)
+		blob, err := kr.Seal("k", testExpiry, pt)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(blob) != minBlobLen+len(pt) || blob[0] != envelopeVersion {
 			t.Fatalf("blob len %d, version %d", len(blob), blob[0])
 		}
+		if exp, ok := blobExpiry(blob); !ok || !exp.Equal(testExpiry.Truncate(time.Millisecond)) {
+			t.Fatalf("header expiry = %v, %v; want %v", exp, ok, testExpiry)
+		}
 		got, err := kr.Open("k", blob)
 		if err != nil || !bytes.Equal(got, pt) {
 			t.Fatalf("Open = %q, %v", got, err)
 		}
 	}
-	a, _ := kr.Seal("k", []byte("same"))
-	b, _ := kr.Seal("k", []byte("same"))
+	a, _ := kr.Seal("k", testExpiry, []byte("same"))
+	b, _ := kr.Seal("k", testExpiry, []byte("same"))
 	if bytes.Equal(a, b) {
 		t.Fatal("two seals of the same plaintext are equal: nonce reused")
 	}
@@ -34,7 +38,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 
 func TestOpenRejectsEveryFlippedByte(t *testing.T) {
 	kr := newTestKeyring(t)
-	blob, err := kr.Seal("sessiongate:s:abc", []byte(`{"user_id":"alice"}`))
+	blob, err := kr.Seal("sessiongate:s:abc", testExpiry, []byte(`{"user_id":"alice"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,9 +63,13 @@ func TestOpenRejectsEveryFlippedByte(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	kr := newTestKeyring(t, key(1))
-	blob, _ := kr.Seal("a", []byte("payload"))
-	v2 := bytes.Clone(blob)
-	v2[0] = 2
+	blob, _ := kr.Seal("a", testExpiry, []byte("payload"))
+	v3 := bytes.Clone(blob)
+	v3[0] = 3
+	asV1 := bytes.Clone(blob)
+	asV1[0] = envelopeV1
+	later := bytes.Clone(blob)
+	later[headerLen-1]++
 	other := newTestKeyring(t, key(2))
 	tests := []struct {
 		name     string
@@ -71,7 +79,10 @@ func TestOpenErrors(t *testing.T) {
 		reason   string
 	}{
 		{name: "short", kr: kr, redisKey: "a", blob: blob[:10], reason: "short blob"},
-		{name: "version", kr: kr, redisKey: "a", blob: v2, reason: "unsupported version 2"},
+		{name: "version", kr: kr, redisKey: "a", blob: v3, reason: "unsupported version 3"},
+		{name: "passed off as version 1", kr: kr, redisKey: "a", blob: asV1, reason: "auth failed"},
+		{name: "expiry moved", kr: kr, redisKey: "a", blob: later, reason: "auth failed"},
+		{name: "v1 short", kr: kr, redisKey: "a", blob: sealV1(t, kr, "a", nil)[:minV1BlobLen-1], reason: "short blob"},
 		{name: "wrong key", kr: other, redisKey: "a", blob: blob, reason: "unknown key id"},
 		{name: "copied to another redis key", kr: kr, redisKey: "b", blob: blob, reason: "auth failed"},
 		{name: "prefix of redis key", kr: kr, redisKey: "", blob: blob, reason: "auth failed"},
@@ -91,7 +102,7 @@ func TestOpenErrors(t *testing.T) {
 
 func TestKeyRotation(t *testing.T) {
 	oldK, newK := key(1), key(2)
-	sealed, err := newTestKeyring(t, oldK).Seal("k", []byte("old"))
+	sealed, err := newTestKeyring(t, oldK).Seal("k", testExpiry, []byte("old"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,9 +110,9 @@ func TestKeyRotation(t *testing.T) {
 	if pt, err := rotated.Open("k", sealed); err != nil || string(pt) != "old" {
 		t.Fatalf("[new, old] cannot open an old blob: %q, %v", pt, err)
 	}
-	fresh, _ := rotated.Seal("k", []byte("new"))
+	fresh, _ := rotated.Seal("k", testExpiry, []byte("new"))
 	id := KeyID(newK)
-	if !bytes.Equal(fresh[1:headerLen], id[:]) {
+	if !bytes.Equal(fresh[1:1+keyIDLen], id[:]) {
 		t.Fatal("a rotated keyring does not seal with its first key")
 	}
 	// Order of the old keys does not matter: the key id picks the key.
@@ -112,6 +123,22 @@ func TestKeyRotation(t *testing.T) {
 	_, err = newTestKeyring(t, newK).Open("k", sealed)
 	if !errors.Is(err, ErrEnvelope) || !strings.Contains(err.Error(), "unknown key id "+hex.EncodeToString(oldID[:])) {
 		t.Fatalf("[new] alone: %v; want a clear unknown key id error", err)
+	}
+}
+
+// Version 1 envelopes, sealed before the expiry joined the header, still
+// open; they carry no header expiry.
+func TestOpenVersion1(t *testing.T) {
+	kr := newTestKeyring(t)
+	blob := sealV1(t, kr, "k", []byte("old"))
+	if pt, err := kr.Open("k", blob); err != nil || string(pt) != "old" {
+		t.Fatalf("Open(v1) = %q, %v", pt, err)
+	}
+	if _, ok := blobExpiry(blob); ok {
+		t.Fatal("a version 1 blob has a header expiry")
+	}
+	if _, err := kr.Open("other", blob); !errors.Is(err, ErrEnvelope) {
+		t.Fatalf("v1 blob opened under another key: %v", err)
 	}
 }
 

@@ -1,6 +1,9 @@
 package session
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Compare with [errors.Is]; most are wrapped with detail.
 var (
@@ -18,8 +21,8 @@ var (
 	// ErrInvalidKey reports an encryption key that is not 32 bytes (64 hex
 	// characters), or a key list that cannot be used.
 	ErrInvalidKey = errors.New("session: invalid encryption key")
-	// ErrInvalidUser reports a user id that is empty, longer than
-	// [MaxUserIDLen] bytes, not UTF-8 or contains control characters.
+	// ErrInvalidUser reports a user id outside the user id alphabet (see
+	// [CheckUserID]); the error is a *[UserIDError] saying which rule.
 	ErrInvalidUser = errors.New("session: invalid user id")
 	// ErrInvalidData reports session data that is not a JSON object, or is
 	// larger than [MaxDataLen] bytes.
@@ -28,3 +31,7 @@ var (
 	// durations).
 	ErrInvalidOptions = errors.New("session: invalid options")
 )
+
+// errExpiryLater is Update's answer to a session whose ExpiresAt moved later
+// than the stored one: the absolute lifetime only ever shrinks.
+var errExpiryLater = fmt.Errorf("%w: expires_at may not move later than the stored session's", ErrInvalidData)

@@ -2,7 +2,14 @@ package session
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"net/url"
+	"strings"
 	"testing"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func FuzzParseToken(f *testing.F) {
@@ -38,7 +45,7 @@ func FuzzParseToken(f *testing.F) {
 
 func FuzzOpenEnvelope(f *testing.F) {
 	kr := newTestKeyring(f)
-	blob, err := kr.Seal("sessiongate:s:x", []byte(`{"user_id":"alice"}`))
+	blob, err := kr.Seal("sessiongate:s:x", testExpiry, []byte(`{"user_id":"alice"}`))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -54,7 +61,7 @@ func FuzzOpenEnvelope(f *testing.F) {
 				t.Fatalf("blob opened under key %q: %q", redisKey, pt)
 			}
 		}
-		sealed, err := kr.Seal(redisKey, plaintext)
+		sealed, err := kr.Seal(redisKey, testExpiry, plaintext)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,6 +71,62 @@ func FuzzOpenEnvelope(f *testing.F) {
 		}
 		if _, err := kr.Open(redisKey+"x", sealed); err == nil {
 			t.Fatal("blob opened under another key")
+		}
+	})
+}
+
+// FuzzValidUserID: CheckUserID never panics, agrees with ValidUserID, and an
+// accepted id is canonical (NFC, no surrounding space, no invisible
+// character) and survives every trip it takes: JSON, a URL path segment
+// (encoded as encodeURIComponent would) and a store.
+func FuzzValidUserID(f *testing.F) {
+	for _, seed := range []string{
+		"alice", "ann@example.com", "team/alice", "100%", "ann example", "c#dev?",
+		"élodie", "e\u0301lodie", "日本語", "שלום", "abcשלום", "admin\u202etxt", "a\u200bb",
+		" ", "", ".", "..", "a\xff", "ａｌｉｃｅ", "\u0301a", strings.Repeat("é", 70),
+	} {
+		f.Add(seed)
+	}
+	store := NewMemoryStore(newTestCodec(f), Options{})
+	f.Fuzz(func(t *testing.T, id string) {
+		err := CheckUserID(id)
+		if (err == nil) != ValidUserID(id) {
+			t.Fatalf("CheckUserID and ValidUserID disagree on %+q", id)
+		}
+		if err != nil {
+			return
+		}
+		if !norm.NFC.IsNormalString(id) || strings.TrimSpace(id) != id || id == "." || id == ".." || len(id) > MaxUserIDLen {
+			t.Fatalf("accepted non-canonical id %+q", id)
+		}
+		for _, r := range id {
+			if r != ' ' && (unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)) {
+				t.Fatalf("accepted id %+q with %U", id, r)
+			}
+		}
+		b, err := json.Marshal(map[string]string{"user_id": id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back map[string]string
+		if err := json.Unmarshal(b, &back); err != nil || back["user_id"] != id {
+			t.Fatalf("JSON round trip of %+q: %q, %v", id, back["user_id"], err)
+		}
+		seg := url.PathEscape(id)
+		if dec, err := url.PathUnescape(seg); err != nil || dec != id {
+			t.Fatalf("path round trip of %+q: %q, %v", id, dec, err)
+		}
+		ctx := context.Background()
+		_, s, err := store.Create(ctx, id, nil)
+		if err != nil {
+			t.Fatalf("Create(%+q): %v", id, err)
+		}
+		got, ok, err := store.Get(ctx, s.Handle)
+		if err != nil || !ok || got.UserID != id {
+			t.Fatalf("store round trip of %+q: %q, %v, %v", id, got.UserID, ok, err)
+		}
+		if _, err := store.DestroyUser(ctx, id); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/rand"
 	"strings"
 	"sync"
 	"testing"
@@ -13,11 +14,26 @@ import (
 	"github.com/sessiongate/sessiongate/internal/redistest"
 )
 
-// testSecret and testKey are fixed test material, never used outside tests.
+// testSecret and testKey are fixed test material, never used outside tests;
+// testExpiry is an absolute expiry for envelope tests.
 var (
 	testSecret = []byte("0123456789abcdef0123456789abcdef-test-secret")
 	testKey    = []byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")
+	testExpiry = time.Date(2030, 1, 2, 3, 4, 5, 6789, time.UTC)
 )
+
+// sealV1 seals a version 1 envelope (no expiry in the header), as this
+// package did before version 2.
+func sealV1(t testing.TB, k *Keyring, redisKey string, pt []byte) []byte {
+	t.Helper()
+	blob := make([]byte, v1HeaderLen+nonceLen)
+	blob[0] = envelopeV1
+	copy(blob[1:v1HeaderLen], k.primary.id[:])
+	if _, err := rand.Read(blob[v1HeaderLen:]); err != nil {
+		t.Fatal(err)
+	}
+	return k.primary.aead.Seal(blob, blob[v1HeaderLen:], pt, aad(blob[:v1HeaderLen], redisKey))
+}
 
 func newTestCodec(t testing.TB) *Codec {
 	t.Helper()

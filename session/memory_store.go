@@ -173,7 +173,14 @@ func (m *MemoryStore) Update(ctx context.Context, s Session) error {
 		m.deleteLocked(e.s)
 		return ErrNotFound
 	}
+	if s.ExpiresAt.After(e.s.ExpiresAt) {
+		return errExpiryLater
+	}
 	e.s = s
+	// Not a touch, but never past the (possibly earlier) lifetime.
+	if e.deadline.After(s.ExpiresAt) {
+		e.deadline = s.ExpiresAt
+	}
 	m.wroteLocked(now)
 	return nil
 }
@@ -246,7 +253,7 @@ func (m *MemoryStore) ListUser(ctx context.Context, userID string) ([]Session, e
 	return out, nil
 }
 
-// Exists implements [Store]. Unlike Redis, it also sees absolute expiry.
+// Exists implements [Store].
 func (m *MemoryStore) Exists(ctx context.Context, handles []string, touch bool) ([]bool, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -262,8 +269,8 @@ func (m *MemoryStore) Exists(ctx context.Context, handles []string, touch bool) 
 		}
 		out[i] = true
 		if touch {
-			// Like Redis EXPIRE: a fresh idle TTL, no throttle.
-			e.deadline = now.Add(m.opts.IdleTTL)
+			// A fresh idle TTL, no throttle, never past the lifetime.
+			e.deadline = idleDeadline(now, e.s.ExpiresAt, m.opts.IdleTTL)
 		}
 	}
 	return out, nil

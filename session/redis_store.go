@@ -13,16 +13,18 @@ import (
 
 // RedisStore is the [Store] kept in Redis. Each session is one string key,
 // prefix+"s:"+handle, holding a sealed envelope; each user has a set of
-// handles, prefix+"u:"+userID. Every command touches exactly one key and no
-// command spans keys in a transaction, so RedisStore works against a single
-// Redis, Sentinel and Redis Cluster alike. It is safe for concurrent use and
-// starts no goroutines.
+// handles, prefix+"u:"+userID. Every command and Lua script touches exactly
+// one key and nothing spans keys in a transaction, so RedisStore works
+// against a single Redis, Sentinel and Redis Cluster alike. It needs Redis
+// 6.2 or newer (GETDEL; SET KEEPTTL in scripts). It is safe for concurrent
+// use and starts no goroutines.
 type RedisStore struct {
 	rdb   redis.UniversalClient
 	codec *Codec
 	keys  *Keyring
 	opts  Options
 	touch *toucher
+	lua   scripts
 }
 
 var _ Store = (*RedisStore)(nil)
@@ -37,7 +39,7 @@ func NewRedisStore(rdb redis.UniversalClient, codec *Codec, keys *Keyring, opts 
 	if err != nil {
 		return nil, err
 	}
-	return &RedisStore{rdb: rdb, codec: codec, keys: keys, opts: o, touch: newToucher(o.TouchInterval)}, nil
+	return &RedisStore{rdb: rdb, codec: codec, keys: keys, opts: o, touch: newToucher(o.TouchInterval), lua: newScripts()}, nil
 }
 
 func (r *RedisStore) sessionKey(handle string) string { return r.opts.Prefix + "s:" + handle }
@@ -65,11 +67,12 @@ func (r *RedisStore) Create(ctx context.Context, userID string, data json.RawMes
 	ttl := idleDeadline(now, s.ExpiresAt, r.opts.IdleTTL).Sub(now)
 	pipe := r.rdb.Pipeline()
 	set := pipe.SetNX(ctx, r.sessionKey(handle), blob, ttl)
-	// The index outlives every member: the newest session has the longest
-	// remaining lifetime, and it is this one.
-	pipe.SAdd(ctx, r.userKey(userID), handle)
-	pipe.Expire(ctx, r.userKey(userID), r.opts.Lifetime)
-	if _, err := pipe.Exec(ctx); err != nil {
+	// The index lives as long as its longest-lived member: this session's
+	// lifetime, or longer if an older member (created under a longer
+	// Lifetime) needs it.
+	ukey := r.userKey(userID)
+	idx := queueScript(ctx, pipe, r.lua.index, []string{ukey}, handle, r.opts.Lifetime.Milliseconds())
+	if err := execScripts(ctx, r.rdb, pipe, []*scriptCall{idx}); err != nil {
 		return "", Session{}, fmt.Errorf("session: create: %w", err)
 	}
 	if !set.Val() {
@@ -100,21 +103,33 @@ func (r *RedisStore) Load(ctx context.Context, handle string) (Session, bool, er
 	if !r.touch.due(handle, now) {
 		return r.Get(ctx, handle)
 	}
+	// One round trip: GET and the idle-TTL extension, clamped in the
+	// script to the lifetime in the envelope header, so the key never
+	// outlives the session (not even for a moment, not even if the
+	// connection drops mid-way).
 	key := r.sessionKey(handle)
-	blob, err := r.rdb.GetEx(ctx, key, r.opts.IdleTTL).Bytes()
+	text, err := r.lua.touch.Run(ctx, r.rdb, []string{key}, r.opts.IdleTTL.Milliseconds(), now.UnixMilli()).Text()
+	blob := []byte(text)
 	if err != nil {
 		r.touch.forget(handle)
 	}
 	s, ok, err := r.finishRead(ctx, handle, blob, err)
-	if left := s.ExpiresAt.Sub(now); ok && left < r.opts.IdleTTL {
-		// In the last IdleTTL of its lifetime the key must not outlive the
-		// session, so that Exists stops reporting it. Rare (once per touch
-		// in that window) and best effort: Get/Load enforce the payload's
-		// expiry regardless, so a failure here is harmless. Relative, like
-		// every TTL this store sets, so only Now's notion of time counts.
-		_ = r.rdb.PExpire(ctx, key, max(left, time.Millisecond)).Err()
+	if _, v2 := blobExpiry(blob); ok && !v2 {
+		// A version 1 envelope has no expiry the script can read: extend
+		// here, clamped. The value is clamped, so a failure only means no
+		// extension this time.
+		if err := r.rdb.PExpire(ctx, key, r.clampedTTL(s, now)).Err(); err != nil {
+			r.touch.forget(handle)
+		}
 	}
 	return s, ok, err
+}
+
+// clampedTTL is the idle TTL for a touch of s at now: IdleTTL, but never
+// past its absolute expiry. Relative, like every TTL this store sets, so
+// only Now's notion of time counts.
+func (r *RedisStore) clampedTTL(s Session, now time.Time) time.Duration {
+	return max(idleDeadline(now, s.ExpiresAt, r.opts.IdleTTL).Sub(now), time.Millisecond)
 }
 
 // finishRead turns the reply of a GET/GETEX into a session, destroying it
@@ -167,14 +182,19 @@ func (r *RedisStore) Update(ctx context.Context, s Session) error {
 	if err != nil {
 		return err
 	}
-	// XX: a session destroyed meanwhile (logout, revocation) is never
-	// written back. KEEPTTL: an update is not a touch.
-	ok, err := r.rdb.SetXX(ctx, r.sessionKey(s.Handle), blob, redis.KeepTTL).Result()
+	// Only an existing key is written: a session destroyed meanwhile
+	// (logout, revocation) is never written back. Its TTL is kept (an
+	// update is not a touch) but clamped to s.ExpiresAt, which may not
+	// move later than the stored one.
+	res, err := r.lua.update.Run(ctx, r.rdb, []string{r.sessionKey(s.Handle)}, blob, s.ExpiresAt.UnixMilli(), r.opts.Now().UnixMilli()).Int64()
 	if err != nil {
 		return fmt.Errorf("session: update %s: %w", s.Handle, err)
 	}
-	if !ok {
+	switch res {
+	case 0:
 		return ErrNotFound
+	case -1:
+		return errExpiryLater
 	}
 	return nil
 }
@@ -312,43 +332,82 @@ func (r *RedisStore) ListUser(ctx context.Context, userID string) ([]Session, er
 	return out, nil
 }
 
-// Exists implements [Store].
+// Exists implements [Store]. One script per handle, pipelined: it reads
+// the expiry in the envelope header (not the payload), so a session past
+// its absolute expiry is reported absent and deleted, and a touch is
+// clamped to the lifetime. Only version 1 envelopes, which carry no
+// expiry in their header, cost one more round trip when touched.
 func (r *RedisStore) Exists(ctx context.Context, handles []string, touch bool) ([]bool, error) {
 	out := make([]bool, len(handles))
 	if len(handles) == 0 {
 		return out, nil
 	}
-	pipe := r.rdb.Pipeline()
-	type probe struct {
-		i int
-		n *redis.IntCmd
-		b *redis.BoolCmd
+	var idle int64
+	if touch {
+		idle = r.opts.IdleTTL.Milliseconds()
 	}
-	probes := make([]probe, 0, len(handles))
+	now := r.opts.Now()
+	pipe := r.rdb.Pipeline()
+	idx := make([]int, 0, len(handles))
+	calls := make([]*scriptCall, 0, len(handles))
 	for i, h := range handles {
 		if !ValidHandle(h) {
 			continue
 		}
-		if touch {
-			probes = append(probes, probe{i: i, b: pipe.PExpire(ctx, r.sessionKey(h), r.opts.IdleTTL)})
-		} else {
-			probes = append(probes, probe{i: i, n: pipe.Exists(ctx, r.sessionKey(h))})
-		}
+		idx = append(idx, i)
+		calls = append(calls, queueScript(ctx, pipe, r.lua.exists, []string{r.sessionKey(h)}, idle, now.UnixMilli()))
 	}
-	if len(probes) == 0 {
+	if len(calls) == 0 {
 		return out, nil
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if err := execScripts(ctx, r.rdb, pipe, calls); err != nil {
 		return nil, fmt.Errorf("session: exists: %w", err)
 	}
-	for _, p := range probes {
-		if p.b != nil {
-			out[p.i] = p.b.Val()
-		} else {
-			out[p.i] = p.n.Val() > 0
+	var legacy []int
+	for j, c := range calls {
+		switch v := c.cmd.Val().(type) {
+		case int64:
+			out[idx[j]] = v == 1
+		case string:
+			legacy = append(legacy, j)
+		}
+	}
+	if len(legacy) > 0 {
+		if err := r.touchLegacy(ctx, handles, idx, calls, legacy, now, out); err != nil {
+			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// touchLegacy finishes Exists(touch) for version 1 envelopes, whose blob the
+// script returned: open each, drop those past their lifetime, and extend
+// the others' TTL clamped to it, in one pipeline.
+func (r *RedisStore) touchLegacy(ctx context.Context, handles []string, idx []int, calls []*scriptCall, legacy []int, now time.Time, out []bool) error {
+	pipe := r.rdb.Pipeline()
+	extends := make(map[int]*redis.BoolCmd, len(legacy))
+	for _, j := range legacy {
+		i := idx[j]
+		h := handles[i]
+		s, err := r.open(h, []byte(calls[j].cmd.Val().(string)))
+		switch {
+		case err != nil:
+			out[i] = true // exists, unreadable (key rotated out): not extended
+		case s.Expired(now):
+			r.touch.forget(h)
+			pipe.Del(ctx, r.sessionKey(h))
+			pipe.SRem(ctx, r.userKey(s.UserID), h)
+		default:
+			extends[i] = pipe.PExpire(ctx, r.sessionKey(h), r.clampedTTL(s, now))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("session: exists: %w", err)
+	}
+	for i, c := range extends {
+		out[i] = c.Val()
+	}
+	return nil
 }
 
 func (r *RedisStore) seal(s Session) ([]byte, error) {
@@ -356,7 +415,7 @@ func (r *RedisStore) seal(s Session) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: encode: %w", err)
 	}
-	return r.keys.Seal(r.sessionKey(s.Handle), pt)
+	return r.keys.Seal(r.sessionKey(s.Handle), s.ExpiresAt, pt)
 }
 
 func (r *RedisStore) open(handle string, blob []byte) (Session, error) {

@@ -170,7 +170,8 @@ func (l *argLog) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 }
 
 // TestEveryCommandTouchesOneKey is the Redis Cluster rule: no command may
-// name two keys (they could live in different hash slots), and no
+// name two keys (they could live in different hash slots), every script
+// declares exactly one key (and its source uses only KEYS[1]), and no
 // transaction or keyspace scan is used.
 func TestEveryCommandTouchesOneKey(t *testing.T) {
 	ctx := context.Background()
@@ -190,13 +191,23 @@ func TestEveryCommandTouchesOneKey(t *testing.T) {
 	if len(log.cmds) < 10 {
 		t.Fatalf("only %d commands recorded", len(log.cmds))
 	}
+	for _, src := range []string{touchSrc, existsSrc, updateSrc, indexSrc} {
+		if strings.Count(src, "KEYS[") != strings.Count(src, "KEYS[1]") {
+			t.Fatalf("script uses a key other than KEYS[1]:\n%s", src)
+		}
+	}
 	for _, args := range log.cmds {
 		name := strings.ToLower(fmt.Sprint(args[0]))
 		switch name {
-		case "multi", "exec", "scan", "keys", "eval", "evalsha":
+		case "multi", "exec", "scan", "keys":
 			t.Fatalf("forbidden command %v", args)
 		case "hello", "client", "ping", "select", "auth":
 			continue // connection set-up
+		case "eval", "evalsha":
+			// A script declares its keys; Cluster routes it by them.
+			if fmt.Sprint(args[2]) != "1" {
+				t.Fatalf("script %v declares %v keys, want 1", args[:3], args[2])
+			}
 		}
 		keys := 0
 		for _, a := range args[1:] {

@@ -5,17 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
-const (
-	// MaxUserIDLen is the longest user id, in bytes, a store accepts.
-	MaxUserIDLen = 128
-	// MaxDataLen is the largest session data, in bytes (compacted JSON), a
-	// store accepts.
-	MaxDataLen = 64 << 10
-)
+// MaxDataLen is the largest session data, in bytes (compacted JSON), a
+// store accepts.
+const MaxDataLen = 64 << 10
 
 // Session is one session as the application sees it. Handle is its public
 // name; everything else is the encrypted payload. A Session is a value: the
@@ -107,27 +101,6 @@ func (o Options) withDefaults() (Options, error) {
 		return o, fmt.Errorf("%w: TouchInterval %v must be shorter than IdleTTL %v, or active sessions idle out", ErrInvalidOptions, o.TouchInterval, o.IdleTTL)
 	}
 	return o, nil
-}
-
-// ValidUserID reports whether id is an acceptable user id: non-empty, at most
-// [MaxUserIDLen] bytes, valid UTF-8, no control characters.
-func ValidUserID(id string) bool {
-	if id == "" || len(id) > MaxUserIDLen || !utf8.ValidString(id) {
-		return false
-	}
-	for _, r := range id {
-		if unicode.IsControl(r) {
-			return false
-		}
-	}
-	return true
-}
-
-func checkUserID(id string) error {
-	if !ValidUserID(id) {
-		return fmt.Errorf("%w: must be 1-%d bytes of UTF-8 without control characters", ErrInvalidUser, MaxUserIDLen)
-	}
-	return nil
 }
 
 // normalizeData returns a compacted private copy of data, nil for empty or

@@ -11,7 +11,10 @@ import (
 //
 // Both implementations ([RedisStore], [MemoryStore]) pass one contract test
 // suite: a session lives until its idle TTL lapses without activity, or its
-// absolute lifetime ends, or it is destroyed, whichever comes first.
+// absolute lifetime ends, or it is destroyed, whichever comes first. No
+// path that sets or extends an idle TTL (Create, Load, Update, Exists)
+// sets it past the absolute expiry, so a session never lives in the store,
+// Redis included, past its lifetime.
 type Store interface {
 	// Create mints a new session for userID with data (a JSON object, or
 	// empty) and returns its token (the cookie value; the caller hands it
@@ -23,13 +26,16 @@ type Store interface {
 	// absent. An invalid handle is reported absent.
 	Get(ctx context.Context, handle string) (Session, bool, error)
 	// Load is Get for a request that counts as activity: it also extends
-	// the idle TTL, at most once per TouchInterval per session and process,
-	// in the same single round trip (GETEX). It never re-encrypts.
+	// the idle TTL (clamped to the absolute expiry), at most once per
+	// TouchInterval per session and process, in the same single round trip.
+	// It never re-encrypts.
 	Load(ctx context.Context, handle string) (Session, bool, error)
-	// Update re-seals s (data, auth time) in place, keeping its idle TTL.
-	// It returns ErrNotFound if the session is gone: a destroyed session is
-	// never written back. Update must not change s.UserID; a different
-	// user gets a new session (login rotates the id).
+	// Update re-seals s (data, auth time) in place, keeping its idle TTL
+	// (shortened if s.ExpiresAt moved earlier). It returns ErrNotFound if
+	// the session is gone: a destroyed session is never written back; and
+	// ErrInvalidData if s.ExpiresAt moved later: a lifetime never grows.
+	// Update must not change s.UserID; a different user gets a new session
+	// (login rotates the id).
 	Update(ctx context.Context, s Session) error
 	// Destroy deletes the session named by handle and removes it from its
 	// user's index. It reports whether the session existed.
@@ -41,9 +47,11 @@ type Store interface {
 	// session is gone.
 	ListUser(ctx context.Context, userID string) ([]Session, error)
 	// Exists reports, for each handle, whether its session exists, in one
-	// round trip. With touch, it also extends each idle TTL. It reads no
-	// payload, so a session past its absolute expiry may still be reported
-	// until its key lapses or a Get/Load notices; callers that hold a
-	// [Session] check [Session.Expired] themselves.
+	// round trip. With touch, it also extends each idle TTL, clamped to the
+	// absolute expiry. It decrypts no payload; a session past its absolute
+	// expiry is reported absent (RedisStore reads the expiry from the
+	// envelope header; for sessions sealed before that header existed it
+	// may report one until its key lapses, so callers that hold a
+	// [Session] still check [Session.Expired] themselves).
 	Exists(ctx context.Context, handles []string, touch bool) ([]bool, error)
 }

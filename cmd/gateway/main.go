@@ -90,6 +90,9 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 		}
 		defer rm.Close()
 		if err := rm.Connect(ctx); err != nil {
+			if errors.Is(err, redisconn.ErrUnsupportedVersion) {
+				return err // a configuration error, not an outage: never fall back
+			}
 			if cfg.Production() {
 				return fmt.Errorf("redis unreachable at %s after the connect budget (production never falls back to memory): %w", cfg.Redis.Redacted(), err)
 			}
