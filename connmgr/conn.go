@@ -9,6 +9,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/internal/logfield"
 )
 
 // conn is one registered connection. It has no goroutine of its own besides
@@ -226,7 +228,7 @@ func (m *Manager) finishClose(c *conn) {
 	m.log.Info("connection closed",
 		zap.String("conn_id", c.info.ID),
 		zap.String("user_id", c.info.UserID),
-		zap.String("handle", c.info.Handle),
+		logfield.Handle(c.info.Handle),
 		zap.Int("code", int(code)),
 		zap.String("reason", code.String()),
 		zap.Duration("duration", dur),

@@ -11,6 +11,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/internal/logfield"
 )
 
 // Manager holds this instance's live connections. All methods are safe for
@@ -173,10 +175,10 @@ func (m *Manager) register(ctx context.Context, ws *websocket.Conn, info Info) (
 		_ = ws.Close(websocket.StatusCode(code), code.String())
 		return nil, nil, err
 	}
-	m.log.Debug("connection opened",
+	m.log.Info("connection opened",
 		zap.String("conn_id", info.ID),
 		zap.String("user_id", info.UserID),
-		zap.String("handle", info.Handle),
+		logfield.Handle(info.Handle),
 		zap.String("remote", info.Remote),
 	)
 	if m.hooks.OnOpen != nil {

@@ -117,7 +117,7 @@ func NewCluster(bus Bus, cfg ClusterConfig, stats func() InstanceInfo, log *zap.
 		bus:     bus,
 		cfg:     cfg,
 		stats:   stats,
-		log:     log.Named("cluster").With(zap.String("instance", cfg.InstanceID)),
+		log:     log,
 		started: time.Now().UTC().Round(0),
 		dupLog:  logLimiter{every: time.Minute},
 		members: make(map[string]*member),
@@ -214,11 +214,11 @@ func (c *Cluster) Observe(e Event) {
 	c.mu.Unlock()
 
 	if joined {
-		c.log.Info("instance joined", zap.String("id", info.ID), zap.String("addr", info.Addr),
+		c.log.Info("instance joined", zap.String("peer", info.ID), zap.String("addr", info.Addr),
 			zap.Bool("self", self))
 	}
 	if drained {
-		c.log.Info("instance draining", zap.String("id", info.ID), zap.Bool("self", self))
+		c.log.Info("instance draining", zap.String("peer", info.ID), zap.Bool("self", self))
 	}
 	if changed {
 		c.notify(up)
@@ -325,7 +325,7 @@ func (c *Cluster) check(now time.Time) (kick bool) {
 		if g.info.Draining {
 			lvl = zap.InfoLevel // a drained instance leaving is the normal way out
 		}
-		c.log.Log(lvl, "instance gone", zap.String("id", g.info.ID), zap.String("addr", g.info.Addr),
+		c.log.Log(lvl, "instance gone", zap.String("peer", g.info.ID), zap.String("addr", g.info.Addr),
 			zap.Bool("draining", g.info.Draining), zap.Duration("silent", g.silent))
 	}
 	if changed {

@@ -27,7 +27,7 @@ type LocalBus struct {
 
 // NewLocalBus returns an in-process bus. It starts nothing.
 func NewLocalBus(log *zap.Logger) *LocalBus {
-	return &LocalBus{log: log.Named("pubsub"), wake: make(chan struct{}, 1)}
+	return &LocalBus{log: log, wake: make(chan struct{}, 1)}
 }
 
 // OnSubscribed sets fn to be called once when Run starts, before any event

@@ -87,7 +87,7 @@ func NewRedisBus(rdb redis.UniversalClient, cfg RedisConfig, log *zap.Logger) *R
 	return &RedisBus{
 		rdb:     rdb,
 		cfg:     cfg,
-		log:     log.Named("pubsub").With(zap.String("channel", cfg.Channel)),
+		log:     log.With(zap.String("channel", cfg.Channel)),
 		dropLog: logLimiter{every: 5 * time.Second},
 		badLog:  logLimiter{every: 5 * time.Second},
 	}
