@@ -36,10 +36,9 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 		h := s.d.Redis.Health(ctx)
 		cancel()
-		rc := readyCheck{Status: h.Status, LatencyMS: h.LatencyMS, Error: h.LastError}
-		out.Checks["redis"] = rc
-		if h.State != redisconn.StateConnected {
-			out.Status, out.Reason = "degraded", "redis "+h.Status
+		out.Checks["redis"] = readyCheck{Status: h.Status, LatencyMS: h.LatencyMS, Error: h.LastError}
+		if reason, ok := redisReadiness(h); !ok {
+			out.Status, out.Reason = "degraded", reason
 		}
 	} else {
 		out.Checks["store"] = readyCheck{Status: "memory"}
@@ -69,4 +68,16 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		status = http.StatusServiceUnavailable
 	}
 	return c.JSON(status, out)
+}
+
+// redisReadiness decides readiness from the live PING /readyz just made, not
+// from the connection manager's last periodic check, which lags: a PING that
+// failed on a connection believed up is not ready ("redis error"), and one
+// that succeeded while the manager still says reconnecting is ready (its
+// next check will agree).
+func redisReadiness(h redisconn.Health) (reason string, ok bool) {
+	if h.OK() {
+		return "", true
+	}
+	return "redis " + h.Status, false
 }
