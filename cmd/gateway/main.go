@@ -61,7 +61,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 	}
 
 	if cfg.Production() && cfg.DemoEnabled {
-		log.Warn("DEMO_ENABLED=true in production: the demo page is served at /")
+		log.Warn("demo page enabled in production")
 	}
 
 	if cfg.UsesExampleSecrets() {
