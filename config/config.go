@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/hex"
+	"net/netip"
 	"time"
 
 	"github.com/sessiongate/sessiongate/redisconn"
@@ -43,13 +44,28 @@ type Config struct {
 	// WebSockets (GATEWAY_ALLOWED_ORIGINS, comma-separated). Empty allows
 	// only the request's own host.
 	AllowedOrigins []string
-	// TrustProxy takes the client IP from X-Forwarded-For (GATEWAY_TRUST_PROXY).
-	// Defaults to false; enable it only behind a load balancer that sets it.
-	TrustProxy bool
+	// TrustedProxies are the load balancers in front of the gateway
+	// (GATEWAY_TRUSTED_PROXIES, comma-separated CIDRs or IPs). Only when a
+	// request's immediate peer is inside them are X-Forwarded-For (the
+	// client IP: the right-most entry outside these ranges) and
+	// X-Forwarded-Proto (the scheme, for the same-origin check) honoured.
+	// Defaults to none: the headers are ignored and the peer is the client.
+	// GATEWAY_TRUST_PROXY=true, kept for compatibility and refused in
+	// production, stands for the loopback and private ranges
+	// ([PrivateProxyRanges]).
+	TrustedProxies []netip.Prefix
 	// DebugAddr, when set, serves net/http/pprof on this loopback address
 	// (GATEWAY_DEBUG_ADDR, e.g. 127.0.0.1:6060), apart from the public
 	// listener. Defaults to empty: off.
 	DebugAddr string
+	// MetricsAddr, when set, serves /metrics on this address of its own
+	// (GATEWAY_METRICS_ADDR, e.g. 127.0.0.1:9090 or :9090) and no longer on
+	// GATEWAY_ADDR. Defaults to empty: /metrics is served on GATEWAY_ADDR.
+	MetricsAddr string
+	// DemoEnabled serves the demo page at / (DEMO_ENABLED). Defaults to
+	// true in development and false in production, where it may be turned
+	// on explicitly.
+	DemoEnabled bool
 	// LogLevel is debug, info, warn or error (LOG_LEVEL). Defaults to info.
 	LogLevel string
 	// LogFormat is console or json (LOG_FORMAT). Defaults to json in

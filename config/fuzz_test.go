@@ -14,16 +14,29 @@ import (
 // Load must never panic; a Config it accepts must pass Validate, and its
 // log fields must never contain the secrets.
 func FuzzLoad(f *testing.F) {
-	f.Add(uint8(0), "production", false, "")
-	f.Add(uint8(9), "redis://:pw@[::1]:6379/3?dial_timeout=1s", true, "")
-	f.Add(uint8(10), "::1", false, "--redis-port=6380")
-	f.Add(uint8(22), strings.Repeat("ab", 32)+","+strings.Repeat("cd", 32), true, "")
-	f.Add(uint8(22), "zz", false, "")
-	f.Add(uint8(4), "https://a.test:443,http://[::1]:8080", false, "")
-	f.Add(uint8(33), "-9223372036854775808", true, "")
-	f.Add(uint8(38), "1e309", false, "")
-	f.Add(uint8(15), "a:1,b:2", true, "--redis-master-name=m")
-	f.Add(uint8(1), "[::]:0", false, "-h")
+	idx := func(name string) uint8 {
+		for i, v := range variables() {
+			if v.name == name {
+				return uint8(i)
+			}
+		}
+		f.Fatalf("no variable %s", name)
+		return 0
+	}
+	f.Add(idx("GATEWAY_ENV"), "production", false, "")
+	f.Add(idx("REDIS_URL"), "redis://:pw@[::1]:6379/3?dial_timeout=1s", true, "")
+	f.Add(idx("REDIS_HOST"), "::1", false, "--redis-port=6380")
+	f.Add(idx("SESSION_ENCRYPTION_KEY"), strings.Repeat("ab", 32)+","+strings.Repeat("cd", 32), true, "")
+	f.Add(idx("SESSION_ENCRYPTION_KEY"), "zz", false, "")
+	f.Add(idx("GATEWAY_ALLOWED_ORIGINS"), "https://a.test:443,http://[::1]:8080", false, "")
+	f.Add(idx("WS_MAX_MESSAGE_BYTES"), "-9223372036854775808", true, "")
+	f.Add(idx("RATE_LIMIT_RPS"), "1e309", false, "")
+	f.Add(idx("REDIS_ADDRS"), "a:1,b:2", true, "--redis-master-name=m")
+	f.Add(idx("GATEWAY_ADDR"), "[::]:0", false, "-h")
+	f.Add(idx("GATEWAY_TRUSTED_PROXIES"), "10.0.0.0/8,::1,0.0.0.0/0", true, "")
+	f.Add(idx("GATEWAY_TRUST_PROXY"), "true", true, "")
+	f.Add(idx("GATEWAY_METRICS_ADDR"), "127.0.0.1:9090", true, "")
+	f.Add(idx("AUTH_WEBHOOK_URL"), "http://auth.internal/login", true, "")
 	f.Fuzz(func(t *testing.T, idx uint8, value string, production bool, arg string) {
 		vars := variables()
 		v := vars[int(idx)%len(vars)]
@@ -56,8 +69,14 @@ func FuzzLoad(f *testing.F) {
 		_ = m.Close()
 		_ = c.LogFields()
 		_ = c.EffectiveCookieName()
-		if c.Production() && (c.EphemeralSecrets || c.UsesExampleSecrets() || !c.CookieSecure || c.AuthMode != AuthModeWebhook) {
+		if c.Production() && (c.EphemeralSecrets || c.UsesExampleSecrets() || !c.CookieSecure || c.AuthMode != AuthModeWebhook ||
+			!strings.HasPrefix(strings.ToLower(c.AuthWebhookURL), "https://")) {
 			t.Fatalf("production accepted unsafe settings: %+v", c.LogFields())
+		}
+		for _, p := range c.TrustedProxies {
+			if c.Production() && p.Bits() == 0 {
+				t.Fatalf("production trusts every address as a proxy: %v", c.TrustedProxies)
+			}
 		}
 	})
 }

@@ -26,6 +26,7 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) 
 		Addr:           s.str("GATEWAY_ADDR"),
 		InstanceID:     s.str("GATEWAY_INSTANCE_ID"),
 		DebugAddr:      s.str("GATEWAY_DEBUG_ADDR"),
+		MetricsAddr:    s.str("GATEWAY_METRICS_ADDR"),
 		APIKeys:        s.list("GATEWAY_API_KEYS"),
 		AllowedOrigins: s.list("GATEWAY_ALLOWED_ORIGINS"),
 		LogLevel:       strings.ToLower(s.str("LOG_LEVEL")),
@@ -37,8 +38,10 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) 
 		AuthMode:       strings.ToLower(s.str("AUTH_MODE")),
 		AuthWebhookURL: s.str("AUTH_WEBHOOK_URL"),
 	}
-	c.TrustProxy, _ = s.boolean("GATEWAY_TRUST_PROXY")
 	c.UseRedis, _ = s.boolean("USE_REDIS_SESSIONS")
+	loadTrustedProxies(s, &c)
+	demo, demoSet := s.boolean("DEMO_ENABLED")
+	c.DemoEnabled = demo || (!c.Production() && !demoSet)
 	if c.InstanceID == "" {
 		c.InstanceID = defaultInstanceID()
 	}

@@ -27,7 +27,9 @@ func TestDevelopmentDefaults(t *testing.T) {
 		{"Addr", c.Addr, ":8080"},
 		{"APIKeys", len(c.APIKeys), 0},
 		{"AllowedOrigins", len(c.AllowedOrigins), 0},
-		{"TrustProxy", c.TrustProxy, false},
+		{"TrustedProxies", len(c.TrustedProxies), 0},
+		{"MetricsAddr", c.MetricsAddr, ""},
+		{"DemoEnabled", c.DemoEnabled, true},
 		{"LogLevel", c.LogLevel, "info"},
 		{"LogFormat", c.LogFormat, "console"},
 		{"UseRedis", c.UseRedis, false},
@@ -79,9 +81,9 @@ func TestDevelopmentDefaults(t *testing.T) {
 func TestProductionDefaults(t *testing.T) {
 	c := mustLoad(t, nil, prodEnv())
 	if !c.Production() || c.LogFormat != "json" || c.AuthMode != "webhook" || !c.CookieSecure ||
-		c.EffectiveCookieName() != "__Host-sg_session" || c.EphemeralSecrets {
-		t.Fatalf("production defaults wrong: format=%s auth=%s secure=%v cookie=%s ephemeral=%v",
-			c.LogFormat, c.AuthMode, c.CookieSecure, c.EffectiveCookieName(), c.EphemeralSecrets)
+		c.EffectiveCookieName() != "__Host-sg_session" || c.EphemeralSecrets || c.DemoEnabled || len(c.TrustedProxies) != 0 {
+		t.Fatalf("production defaults wrong: format=%s auth=%s secure=%v cookie=%s ephemeral=%v demo=%v proxies=%v",
+			c.LogFormat, c.AuthMode, c.CookieSecure, c.EffectiveCookieName(), c.EphemeralSecrets, c.DemoEnabled, c.TrustedProxies)
 	}
 	if string(c.SessionSecret) != testSecret || len(c.EncryptionKeys) != 1 || hex.EncodeToString(c.EncryptionKeys[0]) != testKey {
 		t.Fatal("production secrets not taken from the environment")
@@ -106,7 +108,7 @@ func TestPrecedence(t *testing.T) {
 		{name: "env value trimmed", env: map[string]string{"LOG_LEVEL": " DEBUG "}, get: func(c Config) any { return c.LogLevel }, want: "debug"},
 		{name: "bool flag alone", args: []string{"--use-redis-sessions"}, get: func(c Config) any { return c.UseRedis }, want: true},
 		{name: "bool flag false wins", env: map[string]string{"USE_REDIS_SESSIONS": "true"}, args: []string{"--use-redis-sessions=false"}, get: func(c Config) any { return c.UseRedis }, want: false},
-		{name: "bool env yes", env: map[string]string{"GATEWAY_TRUST_PROXY": "yes"}, get: func(c Config) any { return c.TrustProxy }, want: true},
+		{name: "bool env yes", env: map[string]string{"COOKIE_SECURE": "yes"}, get: func(c Config) any { return c.CookieSecure }, want: true},
 		{name: "duration flag over env", env: map[string]string{"SESSION_IDLE_TTL": "1h"}, args: []string{"--session-idle-ttl", "2h"}, get: func(c Config) any { return c.SessionIdleTTL }, want: 2 * time.Hour},
 		{name: "int env", env: map[string]string{"WS_SEND_QUEUE": "8"}, get: func(c Config) any { return c.WSSendQueue }, want: 8},
 		{name: "connection caps default", get: func(c Config) any {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"net/netip"
 	"net/url"
 
 	"go.uber.org/zap"
@@ -27,7 +28,9 @@ func (c Config) LogFields() []zap.Field {
 		zap.String("instance_id", c.InstanceID),
 		zap.Int("api_keys", len(c.APIKeys)),
 		zap.Strings("allowed_origins", c.AllowedOrigins),
-		zap.Bool("trust_proxy", c.TrustProxy),
+		zap.Strings("trusted_proxies", prefixStrings(c.TrustedProxies)),
+		zap.String("metrics_addr", c.MetricsAddr),
+		zap.Bool("demo_enabled", c.DemoEnabled),
 		zap.String("log_level", c.LogLevel),
 		zap.String("log_format", c.LogFormat),
 		zap.Bool("use_redis", c.UseRedis),
@@ -82,4 +85,12 @@ func redactURL(raw string) string {
 	}
 	u.User, u.RawQuery, u.Fragment, u.RawFragment = nil, "", "", ""
 	return u.String()
+}
+
+func prefixStrings(ps []netip.Prefix) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return out
 }

@@ -59,6 +59,16 @@ func (c Config) problems() []error {
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || !validPort(port, true) {
 		add("GATEWAY_ADDR must be host:port or :port, e.g. \":8080\"; got %q", clip(c.Addr))
 	}
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || !validPort(port, true) {
+			add("GATEWAY_METRICS_ADDR must be host:port or :port, e.g. \"127.0.0.1:9090\"; got %q", clip(c.MetricsAddr))
+		}
+	}
+	for _, p := range c.TrustedProxies {
+		if c.Production() && p.Bits() == 0 {
+			add("GATEWAY_TRUSTED_PROXIES must not contain %s in production: it trusts X-Forwarded-For from every address, so any client could choose its own IP; list the load balancers' addresses", p)
+		}
+	}
 	if c.InstanceID == "" || len(c.InstanceID) > maxInstanceIDLen || strings.IndexFunc(c.InstanceID, func(r rune) bool { return !validIDRune(r) }) >= 0 {
 		add("GATEWAY_INSTANCE_ID must be 1-%d characters of letters, digits, '.', '_', ':' or '-'; got %q", maxInstanceIDLen, clip(c.InstanceID))
 	}
@@ -195,6 +205,8 @@ func (c Config) authProblems(add func(string, ...any)) {
 			add("AUTH_WEBHOOK_URL is required with AUTH_MODE=webhook: the http(s) URL that checks login requests")
 		} else if u, err := url.Parse(c.AuthWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			add("AUTH_WEBHOOK_URL must be an http:// or https:// URL with a host")
+		} else if c.Production() && u.Scheme != "https" {
+			add("AUTH_WEBHOOK_URL must be an https:// URL in production: it carries users' passwords (http:// is for development only)")
 		}
 	default:
 		add("AUTH_MODE must be dev or webhook; got %q", clip(c.AuthMode))

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -149,11 +150,16 @@ func TestSessionCookieHttpOnlyAndSameSite(t *testing.T) {
 // no Domain; webhook authentication; the WebSocket works over wss.
 func TestProductionCookieBehindTLS(t *testing.T) {
 	requireSuite(t)
-	hook := startAuthWebhook(t)
+	hook, hookCA := startAuthWebhook(t)
 	tc := startCluster(t, cluster.Options{
 		Instances:  1,
 		Production: true,
-		Env:        map[string]string{"AUTH_MODE": "webhook", "AUTH_WEBHOOK_URL": hook, "LOG_LEVEL": "debug"},
+		Env: map[string]string{"AUTH_MODE": "webhook", "AUTH_WEBHOOK_URL": hook, "LOG_LEVEL": "debug",
+			// Production takes an https webhook only; the gateway trusts the
+			// webhook's throwaway certificate through Go's SSL_CERT_FILE.
+			"SSL_CERT_FILE": hookCA,
+			// The browser below drives the demo page, off by default in production.
+			"DEMO_ENABLED": "true"},
 	})
 	if !strings.HasPrefix(tc.URL(), "https://") {
 		t.Fatalf("production LB URL %s is not https", tc.URL())
@@ -222,11 +228,21 @@ func TestProductionCookieBehindTLS(t *testing.T) {
 	}
 }
 
-// startAuthWebhook serves the application's login webhook: password
-// "correct horse" logs in as the given user, anything else is a 401.
-func startAuthWebhook(t *testing.T) string {
+// startAuthWebhook serves the application's login webhook over TLS with a
+// throwaway certificate: password "correct horse" logs in as the given
+// user, anything else is a 401. It returns the URL and the certificate's
+// PEM file.
+func startAuthWebhook(t *testing.T) (url, certFile string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	certFile = filepath.Join(t.TempDir(), "webhook.pem")
+	if err := cluster.WriteSelfSignedPEM(certFile); err != nil {
+		t.Fatal(err)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,5 +260,5 @@ func startAuthWebhook(t *testing.T) string {
 	})}
 	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { _ = srv.Close() })
-	return "http://" + ln.Addr().String() + "/login"
+	return "https://" + ln.Addr().String() + "/login", certFile
 }

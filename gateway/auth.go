@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
 	"github.com/sessiongate/sessiongate/session"
@@ -60,12 +61,21 @@ func (DevAuthenticator) Authenticate(_ context.Context, body []byte) (Identity, 
 
 // WebhookAuthenticator forwards the login body to the application's URL and
 // takes the identity from its answer: 2xx with {"user_id":"...","data":{...}}
-// is a login; 401/403 is refused credentials; anything else, a timeout or an
-// unreadable answer is an upstream failure.
+// is a login; 401/403 is refused credentials; anything else (a 3xx
+// included: redirects are never followed, so credentials are never
+// re-sent elsewhere), a timeout or an unreadable answer is an upstream
+// failure.
+//
+// It calls the URL with an HTTP client of its own, built on first use:
+// dial, TLS handshake and response header timeouts, no redirects, no cookie
+// jar. Set URL and Timeout before the first call; it is then safe for
+// concurrent use.
 type WebhookAuthenticator struct {
 	URL     string
 	Timeout time.Duration // Defaults to 5s.
-	Client  *http.Client  // Defaults to a client with Timeout.
+
+	once   sync.Once
+	client *http.Client
 }
 
 // maxWebhookResponse bounds what we read from the application.
@@ -77,6 +87,7 @@ func (w *WebhookAuthenticator) Authenticate(ctx context.Context, body []byte) (I
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
+	w.once.Do(func() { w.client = newWebhookClient(timeout) })
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
@@ -84,11 +95,7 @@ func (w *WebhookAuthenticator) Authenticate(ctx context.Context, body []byte) (I
 		return Identity{}, fmt.Errorf("%w: build request: %v", ErrUpstream, err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	client := w.Client
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, err := w.client.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
 			return Identity{}, fmt.Errorf("%w: no answer within %s", ErrUpstream, timeout)
@@ -109,6 +116,8 @@ func (w *WebhookAuthenticator) Authenticate(ctx context.Context, body []byte) (I
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return Identity{}, ErrBadCredentials
+	case resp.StatusCode >= 300 && resp.StatusCode <= 399:
+		return Identity{}, fmt.Errorf("%w: answered HTTP %d, a redirect (never followed: it would re-send the credentials)", ErrUpstream, resp.StatusCode)
 	case resp.StatusCode < 200 || resp.StatusCode > 299:
 		return Identity{}, fmt.Errorf("%w: answered HTTP %d", ErrUpstream, resp.StatusCode)
 	case len(raw) > maxWebhookResponse:

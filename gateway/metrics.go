@@ -90,8 +90,11 @@ func newMetrics(s *Server) *metrics {
 	return m
 }
 
-func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+// MetricsHandler serves this instance's Prometheus metrics. The gateway's
+// own handler serves it at /metrics unless GATEWAY_METRICS_ADDR is set; then
+// main serves it on that listener instead. Safe for concurrent use.
+func (s *Server) MetricsHandler() http.Handler {
+	return promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{Registry: s.metrics.reg})
 }
 
 // connHooks feeds connmgr's events into the metrics.

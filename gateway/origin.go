@@ -11,7 +11,10 @@ import (
 // (a browser always sends Origin on WebSocket handshakes and on POSTs), which
 // cannot carry a victim's cookie across sites.
 //
-// With no configured origins, only the request's own host is allowed.
+// With no configured origins, only the request's own origin is allowed:
+// same scheme (see [proxies.scheme]), host and port, a missing port being
+// the scheme's default. An http:// page must not act on an https://
+// gateway: whoever can tamper with plain-HTTP traffic would control it.
 func (s *Server) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
@@ -26,10 +29,30 @@ func (s *Server) originAllowed(r *http.Request) bool {
 		return false
 	}
 	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
+	if err != nil || u.Host == "" || u.Opaque != "" {
 		return false
 	}
-	return strings.EqualFold(u.Host, r.Host)
+	scheme := s.proxies.scheme(r)
+	if strings.ToLower(u.Scheme) != scheme {
+		return false
+	}
+	oh, op := splitHostPort(u.Host, scheme)
+	rh, rp := splitHostPort(r.Host, scheme)
+	return oh != "" && strings.EqualFold(oh, rh) && op == rp
+}
+
+// splitHostPort splits host[:port] (IPv6 in brackets), filling in the
+// scheme's default port.
+func splitHostPort(hostport, scheme string) (host, port string) {
+	u := url.URL{Host: hostport}
+	host, port = u.Hostname(), u.Port()
+	if port == "" {
+		port = "80"
+		if scheme == "https" {
+			port = "443"
+		}
+	}
+	return host, port
 }
 
 // csrfSafe is the CSRF check for cookie-authenticated, state-changing

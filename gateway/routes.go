@@ -19,11 +19,7 @@ func (s *Server) routes() *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.errorHandler
-	if s.cfg.TrustProxy {
-		e.IPExtractor = echo.ExtractIPFromXFFHeader()
-	} else {
-		e.IPExtractor = echo.ExtractIPDirect()
-	}
+	e.IPExtractor = s.proxies.ipExtractor()
 
 	e.Use(requestID)
 	e.Use(s.accessLog)
@@ -39,11 +35,15 @@ func (s *Server) routes() *echo.Echo {
 
 	limit := s.rateLimit()
 
-	e.GET("/", s.handleDemo)
+	if s.cfg.DemoEnabled {
+		e.GET("/", s.handleDemo)
+	}
 	e.GET("/client.js", s.handleClientJS)
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
-	e.GET("/metrics", echo.WrapHandler(s.metrics.handler()))
+	if s.cfg.MetricsAddr == "" {
+		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
+	}
 
 	e.POST("/auth/login", s.handleLogin, limit)
 	e.POST("/auth/logout", s.handleLogout)

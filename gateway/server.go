@@ -51,6 +51,7 @@ type Server struct {
 
 	cluster *pubsub.Cluster
 	metrics *metrics
+	proxies proxies
 	tomb    *tombstones
 	started time.Time
 
@@ -94,6 +95,7 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 		now:        d.Now,
 		reconcileC: make(chan string, 1),
 		started:    d.Now(),
+		proxies:    proxies{ranges: cfg.TrustedProxies},
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	// A tombstone must outlive the race it covers (an event ahead of the

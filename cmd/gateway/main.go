@@ -60,6 +60,10 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 		log.Warn("SESSION_SECRET/SESSION_ENCRYPTION_KEY not set: using random ones for this process; sessions will not survive a restart or work across instances")
 	}
 
+	if cfg.Production() && cfg.DemoEnabled {
+		log.Warn("demo page enabled in production")
+	}
+
 	if cfg.UsesExampleSecrets() {
 		log.Warn("running with the example SESSION_SECRET/SESSION_ENCRYPTION_KEY from .env.example: fine for development, refused in production")
 	}
@@ -132,6 +136,13 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 		}
 		defer stop()
 	}
+	if cfg.MetricsAddr != "" {
+		stop, err := serveMetrics(cfg.MetricsAddr, srv.MetricsHandler(), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on GATEWAY_ADDR %s: %w", cfg.Addr, err)
@@ -180,6 +191,29 @@ func serveDebug(addr string, log *zap.Logger) (stop func(), err error) {
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = hs.Serve(ln) }()
 	log.Info("pprof listening", zap.String("debug_addr", ln.Addr().String()))
+	return func() { _ = hs.Close() }, nil
+}
+
+// serveMetrics serves /metrics on a listener of its own
+// (GATEWAY_METRICS_ADDR), so the public port need not expose it. It runs
+// until stop, which the process calls on its way out.
+func serveMetrics(addr string, h http.Handler, log *zap.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on GATEWAY_METRICS_ADDR %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	hs := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          zap.NewStdLog(log.Named("metrics")),
+	}
+	go func() { _ = hs.Serve(ln) }()
+	log.Info("metrics listening", zap.String("metrics_addr", ln.Addr().String()))
 	return func() { _ = hs.Close() }, nil
 }
 

@@ -333,7 +333,7 @@ func TestRedisFallback(t *testing.T) {
 	t.Run("production exits", func(t *testing.T) {
 		env := map[string]string{"GATEWAY_ENV": "production", "GATEWAY_ADDR": freeAddr(t),
 			"SESSION_SECRET": "prod-secret-0123456789abcdef0123456789", "SESSION_ENCRYPTION_KEY": strings.Repeat("cd", 32),
-			"AUTH_MODE": "webhook", "AUTH_WEBHOOK_URL": "http://127.0.0.1:1/auth"}
+			"AUTH_MODE": "webhook", "AUTH_WEBHOOK_URL": "https://127.0.0.1:1/auth"}
 		for k, v := range base {
 			env[k] = v
 		}

@@ -136,10 +136,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 
 func (c *Cluster) env(o Options, lbOrigin string) map[string]string {
 	env := map[string]string{
-		"GATEWAY_ENV":               "development",
-		"GATEWAY_API_KEYS":          c.APIKey,
-		"GATEWAY_ALLOWED_ORIGINS":   lbOrigin,
-		"GATEWAY_TRUST_PROXY":       "true",
+		"GATEWAY_ENV":             "development",
+		"GATEWAY_API_KEYS":        c.APIKey,
+		"GATEWAY_ALLOWED_ORIGINS": lbOrigin,
+		// haproxy connects from 127.0.0.1; it strips the clients' own
+		// X-Forwarded-* headers (see haproxyConfig).
+		"GATEWAY_TRUSTED_PROXIES":   "127.0.0.1",
 		"USE_REDIS_SESSIONS":        "true",
 		"REDIS_URL":                 c.Redis.URL(),
 		"REDIS_KEY_PREFIX":          "sge2e:",

@@ -48,9 +48,12 @@ defaults
 
 frontend lb
     bind 127.0.0.1:{{.Port}}{{if .CertPath}} ssl crt {{.CertPath}}{{end}}
-{{- if .CertPath}}
-    http-request set-header X-Forwarded-Proto https
-{{- end}}
+    # The edge proxy replaces what clients claim: the gateways trust this
+    # proxy's X-Forwarded-For (option forwardfor appends the client's
+    # address) and X-Forwarded-Proto (GATEWAY_TRUSTED_PROXIES).
+    http-request del-header X-Forwarded-For
+    http-request del-header X-Real-IP
+    http-request set-header X-Forwarded-Proto {{if .CertPath}}https{{else}}http{{end}}
     default_backend gateways
 
 backend gateways
