@@ -92,6 +92,12 @@ func (c Config) redisProblems(add func(format string, args ...any)) {
 			add("REDIS_ADDRS entry %d must be host:port; got %q", i+1, clip(a))
 		}
 	}
+	if err := r.Validate(); err != nil && len(r.Addrs) == 0 && r.URL != "" {
+		// The checks above cover the common mistakes with clearer words;
+		// this catches what only go-redis's own URL parser refuses (an
+		// unknown query option, say). The error never quotes the URL.
+		add("REDIS_URL is not accepted by the Redis client: %v", err)
+	}
 	if r.MasterName != "" && len(r.Addrs) == 0 {
 		add("REDIS_MASTER_NAME is set, so REDIS_ADDRS must list the Sentinel addresses (host:26379,...)")
 	}

@@ -99,6 +99,8 @@ func TestValidationRules(t *testing.T) {
 		{name: "redis url scheme", env: with(dev, "REDIS_URL=http://:hunter2@r:6379"), want: "REDIS_URL must be a redis:// or rediss:// URL"},
 		{name: "redis url unparsable", env: with(dev, "REDIS_URL=redis://:hunter2@r:port"), want: "REDIS_URL must be a redis:// or rediss:// URL"},
 		{name: "redis url db path", env: with(dev, "REDIS_URL=redis://r:6379/db1"), want: "REDIS_URL path must be a database number"},
+		{name: "redis url option the client refuses (fuzz)", env: with(dev, "REDIS_URL=redis:?0"), want: "REDIS_URL is not accepted by the Redis client"},
+		{name: "redis url unknown option", env: with(dev, "REDIS_URL=redis://:hunter2@r:6379/0?bogus_option=1"), want: "REDIS_URL is not accepted by the Redis client"},
 		{name: "redis host with port", env: with(dev, "REDIS_HOST=r:6379"), want: "REDIS_HOST must be a host name or IP address without port"},
 		{name: "redis port text", env: with(dev, "REDIS_PORT=redis"), want: `REDIS_PORT must be a port number 1-65535; got "redis"`},
 		{name: "redis port zero", env: with(dev, "REDIS_PORT=0"), want: "REDIS_PORT must be a port number 1-65535"},

@@ -102,6 +102,18 @@ func (c Config) check() error {
 	return fmt.Errorf("%w: %w", ErrInvalidConfig, errors.Join(errs...))
 }
 
+// Validate reports whether [New] would accept c: the same checks, the same
+// URL parser, no I/O. Errors wrap [ErrInvalidConfig] and never quote a
+// password. config uses it so that a configuration it accepts always builds.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if err := c.check(); err != nil {
+		return err
+	}
+	_, err := c.universalOptions()
+	return err
+}
+
 // universalOptions builds the go-redis options for c (defaults applied).
 // It does no I/O.
 func (c Config) universalOptions() (*redis.UniversalOptions, error) {
