@@ -46,4 +46,10 @@ type Store interface {
 	// until its key lapses or a Get/Load notices; callers that hold a
 	// [Session] check [Session.Expired] themselves.
 	Exists(ctx context.Context, handles []string, touch bool) ([]bool, error)
+	// Generation returns an id of the data set the sessions live in. It
+	// stays the same while the data set does and changes when the data set
+	// is lost (a Redis restart without persistence, FLUSHALL): a caller that
+	// remembers it can tell "these sessions were revoked" from "every
+	// session was lost". The first call may write; later calls only read.
+	Generation(ctx context.Context) (string, error)
 }
