@@ -245,7 +245,7 @@ func TestRevokeUserClosesOnlyDestroyed(t *testing.T) {
 func TestRevokeUserChunksEvents(t *testing.T) {
 	for _, tc := range []struct {
 		per, sessions int
-		want         []int
+		want          []int
 	}{
 		{per: 0, sessions: 2500, want: []int{1000, 1000, 500}},
 		{per: 2, sessions: 5, want: []int{2, 2, 1}},
