@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -144,17 +145,38 @@ func TestUserRevocationSparesConcurrentSession(t *testing.T) {
 	oldB.mustNext("welcome")
 
 	// A new login lands between the store's DestroyUser and the closes:
-	// its sockets are up before the revocation returns.
+	// its sockets are up before the revocation returns. This runs in A's
+	// handler goroutine, so it reports failures instead of calling Fatal.
 	var newA, newB *wsConn
+	var hookErr error
 	f := func() {
 		after.Store(nil)
-		tok, _ := b.createSession("uma")
-		newA, newB = a.dialToken(tok), b.dialToken(tok)
-		newA.mustNext("welcome")
-		newB.mustNext("welcome")
+		tok, _, err := b.store.Create(context.Background(), "uma", nil)
+		if err != nil {
+			hookErr = err
+			return
+		}
+		for _, dst := range []struct {
+			g *testGateway
+			w **wsConn
+		}{{a, &newA}, {b, &newB}} {
+			w, _, err := dialWS(t, dst.g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil)
+			if err != nil {
+				hookErr = err
+				return
+			}
+			if f, err := w.next(5 * time.Second); err != nil || f.Type != "welcome" {
+				hookErr = fmt.Errorf("welcome on %s: %+v, %v", dst.g.cfg.InstanceID, f, err)
+				return
+			}
+			*dst.w = w
+		}
 	}
 	after.Store(&f)
 	st, body := a.api("DELETE", "/api/v1/users/uma/sessions", nil)
+	if hookErr != nil {
+		t.Fatalf("new login during the revocation: %v", hookErr)
+	}
 	if st != http.StatusOK || !strings.Contains(string(body), `"revoked":1`) {
 		t.Fatalf("revoke user: %d %s", st, body)
 	}
