@@ -54,6 +54,10 @@ const (
 	// CodeProtocolError: the client broke the protocol (malformed JSON,
 	// unknown type, binary frame). Terminal: a buggy client must not loop.
 	CodeProtocolError CloseCode = 4503
+	// CodeSessionLost: the session store lost its data set (a Redis restart
+	// without persistence, FLUSHALL), and this session with it. Nobody
+	// revoked it, but it is gone. Terminal: the client must log in again.
+	CodeSessionLost CloseCode = 4504
 )
 
 // Reconnect reports whether a client that receives c should reconnect.
@@ -61,7 +65,7 @@ const (
 // reconnect.
 func (c CloseCode) Reconnect() bool {
 	switch c {
-	case CodeNormal, CodeTooBig, CodeRevoked, CodeExpired, CodeUnauthorized, CodeProtocolError:
+	case CodeNormal, CodeTooBig, CodeRevoked, CodeExpired, CodeUnauthorized, CodeProtocolError, CodeSessionLost:
 		return false
 	case CodeGoingAway, CodeAbnormal, CodeInternal, CodeSlowConsumer, CodeHeartbeatTimeout,
 		CodeRateLimited, CodeConnectionLimit:
@@ -101,6 +105,8 @@ func (c CloseCode) String() string {
 		return "unauthorized"
 	case CodeProtocolError:
 		return "protocol_error"
+	case CodeSessionLost:
+		return "session_lost"
 	}
 	return "unknown"
 }

@@ -23,6 +23,7 @@ func TestCloseCodes(t *testing.T) {
 		{name: "expired", code: CodeExpired, value: 4501, reconnect: false, sendable: true},
 		{name: "unauthorized", code: CodeUnauthorized, value: 4502, reconnect: false, sendable: true},
 		{name: "protocol_error", code: CodeProtocolError, value: 4503, reconnect: false, sendable: true},
+		{name: "session_lost", code: CodeSessionLost, value: 4504, reconnect: false, sendable: true},
 		{name: "unknown", code: 4321, value: 4321, reconnect: true, sendable: true},
 		{name: "unknown", code: 4777, value: 4777, reconnect: false, sendable: true},
 		{name: "unknown", code: 1005, value: 1005, reconnect: true, sendable: false},

@@ -161,15 +161,24 @@ func (s *Server) apiRevokeSession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	existed, err := s.revokeSession(c.Request().Context(), h, "api")
-	if err != nil {
-		return err
-	}
-	if !existed {
-		return errorf(http.StatusNotFound, codeNotFound, "no such session (revocation still broadcast)")
+	res := s.rev.RevokeSession(c.Request().Context(), h, "api")
+	switch {
+	case res.Pending:
+		return c.JSON(http.StatusAccepted, revocationPending)
+	case !res.Existed:
+		return errorf(http.StatusNotFound, codeNotFound, "no such session")
 	}
 	return c.NoContent(http.StatusNoContent)
 }
+
+// revocationPendingResponse answers a revocation the store or the bus
+// could not confirm yet: the local sockets are closed and the revocation
+// is retried until both confirm it.
+type revocationPendingResponse struct {
+	Status string `json:"status"`
+}
+
+var revocationPending = revocationPendingResponse{Status: "pending"}
 
 type userSessionsResponse struct {
 	UserID   string            `json:"user_id"`
@@ -200,11 +209,14 @@ func (s *Server) apiRevokeUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, err := s.revokeUser(c.Request().Context(), u, "api")
+	res, err := s.rev.RevokeUser(c.Request().Context(), u, "api")
 	if err != nil {
-		return err
+		return errorf(http.StatusBadRequest, codeBadRequest, err.Error())
 	}
-	return c.JSON(http.StatusOK, map[string]int{"revoked": n})
+	if res.Pending {
+		return c.JSON(http.StatusAccepted, revocationPending)
+	}
+	return c.JSON(http.StatusOK, map[string]int{"revoked": res.Sessions})
 }
 
 func (s *Server) apiPublish(c echo.Context) error {

@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
-	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/session"
 )
 
@@ -62,7 +61,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	}
 	// Rotate: whatever session the browser held ends here (no fixation).
 	if old, ok := s.sessionHandle(r); ok {
-		s.revokeSession(r.Context(), old, "login rotation")
+		s.rev.RevokeSession(r.Context(), old, "login rotation")
 	}
 	token, sess, err := s.d.Store.Create(r.Context(), id.UserID, id.Data)
 	if err != nil {
@@ -79,12 +78,14 @@ func (s *Server) handleLogout(c echo.Context) error {
 		s.log.Warn("cross-site logout refused", zap.String("origin", clipLog(r.Header.Get("Origin"))), zap.String("ip", c.RealIP()))
 		return errorf(http.StatusForbidden, codeForbidden, "cross-site request refused")
 	}
+	pending := false
 	if handle, ok := s.sessionHandle(r); ok {
-		if _, err := s.revokeSession(r.Context(), handle, "logout"); err != nil {
-			return err
-		}
+		pending = s.rev.RevokeSession(r.Context(), handle, "logout").Pending
 	}
 	s.clearCookie(c)
+	if pending {
+		return c.JSON(http.StatusAccepted, revocationPending)
+	}
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -180,13 +181,4 @@ func shortHandle(h string) string {
 		return h[:12]
 	}
 	return h
-}
-
-// closeCodeFor is the close code for a session that is gone: expired if its
-// absolute lifetime has passed, revoked otherwise.
-func (s *Server) closeCodeFor(expiresAt time.Time) connmgr.CloseCode {
-	if !expiresAt.IsZero() && !s.now().Before(expiresAt) {
-		return connmgr.CodeExpired
-	}
-	return connmgr.CodeRevoked
 }

@@ -4,6 +4,7 @@
 //
 // It wires the other packages together: session (who a cookie belongs to),
 // connmgr (the live connections), pubsub (events from and to other instances)
-// and redisconn (the Redis client's health). It also owns the reconciler that
-// makes revocation correct when pub/sub loses events.
+// and redisconn (the Redis client's health). Revocation (tombstones, queued
+// revocations, bus revocation events, the reconciler) is package revocation;
+// the gateway only calls it.
 package gateway

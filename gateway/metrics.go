@@ -22,15 +22,11 @@ type metrics struct {
 	sent             prometheus.Counter
 	dropped          prometheus.Counter
 	slowConsumer     prometheus.Counter
-	revocations      *prometheus.CounterVec
 	handshake        prometheus.Histogram
 	handshakeRefused *prometheus.CounterVec
 	redisLatency     *prometheus.HistogramVec
 	events           *prometheus.CounterVec
 	publishErrors    prometheus.Counter
-	reconciles       prometheus.Counter
-	reconcileErrors  prometheus.Counter
-	reconcileClosed  prometheus.Counter
 	rateLimited      prometheus.Counter
 	capCloses        *prometheus.CounterVec
 	inboundLimited   prometheus.Counter
@@ -46,26 +42,23 @@ func newMetrics(s *Server) *metrics {
 		sent:         prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_messages_sent_total", Help: "Frames written to clients."}),
 		dropped:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_messages_dropped_total", Help: "Frames dropped (full queue or closed connection)."}),
 		slowConsumer: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_queue_full_closes_total", Help: "Connections closed because their send queue was full (4000)."}),
-		revocations:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_revocations_total", Help: "Revocations accepted by this instance."}, []string{"kind"}),
 		handshake: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sessiongate_handshake_seconds", Help: "Authenticated WebSocket handshake latency (session check + upgrade).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}),
 		handshakeRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_handshakes_refused_total", Help: "WebSocket handshakes refused before the upgrade, by reason."}, []string{"reason"}),
 		redisLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "sessiongate_redis_command_seconds", Help: "Redis command latency.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .5, 2}}, []string{"command", "result"}),
-		events:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_events_received_total", Help: "Bus events received, by kind."}, []string{"kind"}),
-		publishErrors:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_publish_errors_total", Help: "Bus publishes that failed."}),
-		reconciles:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_reconciles_total", Help: "Reconciliation passes completed."}),
-		reconcileErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_reconcile_errors_total", Help: "Reconciliation passes that failed."}),
-		reconcileClosed: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_reconcile_closed_total", Help: "Connections closed by reconciliation (revocations pub/sub missed)."}),
-		rateLimited:     prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_rate_limited_total", Help: "Requests refused by the per-IP rate limit."}),
+		events:        prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_events_received_total", Help: "Bus events received, by kind."}, []string{"kind"}),
+		publishErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_publish_errors_total", Help: "Bus publishes that failed."}),
+		rateLimited:   prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_rate_limited_total", Help: "Requests refused by the per-IP rate limit."}),
 		capCloses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_connection_cap_closes_total",
 			Help: "Connections upgraded then closed with 4009: they lost the race for a connection cap's last slot (refusals before the upgrade are in sessiongate_handshakes_refused_total)."}, []string{"reason"}),
 		inboundLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_inbound_rate_limited_total",
 			Help: "Connections closed with 4008 for sending faster than WS_INBOUND_RATE/WS_INBOUND_BURST."}),
 	}
-	for _, c := range []prometheus.Collector{m.connects, m.disconnects, m.sent, m.dropped, m.slowConsumer, m.revocations,
-		m.handshake, m.handshakeRefused, m.redisLatency, m.events, m.publishErrors, m.reconciles, m.reconcileErrors,
-		m.reconcileClosed, m.rateLimited, m.capCloses, m.inboundLimited} {
+	// The revocation unit registers its own metrics (revocations,
+	// reconciles, store resets) on reg.
+	for _, c := range []prometheus.Collector{m.connects, m.disconnects, m.sent, m.dropped, m.slowConsumer,
+		m.handshake, m.handshakeRefused, m.redisLatency, m.events, m.publishErrors, m.rateLimited, m.capCloses, m.inboundLimited} {
 		f(c)
 	}
 	limit := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sessiongate_connection_limit",

@@ -17,6 +17,7 @@ import (
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/redisconn"
+	"github.com/sessiongate/sessiongate/revocation"
 	"github.com/sessiongate/sessiongate/session"
 )
 
@@ -52,15 +53,11 @@ type Server struct {
 	cluster *pubsub.Cluster
 	metrics *metrics
 	proxies proxies
-	tomb    *tombstones
+	rev     *revocation.Revoker
 	started time.Time
 
 	draining   atomic.Bool
 	subscribed atomic.Bool
-	reconcileC chan string
-	// reconcileFailures counts consecutive failed passes (reconcile loop
-	// only): it spaces the retries and keeps an outage to one warning.
-	reconcileFailures int
 
 	// baseCtx outlives requests: WebSocket connections run under it and end
 	// when Shutdown has drained them.
@@ -89,18 +86,14 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 		d.Now = time.Now
 	}
 	s := &Server{
-		cfg:        cfg,
-		log:        d.Log,
-		d:          d,
-		now:        d.Now,
-		reconcileC: make(chan string, 1),
-		started:    d.Now(),
-		proxies:    proxies{ranges: cfg.TrustedProxies},
+		cfg:     cfg,
+		log:     d.Log,
+		d:       d,
+		now:     d.Now,
+		started: d.Now(),
+		proxies: proxies{ranges: cfg.TrustedProxies},
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
-	// A tombstone must outlive the race it covers (an event ahead of the
-	// store delete); two sweep intervals is far beyond that.
-	s.tomb = newTombstones(max(2*cfg.ReconcileInterval, time.Minute))
 	s.metrics = newMetrics(s)
 	s.conns = connmgr.New(connmgr.Config{
 		InstanceID:      cfg.InstanceID,
@@ -117,6 +110,21 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 		InboundRate:              cfg.WSInboundRate,
 		InboundBurst:             cfg.WSInboundBurst,
 	}, d.Log.Named("conn"), s.metrics.connHooks(d.Log))
+	rev, err := revocation.New(revocation.Config{
+		InstanceID:    cfg.InstanceID,
+		SweepInterval: cfg.ReconcileInterval,
+	}, revocation.Deps{
+		Store:   d.Store,
+		Bus:     countingPublisher{bus: d.Bus, errs: s.metrics.publishErrors},
+		Conns:   s.conns,
+		Log:     d.Log.Named("revocation"),
+		Now:     d.Now,
+		Metrics: s.metrics.reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	s.rev = rev
 	s.cluster = pubsub.NewCluster(d.Bus, pubsub.ClusterConfig{
 		InstanceID: cfg.InstanceID,
 		Addr:       cfg.Addr,
@@ -166,7 +174,7 @@ func (s *Server) Start() {
 			}
 		})
 		s.goFn(func() { s.cluster.Run(ctx) })
-		s.goFn(func() { s.reconcileLoop(ctx) })
+		s.goFn(func() { s.rev.Run(ctx) })
 		if s.d.Redis != nil {
 			s.goFn(func() { s.d.Redis.Run(ctx) })
 		}

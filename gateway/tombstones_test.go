@@ -3,7 +3,7 @@ package gateway
 import (
 	"context"
 	"net/http"
-	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,70 +38,68 @@ func TestRevokedHandleTombstoned(t *testing.T) {
 	}
 }
 
-func TestTombstonesExpireAndStayBounded(t *testing.T) {
-	now := time.Unix(1000, 0)
-	ts := newTombstones(time.Minute)
-	ts.add("a", now)
-	if !ts.has("a", now.Add(59*time.Second)) || ts.has("a", now.Add(time.Minute)) {
-		t.Fatal("tombstone should live exactly its ttl")
+// loadGate pauses one handshake between its store read and its
+// registration.
+type loadGate struct{ loaded, proceed chan struct{} }
+
+type gatedLoadStore struct {
+	session.Store
+	gate *atomic.Pointer[loadGate]
+}
+
+func (s gatedLoadStore) Load(ctx context.Context, handle string) (session.Session, bool, error) {
+	sess, ok, err := s.Store.Load(ctx, handle)
+	if g := s.gate.Swap(nil); g != nil {
+		close(g.loaded)
+		<-g.proceed
 	}
-	// Distinct keys (string(rune(i)) would fold the surrogate range into
-	// one, staying under the bound and proving nothing).
-	for i := 0; i < maxTombstones+10; i++ {
-		ts.add(strconv.Itoa(i), now)
-	}
-	if !ts.has(strconv.Itoa(maxTombstones+9), now) {
-		t.Fatal("the newest tombstone was lost when the set overflowed")
-	}
-	if n := len(ts.m); n > maxTombstones {
-		t.Fatalf("%d tombstones, bound is %d", n, maxTombstones)
-	}
+	return sess, ok, err
 }
 
 // A revocation that lands while a handshake is between its store read and
-// its registration is caught right after the registration.
-func TestCloseIfRevokedMeanwhile(t *testing.T) {
-	g := startGateway(t, gwOptions{})
-	t.Run("session tombstoned", func(t *testing.T) {
-		tok, handle := g.createSession("pia")
-		w := g.dialToken(tok)
-		w.mustNext("welcome")
-		g.srv.tomb.add(handle, g.srv.now())
-		g.srv.closeIfRevokedMeanwhile(handle, "pia", time.Time{}, g.srv.now())
-		if code := w.closeCode(5 * time.Second); code != 4500 {
-			t.Fatalf("close %d, want 4500", code)
-		}
-	})
-	t.Run("user revoked, this session gone", func(t *testing.T) {
-		tok, handle := g.createSession("quinn")
-		w := g.dialToken(tok)
-		w.mustNext("welcome")
-		since := g.srv.now()
-		g.srv.tomb.addUser("quinn", g.srv.now())
-		if _, err := g.store.Destroy(context.Background(), handle); err != nil {
-			t.Fatal(err)
-		}
-		g.srv.closeIfRevokedMeanwhile(handle, "quinn", time.Now().Add(time.Hour), since)
-		if code := w.closeCode(5 * time.Second); code != 4500 {
-			t.Fatalf("close %d, want 4500", code)
-		}
-	})
-	t.Run("user revoked, this session is a new login", func(t *testing.T) {
-		tok, handle := g.createSession("rita")
-		w := g.dialToken(tok)
-		w.mustNext("welcome")
-		since := g.srv.now()
-		g.srv.tomb.addUser("rita", g.srv.now())
-		g.srv.closeIfRevokedMeanwhile(handle, "rita", time.Now().Add(time.Hour), since)
-		// Still open: an event sent now arrives.
-		time.Sleep(200 * time.Millisecond)
-		if n := g.srv.conns.SendSession(handle, []byte(`{"type":"event","id":"x","event":"still","data":{}}`)); n != 1 {
-			t.Fatalf("session closed although it still exists (sent to %d)", n)
-		}
-		if f := w.mustNext("event"); f.Event != "still" {
-			t.Fatalf("got %+v", f)
-		}
-	})
+// its registration is caught right after the registration, whether it
+// revoked the session or its user.
+func TestRevocationRacingHandshake(t *testing.T) {
+	var gate atomic.Pointer[loadGate]
+	g := startGateway(t, gwOptions{wrap: func(s session.Store) session.Store { return gatedLoadStore{Store: s, gate: &gate} }})
+	for _, tc := range []struct {
+		name   string
+		user   string
+		revoke func(handle string) (int, []byte)
+		status int
+	}{
+		{name: "session", user: "pia", status: http.StatusNoContent,
+			revoke: func(h string) (int, []byte) { return g.api("DELETE", "/api/v1/sessions/"+h, nil) }},
+		{name: "user", user: "quinn", status: http.StatusOK,
+			revoke: func(string) (int, []byte) { return g.api("DELETE", "/api/v1/users/quinn/sessions", nil) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tok, handle := g.createSession(tc.user)
+			lg := &loadGate{loaded: make(chan struct{}), proceed: make(chan struct{})}
+			gate.Store(lg)
+			type dialed struct {
+				w   *wsConn
+				err error
+			}
+			done := make(chan dialed, 1)
+			go func() {
+				w, _, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil)
+				done <- dialed{w, err}
+			}()
+			<-lg.loaded
+			if st, body := tc.revoke(handle); st != tc.status {
+				t.Fatalf("revoke: %d %s", st, body)
+			}
+			close(lg.proceed)
+			d := <-done
+			if d.err != nil {
+				t.Fatalf("dial: %v", d.err)
+			}
+			if code := d.w.closeCode(5 * time.Second); code != 4500 {
+				t.Fatalf("close %d, want 4500", code)
+			}
+		})
+	}
 }
 
 // A revocation whose request is cancelled half-way (the client hung up on
@@ -112,9 +110,9 @@ func TestRevocationOutlivesItsRequest(t *testing.T) {
 	_, handle := g.createSession("sam")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	existed, err := g.srv.revokeSession(ctx, handle, "test")
-	if err != nil || !existed {
-		t.Fatalf("revokeSession with a cancelled request: existed=%v err=%v", existed, err)
+	res := g.srv.rev.RevokeSession(ctx, handle, "test")
+	if res.Pending || !res.Existed {
+		t.Fatalf("RevokeSession with a cancelled request: %+v", res)
 	}
 	if _, ok, _ := g.store.Get(context.Background(), handle); ok {
 		t.Fatal("session still in the store")

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 	"time"
 
@@ -35,8 +34,7 @@ func (s *Server) handleWS(c echo.Context) error {
 		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "no valid session")
 	}
-	checked := s.now()
-	if s.tomb.has(handle, checked) {
+	if s.rev.Revoked(handle) {
 		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "session expired or revoked")
 	}
@@ -74,35 +72,8 @@ func (s *Server) handleWS(c echo.Context) error {
 		return nil
 	}
 	s.metrics.handshake.Observe(time.Since(start).Seconds())
-	s.closeIfRevokedMeanwhile(sess.Handle, sess.UserID, sess.ExpiresAt, checked)
+	// A revocation that landed between the store read and the
+	// registration found nothing to close: catch it now.
+	s.rev.CloseIfRevokedMeanwhile(sess.Handle)
 	return nil
-}
-
-// closeIfRevokedMeanwhile closes a just-registered connection whose session
-// was revoked while its handshake ran: a revocation event that arrived
-// between the store read and the registration found nothing to close. The
-// tombstone is always set before the event's close runs, so between them the
-// two checks catch every ordering. A revocation of all the user's sessions
-// says nothing about this one session (it may be a new login), so the store
-// decides, off the request path.
-func (s *Server) closeIfRevokedMeanwhile(handle, userID string, expiresAt, since time.Time) {
-	if s.tomb.has(handle, s.now()) {
-		s.conns.CloseSession(handle, connmgr.CodeRevoked)
-		return
-	}
-	if !s.tomb.userRevokedSince(userID, since) {
-		return
-	}
-	s.goFn(func() {
-		ctx, cancel := context.WithTimeout(s.baseCtx, storeTimeout)
-		defer cancel()
-		exists, err := s.d.Store.Exists(ctx, []string{handle}, false)
-		if err != nil {
-			s.requestReconcile("recheck after concurrent user revocation failed")
-			return
-		}
-		if !exists[0] {
-			s.conns.CloseSession(handle, s.closeCodeFor(expiresAt))
-		}
-	})
 }

@@ -15,6 +15,10 @@ const Version = 1
 // MaxEventBytes is the largest encoded event the bus publishes or accepts.
 const MaxEventBytes = 1 << 20
 
+// MaxRevokedHandles is the most handles one user.revoked event carries; a
+// publisher announces more in several events.
+const MaxRevokedHandles = 1000
+
 // Kind names what an [Event] is about.
 type Kind string
 
@@ -22,7 +26,8 @@ type Kind string
 const (
 	// KindSessionRevoked: the session named by Event.Handle is revoked.
 	KindSessionRevoked Kind = "session.revoked"
-	// KindUserRevoked: every session of Event.UserID is revoked.
+	// KindUserRevoked: sessions of Event.UserID are revoked: those named in
+	// Event.Handles or, when it is empty (older publishers), every one.
 	KindUserRevoked Kind = "user.revoked"
 	// KindMessage: deliver Event.Name/Event.Data to the connections matching
 	// Event.Target.
@@ -96,6 +101,11 @@ type Event struct {
 	Handle string `json:"handle,omitempty"`
 	// UserID is the revoked user (user.revoked).
 	UserID string `json:"user_id,omitempty"`
+	// Handles are the sessions of UserID that the revocation destroyed
+	// (user.revoked), at most [MaxRevokedHandles]. Sessions of the user not
+	// listed (created concurrently) are not revoked. Empty means every
+	// session of the user (events from older instances).
+	Handles []string `json:"handles,omitempty"`
 	// Target selects the connections a message is for (message).
 	Target *Target `json:"target,omitempty"`
 	// Name is the application's event name (message).
@@ -165,6 +175,14 @@ func (e *Event) validate() error {
 	case KindUserRevoked:
 		if e.UserID == "" {
 			return fmt.Errorf("%w: %s without user_id", ErrMalformed, e.Kind)
+		}
+		if len(e.Handles) > MaxRevokedHandles {
+			return fmt.Errorf("%w: %s with %d handles (max %d)", ErrMalformed, e.Kind, len(e.Handles), MaxRevokedHandles)
+		}
+		for _, h := range e.Handles {
+			if h == "" {
+				return fmt.Errorf("%w: %s with an empty handle", ErrMalformed, e.Kind)
+			}
 		}
 	case KindMessage:
 		if e.ID == "" {

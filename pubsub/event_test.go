@@ -21,6 +21,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	}{
 		{"session revoked", Event{Kind: KindSessionRevoked, Origin: "gw-1", Handle: "ab12"}},
 		{"user revoked", Event{Kind: KindUserRevoked, Origin: "gw-1", UserID: "alice"}},
+		{"user revoked with handles", Event{Kind: KindUserRevoked, Origin: "gw-1", UserID: "alice", Handles: []string{"ab12", "cd34"}}},
 		{"message to user", validMessage()},
 		{"message to handle", Event{Kind: KindMessage, ID: "1", Origin: "o", Name: "n", Target: &Target{Handle: "h"}}},
 		{"message to all", Event{Kind: KindMessage, ID: "1", Origin: "o", Name: "n", Target: &Target{All: true}}},
@@ -77,6 +78,9 @@ func TestDecodeRejects(t *testing.T) {
 		{"missing origin", `{"v":1,"kind":"session.revoked","handle":"h"}`, ErrMalformed},
 		{"session revoked without handle", `{"v":1,"kind":"session.revoked","origin":"o"}`, ErrMalformed},
 		{"user revoked without user", `{"v":1,"kind":"user.revoked","origin":"o"}`, ErrMalformed},
+		{"user revoked with an empty handle", `{"v":1,"kind":"user.revoked","origin":"o","user_id":"u","handles":["h",""]}`, ErrMalformed},
+		{"user revoked with too many handles", `{"v":1,"kind":"user.revoked","origin":"o","user_id":"u","handles":["h"` +
+			strings.Repeat(`,"h"`, MaxRevokedHandles) + `]}`, ErrMalformed},
 		{"missing target", `{"v":1,"kind":"message","id":"1","origin":"o","event":"n"}`, ErrMalformed},
 		{"empty target", `{"v":1,"kind":"message","id":"1","origin":"o","event":"n","target":{}}`, ErrMalformed},
 		{"two targets", `{"v":1,"kind":"message","id":"1","origin":"o","event":"n","target":{"user_id":"a","handle":"h"}}`, ErrMalformed},

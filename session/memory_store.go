@@ -25,6 +25,8 @@ type MemoryStore struct {
 	codec *Codec
 	opts  Options
 	touch *toucher
+	// generation is this store's [Store.Generation]; set once, read-only.
+	generation string
 
 	mu       sync.Mutex
 	sessions map[string]*memEntry           // by handle
@@ -57,11 +59,12 @@ func NewMemoryStore(codec *Codec, opts Options) *MemoryStore {
 		}
 	}
 	return &MemoryStore{
-		codec:    codec,
-		opts:     o,
-		touch:    newToucher(o.TouchInterval),
-		sessions: make(map[string]*memEntry),
-		users:    make(map[string]map[string]struct{}),
+		codec:      codec,
+		opts:       o,
+		touch:      newToucher(o.TouchInterval),
+		generation: newGeneration(),
+		sessions:   make(map[string]*memEntry),
+		users:      make(map[string]map[string]struct{}),
 	}
 }
 

@@ -54,4 +54,10 @@ type Store interface {
 	// may report one until its key lapses, so callers that hold a
 	// [Session] still check [Session.Expired] themselves).
 	Exists(ctx context.Context, handles []string, touch bool) ([]bool, error)
+	// Generation returns an id of the data set the sessions live in. It
+	// stays the same while the data set does and changes when the data set
+	// is lost (a Redis restart without persistence, FLUSHALL): a caller that
+	// remembers it can tell "these sessions were revoked" from "every
+	// session was lost". The first call may write; later calls only read.
+	Generation(ctx context.Context) (string, error)
 }

@@ -21,6 +21,7 @@ export const CloseCodes = Object.freeze({
   EXPIRED: 4501,
   UNAUTHORIZED: 4502,
   PROTOCOL_ERROR: 4503,
+  SESSION_LOST: 4504,
 });
 
 // Terminal close codes -> the event the client fires (null: only `error`).
@@ -33,6 +34,9 @@ const TERMINAL = new Map([
   [CloseCodes.EXPIRED, 'expired'],
   [CloseCodes.UNAUTHORIZED, 'unauthorized'],
   [CloseCodes.PROTOCOL_ERROR, null],
+  // The store lost every session (not a revocation): like an expiry, the
+  // user must log in again; detail.code tells them apart.
+  [CloseCodes.SESSION_LOST, 'expired'],
   [CloseCodes.TOO_BIG, null],
 ]);
 

@@ -173,6 +173,7 @@ test('close codes: terminal set matches the protocol', () => {
     { name: 'expired', code: 4501, terminal: true },
     { name: 'unauthorized', code: 4502, terminal: true },
     { name: 'protocol error', code: 4503, terminal: true },
+    { name: 'session lost', code: 4504, terminal: true },
   ];
   for (const tc of cases) assert.equal(isTerminalCode(tc.code), tc.terminal, tc.name);
 });

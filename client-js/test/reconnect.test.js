@@ -58,6 +58,7 @@ test('terminal close codes stop the client and fire their event', async (t) => {
     { name: 'expired', code: 4501, event: 'expired' },
     { name: 'unauthorized', code: 4502, event: 'unauthorized' },
     { name: 'protocol error', code: 4503, event: 'error' },
+    { name: 'session lost', code: 4504, event: 'expired' },
     { name: 'message too big', code: 1009, event: 'error' },
   ];
   for (const tc of cases) {

@@ -1,0 +1,154 @@
+package revocation
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/connmgr"
+)
+
+// reconcileLoop runs a pass on every trigger and every sweep interval, and
+// retries a failed pass with backoff. Pub/sub is lossy; this loop is what
+// guarantees that a revoked session is never connected past one sweep
+// interval, whatever happened to pub/sub.
+func (r *Revoker) reconcileLoop(ctx context.Context) {
+	sweep := time.NewTicker(r.cfg.SweepInterval)
+	defer sweep.Stop()
+	var retry *time.Timer
+	var retryC <-chan time.Time
+	defer func() {
+		if retry != nil {
+			retry.Stop()
+		}
+	}()
+	for {
+		var reason string
+		select {
+		case <-ctx.Done():
+			return
+		case <-sweep.C:
+			reason = "sweep"
+		case reason = <-r.reconcileC:
+		case <-retryC:
+			reason = "retry"
+		}
+		if retry != nil {
+			retry.Stop()
+			retry, retryC = nil, nil
+		}
+		if ok, delay := r.reconcile(ctx, reason); !ok {
+			retry = time.NewTimer(delay)
+			retryC = retry.C
+		}
+	}
+}
+
+// reconcile checks, in pipelined batches, that every session this instance
+// holds connections for still exists, and closes the connections of those
+// that do not: 4501 when their lifetime has passed, 4504 when the store's
+// data set was replaced (every session lost, not revoked), 4500 otherwise.
+// The periodic sweep also extends the idle TTL of sessions with live
+// connections: an open connection is activity. On failure it returns the
+// delay before the next try.
+func (r *Revoker) reconcile(ctx context.Context, reason string) (bool, time.Duration) {
+	start := time.Now()
+	before, err := r.readGeneration(ctx)
+	if err != nil {
+		return false, r.failed(reason, err)
+	}
+	refs := r.conns.Sessions()
+	touch := reason == "sweep"
+	reset := r.generation != "" && before != r.generation
+	var closedSessions, closedConns, lostSessions, lostConns int
+	for i := 0; i < len(refs); i += r.cfg.ReconcileBatch {
+		batch := refs[i:min(i+r.cfg.ReconcileBatch, len(refs))]
+		handles := make([]string, len(batch))
+		for j, ref := range batch {
+			handles[j] = ref.Handle
+		}
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.StoreTimeout)
+		exists, err := r.store.Exists(cctx, handles, touch)
+		cancel()
+		if err != nil {
+			return false, r.failed(reason, err)
+		}
+		if !reset && i == 0 {
+			// A data set lost between the first read and this check
+			// must not pass for a wave of revocations.
+			after, err := r.readGeneration(ctx)
+			if err != nil {
+				return false, r.failed(reason, err)
+			}
+			reset = after != before
+			before = after
+		}
+		for j, ok := range exists {
+			if ok {
+				continue
+			}
+			code := r.closeCodeFor(batch[j].ExpiresAt, reset)
+			if n := r.conns.CloseSession(batch[j].Handle, code); n > 0 {
+				closedSessions++
+				closedConns += n
+				if code == connmgr.CodeSessionLost {
+					lostSessions++
+					lostConns += n
+				}
+			}
+		}
+	}
+	r.generation = before
+	if r.failures > 0 {
+		r.log.Info("reconcile: session checks work again", zap.Int("failed_passes", r.failures))
+		r.failures = 0
+	}
+	r.m.reconciles.Inc()
+	r.m.reconcileClosed.Add(float64(closedConns))
+	if reset {
+		r.m.storeResets.Inc()
+		r.log.Error("session store reset", zap.String("reason", reason), zap.Int("sessions_lost", lostSessions),
+			zap.Int("connections_closed", lostConns))
+	}
+	lvl := r.log.Debug
+	if closedConns > 0 || (reason != "sweep" && len(refs) > 0) {
+		lvl = r.log.Info
+	}
+	lvl("reconciled", zap.String("reason", reason), zap.Int("sessions_checked", len(refs)),
+		zap.Int("sessions_closed", closedSessions), zap.Int("connections_closed", closedConns),
+		zap.Duration("duration", time.Since(start)))
+	return true, 0
+}
+
+func (r *Revoker) readGeneration(ctx context.Context) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.StoreTimeout)
+	defer cancel()
+	return r.store.Generation(ctx)
+}
+
+// failed records a failed pass and returns the delay before the next one.
+// An outage is one warning, not one per pass.
+func (r *Revoker) failed(reason string, err error) time.Duration {
+	r.m.reconcileErrors.Inc()
+	r.failures++
+	delay := r.retry.Delay(r.failures)
+	lvl := r.log.Debug
+	if r.failures == 1 {
+		lvl = r.log.Warn
+	}
+	lvl("reconcile: session check failed; will retry", zap.String("reason", reason),
+		zap.Int("failures", r.failures), zap.Duration("retry_in", delay), zap.Error(err))
+	return delay
+}
+
+// closeCodeFor is the close code for a session that is gone.
+func (r *Revoker) closeCodeFor(expiresAt time.Time, reset bool) connmgr.CloseCode {
+	switch {
+	case !expiresAt.IsZero() && !r.now().Before(expiresAt):
+		return connmgr.CodeExpired
+	case reset:
+		return connmgr.CodeSessionLost
+	}
+	return connmgr.CodeRevoked
+}
