@@ -13,6 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/sessiongate/sessiongate/internal/logfield"
+
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/session"
@@ -91,7 +93,7 @@ func (s *Server) apiCreateSession(c echo.Context) error {
 		}
 		return s.storeError("create session", err)
 	}
-	s.log.Info("session created via API", zap.String("user_id", sess.UserID), zap.String("handle", shortHandle(sess.Handle)))
+	s.log.Info("session created via API", zap.String("user_id", sess.UserID), logfield.Handle(sess.Handle))
 	return c.JSON(http.StatusCreated, createSessionResponse{
 		Token: token, Handle: sess.Handle, ExpiresAt: sess.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z07:00"),
 	})

@@ -11,6 +11,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/sessiongate/sessiongate/internal/logfield"
+
 	"github.com/sessiongate/sessiongate/session"
 )
 
@@ -68,7 +70,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 		return s.storeError("create session", err)
 	}
 	s.setCookie(c, token, sess.ExpiresAt)
-	s.log.Info("login", zap.String("user_id", sess.UserID), zap.String("handle", shortHandle(sess.Handle)))
+	s.log.Info("login", zap.String("user_id", sess.UserID), logfield.Handle(sess.Handle))
 	return c.JSON(http.StatusOK, loginResponse{UserID: sess.UserID, ExpiresAt: sess.ExpiresAt})
 }
 
@@ -173,12 +175,4 @@ func (s *Server) clearCookie(c echo.Context) {
 func (s *Server) storeError(op string, err error) error {
 	s.log.Error("session store failed", zap.String("op", op), zap.Error(err))
 	return errorf(http.StatusServiceUnavailable, codeUnavailable, "session store unavailable")
-}
-
-// shortHandle is what logs show of a handle: enough to correlate.
-func shortHandle(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }

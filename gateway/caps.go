@@ -7,6 +7,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
+	"github.com/sessiongate/sessiongate/internal/logfield"
+
 	"github.com/sessiongate/sessiongate/connmgr"
 )
 
@@ -34,7 +36,7 @@ func (s *Server) checkConnectionCaps(c echo.Context, userID, handle string) erro
 	reason := capReason(err)
 	s.metrics.handshakeRefused.WithLabelValues(reason).Inc()
 	s.log.Info("connection refused", zap.String("reason", reason), zap.String("user_id", userID),
-		zap.String("handle", shortHandle(handle)), zap.String("ip", c.RealIP()))
+		logfield.Handle(handle), zap.String("ip", c.RealIP()))
 	switch {
 	case errors.Is(err, connmgr.ErrSessionLimit):
 		return errorf(http.StatusTooManyRequests, codeTooManyConnections,

@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessiongate/sessiongate/internal/logfield"
 	"github.com/sessiongate/sessiongate/internal/redistest"
 )
 
@@ -110,7 +111,7 @@ func runUserIDsAddressable(t *testing.T, g *testGateway) {
 			}
 			for _, h := range []string{apiHandle, loginHandle} {
 				if _, ok, err := g.store.Get(ctx, h); err != nil || ok {
-					t.Fatalf("session %s of %q still in the store after revocation (%v)", shortHandle(h), tc.id, err)
+					t.Fatalf("session %s of %q still in the store after revocation (%v)", logfield.ShortHandle(h), tc.id, err)
 				}
 			}
 			if l, err := g.store.ListUser(ctx, tc.id); err != nil || len(l) != 0 {

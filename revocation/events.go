@@ -3,6 +3,8 @@ package revocation
 import (
 	"go.uber.org/zap"
 
+	"github.com/sessiongate/sessiongate/internal/logfield"
+
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/pubsub"
 )
@@ -24,7 +26,7 @@ func (r *Revoker) HandleEvent(e pubsub.Event) {
 	case pubsub.KindSessionRevoked:
 		r.tomb.add(e.Handle, r.now())
 		if n := r.conns.CloseSession(e.Handle, connmgr.CodeRevoked); n > 0 {
-			r.log.Info("session revoked by peer", zap.String("handle", shortHandle(e.Handle)),
+			r.log.Info("session revoked by peer", logfield.Handle(e.Handle),
 				zap.String("origin", e.Origin), zap.Int("closed_local", n))
 		}
 	case pubsub.KindUserRevoked:

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/sessiongate/sessiongate/internal/logfield"
 )
 
 // kind is what a pending revocation revokes.
@@ -42,7 +44,7 @@ func (p *pendingRevocation) key() string { return string(p.kind) + ":" + p.id }
 // idField logs what p revokes.
 func (p *pendingRevocation) idField() zap.Field {
 	if p.kind == kindSession {
-		return zap.String("handle", shortHandle(p.id))
+		return logfield.Handle(p.id)
 	}
 	return zap.String("user_id", p.id)
 }

@@ -6,6 +6,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/sessiongate/sessiongate/internal/logfield"
+
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/session"
@@ -58,7 +60,7 @@ func (r *Revoker) RevokeSession(ctx context.Context, handle, reason string) Resu
 		p := &pendingRevocation{kind: kindSession, id: handle, reason: reason, destroyed: derr == nil}
 		r.enqueue(p, errors.Join(derr, perr)) // takes over the hold
 	}
-	r.log.Info("session revoked", zap.String("handle", shortHandle(handle)), zap.String("reason", reason),
+	r.log.Info("session revoked", logfield.Handle(handle), zap.String("reason", reason),
 		zap.String("status", res.status()), zap.Bool("existed", res.Existed), zap.Int("closed_local", closed))
 	return res
 }

@@ -113,11 +113,3 @@ func (r *Revoker) Pending() int {
 	defer r.mu.Unlock()
 	return len(r.pending)
 }
-
-// shortHandle is what logs show of a handle: enough to correlate.
-func shortHandle(h string) string {
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessiongate/sessiongate/internal/logfield"
 )
 
 // RedisStore is the [Store] kept in Redis. Each session is one string key,
@@ -139,7 +141,7 @@ func (r *RedisStore) finishRead(ctx context.Context, handle string, blob []byte,
 		return Session{}, false, nil
 	}
 	if err != nil {
-		return Session{}, false, fmt.Errorf("session: get %s: %w", handle, err)
+		return Session{}, false, fmt.Errorf("session: get %s: %w", logfield.ShortHandle(handle), err)
 	}
 	s, err := r.open(handle, blob)
 	if err != nil {
@@ -210,7 +212,7 @@ func (r *RedisStore) Destroy(ctx context.Context, handle string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("session: destroy %s: %w", handle, err)
+		return false, fmt.Errorf("session: destroy %s: %w", logfield.ShortHandle(handle), err)
 	}
 	// The session is gone. Dropping it from its user's index is
 	// housekeeping: if the payload cannot be read or SREM fails, the
@@ -421,11 +423,11 @@ func (r *RedisStore) seal(s Session) ([]byte, error) {
 func (r *RedisStore) open(handle string, blob []byte) (Session, error) {
 	pt, err := r.keys.Open(r.sessionKey(handle), blob)
 	if err != nil {
-		return Session{}, fmt.Errorf("session %s: %w", handle, err)
+		return Session{}, fmt.Errorf("session %s: %w", logfield.ShortHandle(handle), err)
 	}
 	var s Session
 	if err := json.Unmarshal(pt, &s); err != nil {
-		return Session{}, fmt.Errorf("session %s: %w: payload: %v", handle, ErrEnvelope, err)
+		return Session{}, fmt.Errorf("session %s: %w: payload: %v", logfield.ShortHandle(handle), ErrEnvelope, err)
 	}
 	s.Handle = handle
 	return s, nil
