@@ -20,8 +20,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/config"
 	"github.com/sessiongate/sessiongate/gateway"
-	"github.com/sessiongate/sessiongate/pubsub"
-	"github.com/sessiongate/sessiongate/session"
+	"github.com/sessiongate/sessiongate/internal/wiring"
 )
 
 // floorWelcome is the size and shape of the gateway's welcome frame.
@@ -66,13 +65,12 @@ func startGateway(b *testing.B, extra ...string) string {
 		b.Fatal(err)
 	}
 	log := zap.NewNop()
-	codec, err := session.NewCodec(cfg.SessionSecret)
+	parts, err := wiring.Build(cfg, nil, log)
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := gateway.New(cfg, gateway.Deps{
-		Log: log, Codec: codec, Auth: gateway.DevAuthenticator{}, Bus: pubsub.NewLocalBus(log),
-		Store: session.NewMemoryStore(codec, session.Options{IdleTTL: cfg.SessionIdleTTL, Lifetime: cfg.SessionLifetime, TouchInterval: cfg.SessionTouchInterval}),
+	srv, err := gateway.New(gateway.ConfigFrom(cfg), gateway.Deps{
+		Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, Auth: gateway.DevAuthenticator{},
 	})
 	if err != nil {
 		b.Fatal(err)

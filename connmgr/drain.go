@@ -72,3 +72,7 @@ func (m *Manager) drain(ctx context.Context) {
 		m.closeConn(c, CodeGoingAway, false)
 	}
 }
+
+// DrainWindow is the span [Manager.Shutdown] spreads its closes over, with
+// the default applied.
+func (m *Manager) DrainWindow() time.Duration { return m.cfg.DrainWindow }

@@ -110,7 +110,7 @@ func (s *Server) handleSession(c echo.Context) error {
 // sessionToken takes the session token from the cookie or, for non-browser
 // clients, from "Authorization: Bearer <token>".
 func (s *Server) sessionToken(r *http.Request) string {
-	if ck, err := r.Cookie(s.cfg.EffectiveCookieName()); err == nil && ck.Value != "" {
+	if ck, err := r.Cookie(s.cfg.Cookie.Name); err == nil && ck.Value != "" {
 		return ck.Value
 	}
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
@@ -134,7 +134,7 @@ func (s *Server) sessionHandle(r *http.Request) (string, bool) {
 }
 
 func (s *Server) sameSite() http.SameSite {
-	switch strings.ToLower(s.cfg.CookieSameSite) {
+	switch strings.ToLower(s.cfg.Cookie.SameSite) {
 	case "strict":
 		return http.SameSiteStrictMode
 	case "none":
@@ -145,28 +145,28 @@ func (s *Server) sameSite() http.SameSite {
 
 func (s *Server) setCookie(c echo.Context, token string, expires time.Time) {
 	c.SetCookie(&http.Cookie{
-		Name:     s.cfg.EffectiveCookieName(),
+		Name:     s.cfg.Cookie.Name,
 		Value:    token,
 		Path:     "/",
-		Domain:   s.cfg.CookieDomain,
+		Domain:   s.cfg.Cookie.Domain,
 		Expires:  expires,
 		MaxAge:   int(time.Until(expires).Seconds()),
 		HttpOnly: true,
-		Secure:   s.cfg.CookieSecure,
+		Secure:   s.cfg.Cookie.Secure,
 		SameSite: s.sameSite(),
 	})
 }
 
 func (s *Server) clearCookie(c echo.Context) {
 	c.SetCookie(&http.Cookie{
-		Name:     s.cfg.EffectiveCookieName(),
+		Name:     s.cfg.Cookie.Name,
 		Value:    "",
 		Path:     "/",
-		Domain:   s.cfg.CookieDomain,
+		Domain:   s.cfg.Cookie.Domain,
 		MaxAge:   -1,
 		Expires:  time.Unix(0, 0),
 		HttpOnly: true,
-		Secure:   s.cfg.CookieSecure,
+		Secure:   s.cfg.Cookie.Secure,
 		SameSite: s.sameSite(),
 	})
 }

@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/sessiongate/sessiongate/config"
-	"github.com/sessiongate/sessiongate/pubsub"
+	"github.com/sessiongate/sessiongate/internal/wiring"
 	"github.com/sessiongate/sessiongate/redisconn"
 	"github.com/sessiongate/sessiongate/session"
 )
@@ -92,34 +92,19 @@ func buildGateway(t testing.TB, o gwOptions) *testGateway {
 	if log == nil {
 		log = zaptest.NewLogger(t).Named(cfg.InstanceID)
 	}
-	codec, err := session.NewCodec(cfg.SessionSecret)
+	parts, err := wiring.Build(cfg, o.rdb, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := session.NewKeyring(cfg.EncryptionKeys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts := session.Options{Prefix: cfg.KeyPrefix, IdleTTL: cfg.SessionIdleTTL, Lifetime: cfg.SessionLifetime, TouchInterval: cfg.SessionTouchInterval}
-	d := Deps{Log: log, Codec: codec, Auth: o.auth, Redis: o.redis}
+	codec := parts.Codec
+	d := Deps{Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, Auth: o.auth, Redis: o.redis}
 	if d.Auth == nil {
 		d.Auth = DevAuthenticator{}
-	}
-	if o.rdb != nil {
-		st, err := session.NewRedisStore(o.rdb, codec, keys, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.Store = st
-		d.Bus = pubsub.NewRedisBus(o.rdb, pubsub.RedisConfig{Channel: cfg.KeyPrefix + "events"}, log.Named("bus"))
-	} else {
-		d.Store = session.NewMemoryStore(codec, opts)
-		d.Bus = pubsub.NewLocalBus(log.Named("bus"))
 	}
 	if o.wrap != nil {
 		d.Store = o.wrap(d.Store)
 	}
-	srv, err := New(cfg, d)
+	srv, err := New(ConfigFrom(cfg), d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -63,9 +63,9 @@ func newMetrics(s *Server) *metrics {
 	}
 	limit := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sessiongate_connection_limit",
 		Help: "Configured connection caps of this instance, by scope (0: no cap)."}, []string{"scope"})
-	limit.WithLabelValues("instance").Set(float64(s.cfg.WSMaxConnections))
-	limit.WithLabelValues("user").Set(float64(s.cfg.WSMaxConnectionsPerUser))
-	limit.WithLabelValues("session").Set(float64(s.cfg.WSMaxConnectionsPerSession))
+	limit.WithLabelValues("instance").Set(float64(s.cfg.Conn.MaxConnections))
+	limit.WithLabelValues("user").Set(float64(s.cfg.Conn.MaxConnectionsPerUser))
+	limit.WithLabelValues("session").Set(float64(s.cfg.Conn.MaxConnectionsPerSession))
 	f(limit)
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_connections_open", Help: "Open WebSocket connections."},
 		func() float64 { return float64(s.conns.Stats().Connections) }))

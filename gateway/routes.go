@@ -41,7 +41,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/client.js", s.handleClientJS)
 	e.GET("/healthz", s.handleHealthz)
 	e.GET("/readyz", s.handleReadyz)
-	if s.cfg.MetricsAddr == "" {
+	if !s.cfg.MetricsElsewhere {
 		e.GET("/metrics", echo.WrapHandler(s.MetricsHandler()))
 	}
 

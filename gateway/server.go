@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 	"go.uber.org/zap"
 
-	"github.com/sessiongate/sessiongate/config"
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/redisconn"
@@ -43,7 +42,7 @@ type Deps struct {
 // work with [Server.Start], serve [Server.Handler] (or call [Server.Run]),
 // and stop it with [Server.Shutdown].
 type Server struct {
-	cfg   config.Config
+	cfg   Config
 	log   *zap.Logger
 	d     Deps
 	now   func() time.Time
@@ -69,7 +68,8 @@ type Server struct {
 }
 
 // New builds a Server. It starts no goroutines.
-func New(cfg config.Config, d Deps) (*Server, error) {
+func New(cfg Config, d Deps) (*Server, error) {
+	cfg = cfg.withDefaults()
 	switch {
 	case d.Log == nil:
 		return nil, errors.New("gateway: Deps.Log is required")
@@ -95,21 +95,7 @@ func New(cfg config.Config, d Deps) (*Server, error) {
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
-	s.conns = connmgr.New(connmgr.Config{
-		InstanceID:      cfg.InstanceID,
-		SendQueue:       cfg.WSSendQueue,
-		MaxMessageBytes: cfg.WSMaxMessageBytes,
-		PingInterval:    cfg.WSPingInterval,
-		PongTimeout:     cfg.WSPongTimeout,
-		WriteTimeout:    cfg.WSWriteTimeout,
-		DrainWindow:     cfg.DrainWindow,
-
-		MaxConnections:           cfg.WSMaxConnections,
-		MaxConnectionsPerUser:    cfg.WSMaxConnectionsPerUser,
-		MaxConnectionsPerSession: cfg.WSMaxConnectionsPerSession,
-		InboundRate:              cfg.WSInboundRate,
-		InboundBurst:             cfg.WSInboundBurst,
-	}, d.Log.Named("conn"), s.metrics.connHooks(d.Log))
+	s.conns = connmgr.New(cfg.Conn, d.Log.Named("conn"), s.metrics.connHooks(d.Log))
 	rev, err := revocation.New(revocation.Config{
 		InstanceID:    cfg.InstanceID,
 		SweepInterval: cfg.ReconcileInterval,
@@ -198,7 +184,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.draining.Store(true)
 		s.log.Info("draining", zap.Int("connections", s.conns.Stats().Connections),
-			zap.Duration("drain_window", s.cfg.DrainWindow))
+			zap.Duration("drain_window", s.conns.DrainWindow()))
 		pubCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		s.cluster.SetDraining(pubCtx)
 		cancel()
@@ -234,15 +220,15 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.log.Info("listening", zap.String("addr", ln.Addr().String()))
 	select {
 	case err := <-errC:
-		sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		defer cancel()
 		_ = s.Shutdown(sctx)
 		return fmt.Errorf("gateway: serve: %w", err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), s.shutdownTimeout())
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 	defer cancel()
-	windowEnd := time.Now().Add(s.cfg.DrainWindow)
+	windowEnd := time.Now().Add(s.conns.DrainWindow())
 	err := s.Shutdown(sctx)
 	if wait := time.Until(windowEnd); wait > 0 {
 		t := time.NewTimer(wait)
@@ -281,30 +267,16 @@ const maxHeaderBytes = 64 << 10
 // the connection: WebSockets live under the connection manager's own
 // ping, pong and write timeouts.
 func (s *Server) httpServer() *http.Server {
-	read := orDefault(s.cfg.HTTPReadTimeout, 10*time.Second)
+	read := s.cfg.HTTPReadTimeout
 	return &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: read,
 		ReadTimeout:       read,
-		WriteTimeout:      orDefault(s.cfg.HTTPWriteTimeout, 15*time.Second),
-		IdleTimeout:       orDefault(s.cfg.HTTPIdleTimeout, 120*time.Second),
+		WriteTimeout:      s.cfg.HTTPWriteTimeout,
+		IdleTimeout:       s.cfg.HTTPIdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          zap.NewStdLog(s.log.Named("http")),
 	}
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
-
-func (s *Server) shutdownTimeout() time.Duration {
-	if s.cfg.ShutdownTimeout > 0 {
-		return s.cfg.ShutdownTimeout
-	}
-	return 30 * time.Second
 }
 
 // instanceInfo is what this instance's heartbeats say about it.

@@ -24,9 +24,8 @@ import (
 
 	"github.com/sessiongate/sessiongate/config"
 	"github.com/sessiongate/sessiongate/gateway"
-	"github.com/sessiongate/sessiongate/pubsub"
+	"github.com/sessiongate/sessiongate/internal/wiring"
 	"github.com/sessiongate/sessiongate/redisconn"
-	"github.com/sessiongate/sessiongate/session"
 )
 
 func main() {
@@ -68,22 +67,8 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 		log.Warn("running with the example SESSION_SECRET/SESSION_ENCRYPTION_KEY from .env.example: fine for development, refused in production")
 	}
 
-	codec, err := session.NewCodec(cfg.SessionSecret)
-	if err != nil {
-		return err
-	}
-	keys, err := session.NewKeyring(cfg.EncryptionKeys)
-	if err != nil {
-		return err
-	}
-	opts := session.Options{
-		Prefix:        cfg.KeyPrefix,
-		IdleTTL:       cfg.SessionIdleTTL,
-		Lifetime:      cfg.SessionLifetime,
-		TouchInterval: cfg.SessionTouchInterval,
-	}
-
-	deps := gateway.Deps{Log: log, Codec: codec}
+	deps := gateway.Deps{Log: log}
+	var rdb redis.UniversalClient // nil: memory store and in-process bus
 	if cfg.UseRedis {
 		// go-redis reports pool dial failures through a process-wide logger;
 		// send them to ours (at debug: redisconn logs the state changes).
@@ -104,19 +89,15 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 				zap.String("redis", cfg.Redis.Redacted()), zap.Error(err))
 			deps.Degraded = "redis unreachable at start: memory store fallback"
 		} else {
-			store, err := session.NewRedisStore(rm.Client(), codec, keys, opts)
-			if err != nil {
-				return err
-			}
-			deps.Store = store
-			deps.Bus = pubsub.NewRedisBus(rm.Client(), pubsub.RedisConfig{Channel: cfg.KeyPrefix + "events"}, log.Named("pubsub"))
+			rdb = rm.Client()
 			deps.Redis = rm
 		}
 	}
-	if deps.Store == nil {
-		deps.Store = session.NewMemoryStore(codec, opts)
-		deps.Bus = pubsub.NewLocalBus(log.Named("pubsub"))
+	parts, err := wiring.Build(cfg, rdb, log)
+	if err != nil {
+		return err
 	}
+	deps.Codec, deps.Store, deps.Bus = parts.Codec, parts.Store, parts.Bus
 
 	switch cfg.AuthMode {
 	case "webhook":
@@ -125,7 +106,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 		deps.Auth = gateway.DevAuthenticator{}
 	}
 
-	srv, err := gateway.New(cfg, deps)
+	srv, err := gateway.New(gateway.ConfigFrom(cfg), deps)
 	if err != nil {
 		return err
 	}

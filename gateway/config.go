@@ -1,0 +1,101 @@
+package gateway
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/sessiongate/sessiongate/connmgr"
+)
+
+// Config is what a [Server] needs to know. It is a value; zero fields take
+// the defaults documented on them, applied in one place ([Config.withDefaults]).
+// [ConfigFrom] maps the process configuration onto it.
+type Config struct {
+	// InstanceID names this instance in welcomes, events, heartbeats and
+	// /readyz. Defaults to "gateway".
+	InstanceID string
+	// Addr is the address this instance advertises in its heartbeats.
+	Addr string
+	// APIKeys are the server API bearer keys; empty disables the server API.
+	APIKeys []string
+	// AllowedOrigins are the browser origins allowed to act on the gateway;
+	// empty allows only the request's own origin.
+	AllowedOrigins []string
+	// TrustedProxies are the peers whose X-Forwarded-For and
+	// X-Forwarded-Proto are believed. Empty trusts no one.
+	TrustedProxies []netip.Prefix
+	// DemoEnabled serves the demo page at "/".
+	DemoEnabled bool
+	// MetricsElsewhere means /metrics is served by a listener of its own
+	// (GATEWAY_METRICS_ADDR), so the main port answers it with 404.
+	MetricsElsewhere bool
+
+	// Cookie is the session cookie's attributes.
+	Cookie CookieConfig
+
+	// RateLimitRPS is the per-client-IP rate of logins and upgrades; zero
+	// turns the limit off. RateLimitBurst is its burst.
+	RateLimitRPS   float64
+	RateLimitBurst int
+
+	// HTTPReadTimeout bounds reading one request, headers and body.
+	// Defaults to 10s.
+	HTTPReadTimeout time.Duration
+	// HTTPWriteTimeout bounds writing one response. Defaults to 15s.
+	HTTPWriteTimeout time.Duration
+	// HTTPIdleTimeout closes idle keep-alive connections. Defaults to 120s.
+	HTTPIdleTimeout time.Duration
+	// ShutdownTimeout bounds the whole drain and shutdown. Defaults to 30s.
+	ShutdownTimeout time.Duration
+
+	// HeartbeatInterval is the instance heartbeat period. Defaults to
+	// pubsub's (5s).
+	HeartbeatInterval time.Duration
+	// ReconcileInterval is the period of the revoked-session sweep.
+	// Defaults to revocation's (30s).
+	ReconcileInterval time.Duration
+
+	// Conn configures the connection manager; its InstanceID is set from
+	// InstanceID. Its zero fields take connmgr's defaults.
+	Conn connmgr.Config
+}
+
+// CookieConfig is the session cookie's name and attributes.
+type CookieConfig struct {
+	// Name is the cookie's full name, prefix included (production uses
+	// "__Host-sg_session"). Defaults to "sg_session".
+	Name string
+	// Domain is the Domain attribute; empty for a host-only cookie.
+	Domain string
+	// SameSite is lax, strict or none. Defaults to lax.
+	SameSite string
+	// Secure sets the Secure attribute.
+	Secure bool
+}
+
+// withDefaults is the one place the gateway's defaults are applied.
+func (c Config) withDefaults() Config {
+	if c.InstanceID == "" {
+		c.InstanceID = "gateway"
+	}
+	if c.Cookie.Name == "" {
+		c.Cookie.Name = "sg_session"
+	}
+	if c.Cookie.SameSite == "" {
+		c.Cookie.SameSite = "lax"
+	}
+	if c.HTTPReadTimeout <= 0 {
+		c.HTTPReadTimeout = 10 * time.Second
+	}
+	if c.HTTPWriteTimeout <= 0 {
+		c.HTTPWriteTimeout = 15 * time.Second
+	}
+	if c.HTTPIdleTimeout <= 0 {
+		c.HTTPIdleTimeout = 120 * time.Second
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 30 * time.Second
+	}
+	c.Conn.InstanceID = c.InstanceID
+	return c
+}
