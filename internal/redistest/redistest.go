@@ -1,16 +1,16 @@
 // Package redistest starts a real redis-server on a free loopback port for
 // tests that claim Redis behaviour, and stops it when the test ends.
 //
-// When redis-server is not installed the test is skipped, except under CI
-// (CI=true), where a missing redis-server is a failure: CI must never go green
-// by skipping the tests that matter.
+// A missing redis-server (or redis-cli) fails the test, naming the Debian
+// package to install (`make deps` installs every one). It never skips, on a
+// developer's machine or in CI alike, and there is no opt-out: a test run
+// that could not reach the real component must not go green.
 package redistest
 
 import (
 	"bufio"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -36,17 +36,35 @@ type Server struct {
 // (e.g. "--notify-keyspace-events", "Kgx").
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redistest: redis-server not found on PATH (CI=true, so this is a failure): %v", err)
-		}
-		t.Skipf("redistest: redis-server not installed: %v", err)
-	}
+	bin := LookPath(t, "redis-server")
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), port: FreePort(t)}
 	s.start(extra...)
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// LookPath returns the path of a Redis program a test runs ("redis-server",
+// "redis-cli") and fails the test when it is not on PATH, naming the Debian
+// package that provides it. It never skips.
+func LookPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("redistest: %s is not installed (%v): install the Debian package %s "+
+			"(`make deps` installs everything the tests need); tests that need a real component fail rather than skip",
+			name, err, debianPackage(name))
+	}
+	return p
+}
+
+// debianPackage names the Debian package that installs a Redis program.
+func debianPackage(name string) string {
+	switch name {
+	case "redis-cli", "redis-benchmark":
+		return "redis-tools"
+	default:
+		return "redis-server"
+	}
 }
 
 // FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
