@@ -17,6 +17,11 @@ import (
 	"github.com/sessiongate/sessiongate/e2e/internal/cluster"
 )
 
+// generous bounds every wait for something that must happen: long enough
+// that a loaded machine (stress-ng on every core) never hits it, so it only
+// ever catches a hang. The tests assert order and outcome, never speed.
+const generous = 30 * time.Second
+
 // suite is what TestMain prepares once for every test.
 var suite struct {
 	repoRoot   string
