@@ -2,6 +2,7 @@ package redistest
 
 import (
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"strings"
@@ -76,5 +77,25 @@ func TestStartAnswersPing(t *testing.T) {
 	s.Restart()
 	if got, err := s.Do("PING"); err != nil || got != "+PONG" {
 		t.Fatalf("PING after Restart = %q, %v", got, err)
+	}
+}
+
+// A port taken between FreePort and the bind makes redis-server exit at
+// once: start says so (errExited, with redis-server's own words) instead of
+// waiting out its PING deadline, and Start then tries another port.
+func TestStartReportsTakenPort(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	s := &Server{t: t, bin: LookPath(t, "redis-server"), dir: t.TempDir(), port: l.Addr().(*net.TCPAddr).Port}
+	t.Cleanup(s.Stop)
+	err = s.start()
+	if !errors.Is(err, errExited) {
+		t.Fatalf("start on a taken port = %v, want errExited", err)
+	}
+	if !strings.Contains(err.Error(), "in use") {
+		t.Errorf("error %q does not carry redis-server's reason", err)
 	}
 }
