@@ -24,9 +24,9 @@ build:
 
 ## deps: install what the tests need (redis-server, redis-tools, chromium, haproxy) when missing; fail if it cannot
 deps:
-	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || { echo "deps: node and npm are needed (Node.js 20 or later)" >&2; exit 1; }
 	@scripts/deps.sh $(TEST_DEPS)
 
+# Node.js itself is a prerequisite, like Go (Debian's nodejs may be older).
 js-deps: client-js/node_modules/.package-lock.json
 
 client-js/node_modules/.package-lock.json: client-js/package-lock.json
