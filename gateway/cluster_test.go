@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -203,6 +204,7 @@ func TestReconcileAfterRedisOutage(t *testing.T) {
 		return st == 200
 	})
 
+	log.Info(redisStoppedMarker)
 	srv.Stop()
 	waitFor(t, generous, "readyz degraded during outage", func() bool {
 		st, _ := doJSON(t, g.http.URL, "GET", "/readyz", nil, "")
@@ -221,6 +223,7 @@ func TestReconcileAfterRedisOutage(t *testing.T) {
 		return false
 	})
 	srv.Restart() // empty: the session key is gone, as if revoked during the outage
+	log.Info(redisRestartedMarker)
 	if code := w.closeCode(generous); code != 4500 {
 		t.Fatalf("close code %d, want 4500", code)
 	}
@@ -234,24 +237,46 @@ func TestReconcileAfterRedisOutage(t *testing.T) {
 		return false
 	})
 
-	// redisconn notices the recovery on its own schedule, possibly after
-	// the pass that closed the socket.
-	recoveredAt := func(entries []observer.LoggedEntry) int {
-		for i, e := range entries {
-			if e.Message == redisStateMarker && e.ContextMap()["to"] == redisconn.StateConnected.String() {
+	// Where Redis was back for the gateway: once restarted and, if redisconn
+	// saw the outage (its client's pool may then refuse to dial for a while),
+	// once redisconn saw it end; redisconn notices on its own schedule,
+	// possibly after the pass that closed the socket.
+	index := func(entries []observer.LoggedEntry, from int, match func(observer.LoggedEntry) bool) int {
+		for i := from; i < len(entries); i++ {
+			if match(entries[i]) {
 				return i
 			}
 		}
 		return -1
 	}
-	waitFor(t, generous, "redisconn reporting the recovery", func() bool { return recoveredAt(logs.All()[outage:]) >= 0 })
+	isMsg := func(msg string) func(observer.LoggedEntry) bool {
+		return func(e observer.LoggedEntry) bool { return e.Message == msg }
+	}
+	redisState := func(connected bool) func(observer.LoggedEntry) bool {
+		return func(e observer.LoggedEntry) bool {
+			return e.Message == redisStateMarker && (e.ContextMap()["to"] == redisconn.StateConnected.String()) == connected
+		}
+	}
+	all := logs.All()
+	stopped := index(all, 0, isMsg(redisStoppedMarker))
+	recovered := index(all, 0, isMsg(redisRestartedMarker))
+	if left := index(all, stopped, redisState(false)); left >= 0 {
+		waitFor(t, generous, "redisconn reporting the recovery", func() bool { return index(logs.All(), left, redisState(true)) >= 0 })
+		all = logs.All()
+		recovered = max(recovered, index(all, left, redisState(true)))
+	}
+	recovered -= outage // an index into entries
 
 	entries := logs.All()[outage:]
 	passes := reconcilePasses(entries)
 	t.Logf("reconcile passes from the outage on: %+v", passes)
+	// Passes are serial: every one after the first failed one started during
+	// the outage or later (one logged just after the outage began may have
+	// run before it).
+	failed := slices.IndexFunc(passes, func(p reconcilePass) bool { return !p.ok }) // >= 0: waited for above
 	closing := -1
-	for i, p := range passes {
-		if p.ok {
+	for i := failed + 1; i < len(passes); i++ {
+		if p := passes[i]; p.ok {
 			if p.closed != 1 {
 				t.Fatalf("the first successful pass after the outage (reason %q) closed %d connections, want 1", p.reason, p.closed)
 			}
@@ -259,8 +284,10 @@ func TestReconcileAfterRedisOutage(t *testing.T) {
 			break
 		}
 	}
-	recovered := recoveredAt(entries)
-	t.Logf("redis recovered at log line %d", recovered)
+	if closing < 0 {
+		t.Fatalf("no successful pass after the outage: %+v", passes)
+	}
+	t.Logf("redis back at log line %d", recovered)
 	var after []reconcilePass
 	for _, p := range passes[:closing] {
 		if p.idx > recovered {
@@ -280,9 +307,13 @@ func TestReconcileAfterRedisOutage(t *testing.T) {
 	}
 }
 
-// redisStateMarker is the message of the test's own log line on every
-// redisconn state change.
-const redisStateMarker = "test: redis state"
+// The test's own log lines, in the stream the reconcile passes log to: on
+// every redisconn state change, and around the outage.
+const (
+	redisStateMarker     = "test: redis state"
+	redisStoppedMarker   = "test: redis stopped"
+	redisRestartedMarker = "test: redis restarted"
+)
 
 // reconcilePass is one reconcile pass as its log line tells it.
 type reconcilePass struct {
