@@ -4,7 +4,13 @@ SHELL := /bin/bash
 GO    ?= go
 PKGS  := ./...
 
-.PHONY: run build test test-go test-js test-e2e deps js-deps lint fmt fuzz bench bench-full cluster clean
+.PHONY: run build test test-go test-js test-e2e test-stress deps js-deps lint fmt fuzz bench bench-full cluster clean
+
+# Every program a test runs, as program:Debian-package. A test whose program
+# is missing FAILS (it never skips, in CI or not), so `make test` installs
+# these first. Keep in sync with the tests: grep for exec.Command/LookPath
+# (Go) and the executable paths in client-js/test and e2e/.
+TEST_DEPS := redis-server:redis-server redis-cli:redis-tools chromium:chromium haproxy:haproxy
 
 ## run: one instance in embedded mode (memory store, in-process bus); demo at http://localhost:8080/
 ## (server API key: dev-local-api-key-0123 unless GATEWAY_API_KEYS is set)
@@ -16,19 +22,11 @@ build:
 	$(GO) build -o bin/gateway ./cmd/gateway
 	$(GO) build -o bin/loadgen ./cmd/loadgen
 
-## deps: install what the tests need (redis-server, chromium, haproxy) when missing
+## deps: install what the tests need (redis-server, redis-tools, chromium, haproxy) when missing; fail if it cannot
 deps:
-	@missing=""; \
-	for p in redis-server:redis-server chromium:chromium haproxy:haproxy; do \
-	  bin=$${p%%:*}; pkg=$${p##*:}; \
-	  command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || missing="$$missing $$pkg"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
-	fi
+	@scripts/deps.sh $(TEST_DEPS)
 
+# Node.js itself is a prerequisite, like Go (Debian's nodejs may be older).
 js-deps: client-js/node_modules/.package-lock.json
 
 client-js/node_modules/.package-lock.json: client-js/package-lock.json
@@ -37,15 +35,21 @@ client-js/node_modules/.package-lock.json: client-js/package-lock.json
 ## test: every test — Go (with -race), client-js (node + Chromium) and end-to-end
 test: deps js-deps lint test-go test-js test-e2e
 
-test-go:
+# Never -short: `go test -short` skips the slow real-process suites, which
+# `make test` must always run.
+test-go: deps
 	$(GO) test -race -count=1 $(PKGS)
 
-test-js: js-deps
+test-js: deps js-deps
 	cd client-js && npm test
 
-test-e2e: js-deps
+test-e2e: deps js-deps
 	$(GO) test -race -count=1 -tags e2e -timeout 20m ./e2e/...
 
+## test-stress: `make test` RUNS times (default 3) while stress-ng loads STRESS_CPUS cores (default 2)
+RUNS ?= 3
+test-stress:
+	RUNS=$(RUNS) scripts/stress-test.sh
 ## lint: go vet + gofmt check
 lint:
 	$(GO) vet $(PKGS)

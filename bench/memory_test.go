@@ -65,7 +65,7 @@ func startGateway(b *testing.B, extra ...string) string {
 		b.Fatal(err)
 	}
 	log := zap.NewNop()
-	parts, err := wiring.Build(cfg, nil, log)
+	parts, err := wiring.Build(cfg, nil, log, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -161,6 +161,22 @@ func (b *browser) newContext(name string) *bctx {
 	return &bctx{b: b, name: name}
 }
 
+// newClockContext is newContext with Playwright's fake clock installed: time
+// flows as usual until [bctx.runTimers] jumps it forward.
+func (b *browser) newClockContext(name string) *bctx {
+	b.must(10*time.Second, "newContext", map[string]any{"ctx": name, "clock": true})
+	return &bctx{b: b, name: name}
+}
+
+// runTimers jumps the fake clock of a [browser.newClockContext] forward by d,
+// running every timer callback due meanwhile in all its pages. It is how a
+// test proves that nothing was scheduled (a reconnect, say) without
+// sleeping and hoping the machine was fast enough for it to happen.
+func (c *bctx) runTimers(d time.Duration) {
+	c.b.t.Helper()
+	c.b.must(generous, "runTimers", map[string]any{"ctx": c.name, "ms": d.Milliseconds()})
+}
+
 func (c *bctx) newPage(name string) *page {
 	c.b.must(10*time.Second, "newPage", map[string]any{"ctx": c.name, "page": name})
 	return &page{b: c.b, ctx: c, name: name}
@@ -322,7 +338,7 @@ func (p *page) loginAndConnect(base, userID string) (int, wsRecord) {
 		p.b.t.Fatalf("login %s: HTTP %d", userID, code)
 	}
 	p.reload()
-	return p.openSocket(15*time.Second, 0, "first welcome after login")
+	return p.openSocket(generous, 0, "first welcome after login")
 }
 
 // checkSignedOut asserts that the client library fired "revoked" (the demo

@@ -4,6 +4,7 @@
 // (client-js) through the load balancer. Run them with `make test-e2e`.
 //
 // Needs redis-server, haproxy, chromium, node and client-js/node_modules
-// (`make deps js-deps`). Without them the tests skip, except under CI=true,
-// where a missing program is a failure.
+// (`make deps js-deps`; `make test-e2e` runs both first). A missing program
+// fails every test with a message naming what to install: the suite never
+// skips, on a developer's machine or in CI alike.
 package e2e

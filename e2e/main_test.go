@@ -4,16 +4,23 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sessiongate/sessiongate/e2e/internal/cluster"
 )
+
+// generous bounds every wait for something that must happen: long enough
+// that a loaded machine (stress-ng on every core) never hits it, so it only
+// ever catches a hang. The tests assert order and outcome, never speed.
+const generous = 30 * time.Second
 
 // suite is what TestMain prepares once for every test.
 var suite struct {
@@ -32,7 +39,7 @@ func runMain(m *testing.M) int {
 	suite.repoRoot = filepath.Dir(filepath.Dir(file))
 	suite.missing = checkPrograms()
 	if suite.missing != nil {
-		return m.Run() // every test skips (or fails under CI) via requireSuite
+		return m.Run() // every test fails via requireSuite, naming what is missing
 	}
 	dir, err := os.MkdirTemp("", "sg-e2e-bin-")
 	if err != nil {
@@ -51,18 +58,21 @@ func runMain(m *testing.M) int {
 	return m.Run()
 }
 
+// checkPrograms reports the first program the suite needs that is missing,
+// naming what installs it.
 func checkPrograms() error {
 	if err := cluster.Need("redis-server", "haproxy"); err != nil {
 		return err
 	}
-	for _, p := range []string{chromiumPath(), "node"} {
-		if _, err := exec.LookPath(p); err != nil {
-			return fmt.Errorf("%s not found: %w", p, err)
-		}
+	if _, err := exec.LookPath(chromiumPath()); err != nil {
+		return fmt.Errorf("%s not found (install the Debian package chromium: `make deps`, or set CHROMIUM): %w", chromiumPath(), err)
+	}
+	if _, err := exec.LookPath("node"); err != nil {
+		return fmt.Errorf("node not found (install Node.js 20 or later): %w", err)
 	}
 	pw := filepath.Join(suite.repoRoot, "client-js", "node_modules", "playwright-core", "index.mjs")
 	if _, err := os.Stat(pw); err != nil {
-		return fmt.Errorf("playwright-core not installed (make js-deps): %w", err)
+		return fmt.Errorf("playwright-core not installed (`make js-deps`): %w", err)
 	}
 	return nil
 }
@@ -74,14 +84,47 @@ func chromiumPath() string {
 	return "/usr/bin/chromium"
 }
 
-// requireSuite skips the test when a program is missing, or fails it under CI.
+// requireSuite fails the test when a program the suite needs is missing.
+// It never skips, in CI or not: an e2e run that could not start the real
+// processes must not pass.
 func requireSuite(t *testing.T) {
 	t.Helper()
-	if suite.missing == nil {
-		return
+	if suite.missing != nil {
+		t.Fatalf("e2e: %v", suite.missing)
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("e2e: %v (CI=true, so this is a failure)", suite.missing)
+}
+
+// missingChildEnv marks a re-run of this binary with PATH emptied.
+const missingChildEnv = "SG_E2E_MISSING_CHILD"
+
+// A missing program fails the suite, never skips it, whatever CI says: the
+// test binary re-runs itself with PATH emptied (node is then missing) and
+// must exit non-zero with a FAIL that names what to install, and no SKIP.
+func TestMissingProgramFailsNotSkips(t *testing.T) {
+	if os.Getenv(missingChildEnv) == "1" {
+		requireSuite(t)
+		t.Fatal("requireSuite let the test run with PATH empty")
 	}
-	t.Skipf("e2e: %v", suite.missing)
+	for _, ci := range []string{"", "false", "true"} {
+		t.Run("CI="+ci, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestMissingProgramFailsNotSkips$", "-test.v", "-test.count=1")
+			cmd.Env = []string{"PATH=", "CI=" + ci, missingChildEnv + "=1"}
+			for _, kv := range os.Environ() {
+				if k, _, _ := strings.Cut(kv, "="); k != "PATH" && k != "CI" && k != missingChildEnv {
+					cmd.Env = append(cmd.Env, kv)
+				}
+			}
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("child with PATH empty did not fail (err %v):\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "--- FAIL: TestMissingProgramFailsNotSkips") || !strings.Contains(string(out), "node not found") {
+				t.Errorf("child output lacks a FAIL naming node:\n%s", out)
+			}
+			if strings.Contains(string(out), "--- SKIP") {
+				t.Errorf("child skipped:\n%s", out)
+			}
+		})
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sessiongate/sessiongate/e2e/internal/cluster"
 )
@@ -17,7 +16,7 @@ import (
 // WebSocket client (Node's ws) through the load balancer.
 func TestNodeWSClientFlow(t *testing.T) {
 	tc := startCluster(t, cluster.Options{Instances: 2})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*generous)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "node", filepath.Join(suite.repoRoot, "e2e", "node", "flow.mjs"), tc.URL(), tc.APIKey)
 	out, err := cmd.CombinedOutput()

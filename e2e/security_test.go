@@ -51,12 +51,12 @@ func TestCrossSiteWebSocketHijackingRefused(t *testing.T) {
 	attacker := ctx.newPage("attacker")
 	attacker.goto_(evilOrigin + "/")
 	var rec wsRecord
-	attacker.waitFor(10*time.Second, "hijack attempt settles", `window.__ws.length > 0 && window.__ws[0].closed && window.__ws[0]`, &rec)
+	attacker.waitFor(generous, "hijack attempt settles", `window.__ws.length > 0 && window.__ws[0].closed && window.__ws[0]`, &rec)
 	if rec.Opened || rec.Welcome != nil || len(rec.Events) > 0 {
 		t.Fatalf("cross-site WebSocket opened: %+v", rec)
 	}
 	t.Logf("cross-site WebSocket from %s: closed with %d without opening", evilOrigin, rec.Closed.Code)
-	eventually(t, 5*time.Second, "gateway logged the refusal", func() error {
+	eventually(t, generous, "gateway logged the refusal", func() error {
 		var files []string
 		for _, g := range tc.Gateways {
 			files = append(files, g.LogPath)
@@ -66,7 +66,7 @@ func TestCrossSiteWebSocketHijackingRefused(t *testing.T) {
 		}
 		return nil
 	})
-	eventually(t, 5*time.Second, "haproxy logged a 403 for /ws", func() error {
+	eventually(t, generous, "haproxy logged a 403 for /ws", func() error {
 		if !logContains([]string{tc.LB.LogPath}, " 403 ", "GET /ws") {
 			return fmt.Errorf("no 403 GET /ws line in the haproxy log")
 		}
@@ -82,7 +82,7 @@ func TestCrossSiteWebSocketHijackingRefused(t *testing.T) {
 		if withCookie {
 			h.Set("Cookie", "sg_session="+ck.Value)
 		}
-		dctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		dctx, cancel := context.WithTimeout(context.Background(), generous)
 		defer cancel()
 		c, resp, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{HTTPHeader: h})
 		status := 0
@@ -213,7 +213,7 @@ func TestProductionCookieBehindTLS(t *testing.T) {
 		t.Fatalf("browser login: HTTP %d", code)
 	}
 	p.reload()
-	_, ws := p.openSocket(15*time.Second, 0, "welcome over wss")
+	_, ws := p.openSocket(generous, 0, "welcome over wss")
 	if !strings.HasPrefix(ws.URL, "wss://") || ws.Welcome.UserID != "grace" {
 		t.Errorf("socket %s welcome %+v, want wss and user grace", ws.URL, ws.Welcome)
 	}

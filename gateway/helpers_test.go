@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,11 @@ import (
 )
 
 const testAPIKey = "test-api-key-0123456789abcdef"
+
+// generous bounds every wait for something that must happen: long enough
+// that a loaded machine (-race, stress-ng on every core) never hits it, so
+// it only ever catches a hang. Tests assert order, never speed.
+const generous = 30 * time.Second
 
 // testEnv is the environment every test gateway starts from.
 func testEnv(over map[string]string) map[string]string {
@@ -64,6 +70,28 @@ type gwOptions struct {
 	log   *zap.Logger
 	// wrap, when set, wraps the session store (to simulate store behaviour).
 	wrap func(session.Store) session.Store
+	// now, when set, is the clock of the gateway and its session store.
+	now func() time.Time
+}
+
+// fakeClock is a clock a test moves by hand. Safe for concurrent use.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 func startGateway(t testing.TB, o gwOptions) *testGateway {
@@ -92,12 +120,12 @@ func buildGateway(t testing.TB, o gwOptions) *testGateway {
 	if log == nil {
 		log = zaptest.NewLogger(t).Named(cfg.InstanceID)
 	}
-	parts, err := wiring.Build(cfg, o.rdb, log)
+	parts, err := wiring.Build(cfg, o.rdb, log, o.now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	codec := parts.Codec
-	d := Deps{Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, Auth: o.auth, Redis: o.redis}
+	d := Deps{Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, Auth: o.auth, Redis: o.redis, Now: o.now}
 	if d.Auth == nil {
 		d.Auth = DevAuthenticator{}
 	}
@@ -186,7 +214,7 @@ type wsConn struct {
 
 func dialWS(t testing.TB, url string, h http.Header, hc *http.Client) (*wsConn, *http.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), generous)
 	defer cancel()
 	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h, HTTPClient: hc})
 	if err != nil {
@@ -244,7 +272,7 @@ func (w *wsConn) next(timeout time.Duration) (frame, error) {
 
 func (w *wsConn) mustNext(typ string) frame {
 	w.t.Helper()
-	f, err := w.next(5 * time.Second)
+	f, err := w.next(generous)
 	if err != nil {
 		w.t.Fatalf("reading %s: %v", typ, err)
 	}

@@ -17,10 +17,7 @@ import (
 // Redis Cluster with no replicas. It returns the node addresses.
 func startRedisCluster(t *testing.T) []string {
 	t.Helper()
-	cli, err := exec.LookPath("redis-cli")
-	if err != nil {
-		t.Skipf("redis-cli not installed: %v", err)
-	}
+	cli := redistest.LookPath(t, "redis-cli") // fails, never skips, when redis-tools is missing
 	var addrs []string
 	var nodes []*redistest.Server
 	for i := 0; i < 3; i++ {

@@ -21,6 +21,9 @@ import (
 )
 
 // fastConfig is a Config with tiny backoffs so budgets are spent quickly.
+// The dial timeout is generous instead: a refused connection fails at once
+// anyway, and a PING to a live server must not fail because the machine is
+// loaded (a spurious failed check would add a transition).
 func fastConfig(url string) redisconn.Config {
 	return redisconn.Config{
 		URL:             url,
@@ -28,7 +31,7 @@ func fastConfig(url string) redisconn.Config {
 		BackoffMin:      10 * time.Millisecond,
 		BackoffMax:      40 * time.Millisecond,
 		CheckInterval:   20 * time.Millisecond,
-		DialTimeout:     500 * time.Millisecond,
+		DialTimeout:     10 * time.Second,
 	}
 }
 
@@ -146,9 +149,16 @@ func TestConnectStopsWithContext(t *testing.T) {
 	port := redistest.FreePort(t)
 	cfg := fastConfig(fmt.Sprintf("redis://127.0.0.1:%d/0", port))
 	cfg.ConnectAttempts, cfg.BackoffMin, cfg.BackoffMax = 100, time.Hour, time.Hour
-	m := newManager(t, cfg, zaptest.NewLogger(t))
 	ctx, cancel := context.WithCancel(t.Context())
-	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
+	// Cancel once the first attempt has failed: Connect is then in its
+	// hour-long backoff, which only the context can end.
+	log := zaptest.NewLogger(t).WithOptions(zap.Hooks(func(e zapcore.Entry) error {
+		if e.Message == "redis connect attempt failed" {
+			cancel()
+		}
+		return nil
+	}))
+	m := newManager(t, cfg, log)
 	if err := m.Connect(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Connect error = %v, want context.Canceled", err)
 	}

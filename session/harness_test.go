@@ -247,6 +247,38 @@ func realRedisFactory(srv *redistest.Server) harnessFactory {
 	return func(t *testing.T, opts Options) *harness {
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 		t.Cleanup(func() { _ = rdb.Close() })
-		return redisHarness(t, rdb, opts, time.Sleep)
+		// Its own client: the store's command log must not see the clock.
+		clock := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+		t.Cleanup(func() { _ = clock.Close() })
+		return redisHarness(t, rdb, opts, func(d time.Duration) { shiftTTLs(t, clock, d) })
+	}
+}
+
+// shiftTTLs is a real redis-server's TTL clock moved by d without sleeping:
+// every key with a TTL loses d of it, and a key whose TTL runs out is
+// deleted, as Redis would expire it. Sleeping instead would let the load
+// of the machine add to d and expire keys the test expects alive.
+func shiftTTLs(t *testing.T, rdb *redis.Client, d time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*").Result() // the harness flushed the server: only its keys
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
+	for _, k := range keys {
+		ttl, err := rdb.PTTL(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("PTTL %s: %v", k, err)
+		}
+		switch {
+		case ttl < 0: // no TTL (-1) or already gone (-2)
+		case ttl <= d:
+			err = rdb.Del(ctx, k).Err()
+		default:
+			err = rdb.PExpire(ctx, k, ttl-d).Err()
+		}
+		if err != nil {
+			t.Fatalf("shift TTL of %s: %v", k, err)
+		}
 	}
 }

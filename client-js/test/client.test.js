@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { SessionGateClient, CloseCodes, isTerminalCode } from '../src/index.js';
-import { collect, testClient as newClient, testServer as server } from '../testutil/server.js';
+import { collect, testClient as newClient, testServer as server, PATIENCE } from '../testutil/server.js';
 
 test('welcome sets identity, fires welcome then state open', async (t) => {
   const srv = await server(t);
@@ -15,7 +15,7 @@ test('welcome sets identity, fires welcome then state open', async (t) => {
   assert.equal(c.state, 'connecting');
   const conn = await srv.next();
   conn.welcome({ conn_id: 'conn-42', user_id: 'bob', instance: 'gw-7', ping_interval_ms: 1234 });
-  await ev.until(() => c.state === 'open', 5000, 'state open');
+  await ev.until(() => c.state === 'open', PATIENCE, 'state open');
   assert.equal(c.connId, 'conn-42');
   assert.equal(c.userId, 'bob');
   assert.equal(c.instance, 'gw-7');
@@ -38,7 +38,7 @@ test('events are dispatched in order and lastEventId follows them', async (t) =>
   conn.event('2-0', 'notice', { n: 2 });
   conn.send({ type: 'future-frame', x: 1 }); // unknown types are ignored
   conn.event('3-0', 'chat', null);
-  await ev.until((l) => l.filter((e) => e.type === 'event').length === 3, 5000, '3 events');
+  await ev.until((l) => l.filter((e) => e.type === 'event').length === 3, PATIENCE, '3 events');
   assert.deepEqual(ev.of('event'), [
     { id: '1-0', event: 'chat', data: { text: 'hi' } },
     { id: '2-0', event: 'notice', data: { n: 2 } },
@@ -48,7 +48,7 @@ test('events are dispatched in order and lastEventId follows them', async (t) =>
   assert.deepEqual(viaOn, ['1-0', '2-0', '3-0']);
   off();
   conn.event('4-0', 'chat', {});
-  await ev.until((l) => l.filter((e) => e.type === 'event').length === 4, 5000, '4th event');
+  await ev.until((l) => l.filter((e) => e.type === 'event').length === 4, PATIENCE, '4th event');
   assert.deepEqual(viaOn, ['1-0', '2-0', '3-0'], 'unsubscribed listener is not called');
 });
 
@@ -73,7 +73,7 @@ test('send wraps data in a message frame and returns false when not open', async
   c.connect();
   const conn = await srv.next();
   conn.welcome();
-  await ev.until(() => c.state === 'open', 5000, 'open');
+  await ev.until(() => c.state === 'open', PATIENCE, 'open');
   assert.equal(c.send({ text: 'hello', n: [1, 2] }), true);
   assert.deepEqual(await conn.nextMessage(), { type: 'message', data: { text: 'hello', n: [1, 2] } });
   c.close();
@@ -91,7 +91,7 @@ test('malformed frames fire error and do not break the connection', async (t) =>
   conn.send('42');
   conn.ws.send(Buffer.from([1, 2, 3]), { binary: true });
   conn.event('e1', 'ok', {});
-  await ev.until((l) => l.some((e) => e.type === 'event'), 5000, 'event after junk');
+  await ev.until((l) => l.some((e) => e.type === 'event'), PATIENCE, 'event after junk');
   assert.equal(ev.of('error').length, 2, 'non-JSON and binary frames are reported');
   assert.equal(c.state, 'open');
 });
@@ -109,7 +109,7 @@ test('token is sent as a Bearer header, alongside webSocketOptions headers', asy
   c.connect();
   const conn = await srv.next();
   conn.welcome();
-  await ev.until(() => c.state === 'open', 5000, 'open');
+  await ev.until(() => c.state === 'open', PATIENCE, 'open');
   assert.deepEqual(seen, [{ auth: 'Bearer s3cret-token', extra: 'yes' }]);
 });
 
@@ -127,7 +127,7 @@ test('a 401 handshake with a token is terminal: unauthorized, no retry', async (
   const c = newClient(t, srv, { token: 'wrong' });
   const ev = collect(c);
   c.connect();
-  await ev.until((l) => l.some((e) => e.type === 'unauthorized'), 5000, 'unauthorized');
+  await ev.until((l) => l.some((e) => e.type === 'unauthorized'), PATIENCE, 'unauthorized');
   assert.equal(c.state, 'closed');
   assert.equal(srv.rejected.length, 1);
   assert.deepEqual(ev.of('closed').at(-1), { code: CloseCodes.UNAUTHORIZED, reason: 'handshake rejected with HTTP 401', terminal: true });

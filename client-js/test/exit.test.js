@@ -11,7 +11,9 @@ const child = fileURLToPath(new URL('../testutil/exit-child.js', import.meta.url
 
 // runChild starts the child; once it reports the state reached and ready()
 // holds on the server side, it tells the child to close, then waits for exit.
-function runChild(url, scenario, ready, timeoutMs = 15000) {
+// timeoutMs is long enough for a loaded machine, and still half the 60 s
+// timers the child sets: a leaked one keeps it alive past the bound.
+function runChild(url, scenario, ready, timeoutMs = 30000) {
   return new Promise((resolve, reject) => {
     const p = spawn(process.execPath, [child, url, scenario], { stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';

@@ -4,7 +4,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CloseCodes } from '../src/index.js';
-import { collect, sleep, OpaqueWebSocket, testClient as newClient, testServer as server } from '../testutil/server.js';
+import { collect, counting, fakeNow, timersUpTo, OpaqueWebSocket, testClient as newClient, testServer as server, PATIENCE } from '../testutil/server.js';
+
+// No test here sleeps and hopes: "nothing happened" is checked after an
+// ordering barrier (timersUpTo) by counting WebSocket constructions, and
+// what the client measures (stableAfter, the heartbeat watchdog) runs on a
+// fake performance.now moved by hand (fakeNow).
+
+// maxDelay of testClient: no reconnect it schedules waits longer.
+const MAX_DELAY = 100;
 
 // sequence returns a random() that yields the given values in turn.
 function sequence(values) {
@@ -34,12 +42,12 @@ test('transient close codes reconnect', async (t) => {
       c.connect();
       const first = await srv.next();
       first.welcome({ conn_id: 'first' });
-      await ev.until(() => c.state === 'open', 5000, 'open');
+      await ev.until(() => c.state === 'open', PATIENCE, 'open');
       if (tc.drop) first.drop();
       else first.close(tc.code, 'bye');
       const second = await srv.next();
       second.welcome({ conn_id: 'second' });
-      await ev.until(() => c.connId === 'second' && c.state === 'open', 5000, 'reopen');
+      await ev.until(() => c.connId === 'second' && c.state === 'open', PATIENCE, 'reopen');
       const closed = ev.of('closed');
       assert.equal(closed.length, 1);
       assert.equal(closed[0].code, tc.code);
@@ -64,16 +72,17 @@ test('terminal close codes stop the client and fire their event', async (t) => {
   for (const tc of cases) {
     await t.test(tc.name, async (t) => {
       const srv = await server(t);
-      const c = newClient(t, srv); // random 0: a reconnect would be immediate
+      const ws = counting();
+      const c = newClient(t, srv, { WebSocket: ws.WebSocket }); // random 0: a reconnect would be immediate
       const ev = collect(c);
       c.connect();
       const conn = await srv.next();
       conn.welcome();
-      await ev.until(() => c.state === 'open', 5000, 'open');
+      await ev.until(() => c.state === 'open', PATIENCE, 'open');
       conn.close(tc.code, 'server says no');
-      await ev.until(() => c.state === 'closed', 5000, 'closed');
-      await sleep(150); // 15x the reconnect delay cap
-      assert.equal(srv.connections.length, 1, 'no reconnect');
+      await ev.until(() => c.state === 'closed', PATIENCE, 'closed');
+      await timersUpTo(MAX_DELAY); // any reconnect scheduled has run by now
+      assert.equal(ws.n, 1, 'no reconnect');
       assert.equal(c.state, 'closed');
       assert.deepEqual(ev.of('closed'), [{ code: tc.code, reason: 'server says no', terminal: true }]);
       const fired = ev.of(tc.event);
@@ -105,7 +114,7 @@ test('backoff delays follow full jitter: random * min(max, min * factor^n)', asy
   }
   const last = await srv.next();
   last.welcome();
-  await ev.until(() => c.state === 'open' && ev.of('closed').length === rs.length, 5000, 'last open');
+  await ev.until(() => c.state === 'open' && ev.of('closed').length === rs.length, PATIENCE, 'last open');
   const caps = [8, 16, 32, 50, 50, 50];
   const rec = ev.of('state').filter((s) => s.state === 'reconnecting');
   assert.deepEqual(rec.map((s) => s.attempt), [1, 2, 3, 4, 5, 6]);
@@ -131,6 +140,7 @@ test('default random keeps delays within the full-jitter bounds', async (t) => {
 });
 
 test('backoff resets after a connection stayed open for stableAfter', async (t) => {
+  const clock = fakeNow(t); // the short-lived connections last 0 ms, however slow the machine
   const srv = await server(t);
   const c = newClient(t, srv, {
     random: () => 1,
@@ -146,8 +156,8 @@ test('backoff resets after a connection stayed open for stableAfter', async (t) 
   }
   const stable = await srv.next();
   stable.welcome();
-  await ev.until(() => c.state === 'open' && ev.of('closed').length === 3, 5000, 'stable open');
-  await sleep(600); // well past stableAfter
+  await ev.until(() => c.state === 'open' && ev.of('closed').length === 3, PATIENCE, 'stable open');
+  clock.advance(600); // well past stableAfter
   stable.close(1001, 'drain');
   const after = await srv.next();
   after.welcome();
@@ -186,56 +196,77 @@ test('a rate-limited or over-cap close never resets backoff', async (t) => {
 });
 
 test('a connection that never got its welcome does not reset backoff', async (t) => {
+  const clock = fakeNow(t);
   const srv = await server(t);
   const c = newClient(t, srv, { random: () => 1, reconnect: { minDelay: 5, maxDelay: 1000, factor: 2 }, stableAfter: 30 });
   const ev = collect(c);
   c.connect();
   (await srv.next()).close(4000);
   const silent = await srv.next();
-  await sleep(100); // open at the transport level only
+  silent.ping(); // answered: the client has seen the transport open
+  assert.deepEqual(await silent.nextMessage(), { type: 'pong' });
+  clock.advance(100); // open at the transport level only, past stableAfter
   silent.close(4000);
   await srv.next();
   const rec = ev.of('state').filter((s) => s.state === 'reconnecting');
   assert.deepEqual(rec.map((s) => s.attempt), [1, 2]);
 });
 
+// The watchdog's window is 20 fake ms (ping interval 20, no grace); its real
+// timers fire every few ms, each deciding on the fake clock, which the test
+// moves in lockstep with the frames it sends: never 20 ms without a frame
+// while the server is lively, 1000 ms at once when it goes silent.
 test('heartbeat watchdog reconnects when the server goes silent, not while it pings', async (t) => {
+  const clock = fakeNow(t);
   const srv = await server(t);
-  const c = newClient(t, srv, { pingGrace: 200 });
+  const ws = counting();
+  const c = newClient(t, srv, { pingGrace: 0, WebSocket: ws.WebSocket });
   const ev = collect(c);
   c.connect();
   const silent = await srv.next();
-  silent.welcome({ ping_interval_ms: 300 }); // then nothing: dead after 500 ms
-  const lively = await srv.next(5000);
+  silent.welcome({ ping_interval_ms: 20 });
+  await ev.until(() => c.state === 'open', PATIENCE, 'open');
+  clock.advance(1000); // then nothing: dead
+  const lively = await srv.next(PATIENCE);
   const silentClosed = await silent.closed;
   assert.equal(silentClosed.code, 1006, 'client dropped the dead socket');
   assert.deepEqual(ev.of('closed'), [{ code: CloseCodes.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout', terminal: false }]);
 
-  lively.welcome({ ping_interval_ms: 300 });
-  const pinger = setInterval(() => lively.ping(), 25);
-  t.after(() => clearInterval(pinger));
-  await sleep(1500); // three watchdog windows
-  clearInterval(pinger);
-  assert.equal(srv.connections.length, 2, 'no reconnect while pings flow');
+  lively.welcome({ ping_interval_ms: 20 });
+  await ev.until(() => c.state === 'open' && c.connId === 'c2', PATIENCE, 'lively open');
+  for (let i = 0; i < 50; i++) { // 25 watchdog windows
+    clock.advance(10);
+    lively.ping();
+    assert.deepEqual(await lively.nextMessage(), { type: 'pong' }, `pong ${i + 1}`);
+    if (i % 10 === 9) await timersUpTo(20); // let the watchdog's real timer decide
+  }
+  assert.equal(ws.n, 2, 'no reconnect while pings flow');
   assert.equal(ev.of('closed').length, 1);
   assert.equal(c.state, 'open');
-  assert.ok(lively.messages.length >= 10, `pongs answered (${lively.messages.length})`);
 });
 
 test('any frame keeps the watchdog happy, not only pings', async (t) => {
+  const clock = fakeNow(t);
   const srv = await server(t);
-  const c = newClient(t, srv, { pingGrace: 200 });
+  const ws = counting();
+  const c = newClient(t, srv, { pingGrace: 0, WebSocket: ws.WebSocket });
   const ev = collect(c);
   c.connect();
   const conn = await srv.next();
-  conn.welcome({ ping_interval_ms: 300 });
-  let n = 0;
-  const timer = setInterval(() => conn.event(String(++n), 'tick', {}), 25);
-  t.after(() => clearInterval(timer));
-  await sleep(1500); // three watchdog windows
-  clearInterval(timer);
-  assert.equal(srv.connections.length, 1);
+  conn.welcome({ ping_interval_ms: 20 });
+  await ev.until(() => c.state === 'open', PATIENCE, 'open');
+  for (let n = 1; n <= 50; n++) { // 25 watchdog windows
+    clock.advance(10);
+    conn.event(String(n), 'tick', {});
+    await ev.until(() => ev.of('event').length === n, PATIENCE, `event ${n}`);
+    if (n % 10 === 0) await timersUpTo(20); // let the watchdog's real timer decide
+  }
+  assert.equal(ws.n, 1);
   assert.equal(ev.of('closed').length, 0);
+  // And the same client does time out once the frames stop.
+  clock.advance(1000);
+  await ev.until(() => ev.of('closed').length === 1, PATIENCE, 'heartbeat timeout');
+  assert.equal(ev.of('closed')[0].code, CloseCodes.HEARTBEAT_TIMEOUT);
 });
 
 test('connect timeout abandons a hanging handshake and retries', async (t) => {
@@ -246,7 +277,7 @@ test('connect timeout abandons a hanging handshake and retries', async (t) => {
   c.connect();
   const conn = await srv.next();
   conn.welcome();
-  await ev.until(() => c.state === 'open', 5000, 'open');
+  await ev.until(() => c.state === 'open', PATIENCE, 'open');
   assert.equal(srv.hung.length, 1);
   assert.deepEqual(ev.of('closed'), [{ code: CloseCodes.ABNORMAL, reason: 'connect timeout', terminal: false }]);
 });
@@ -260,12 +291,14 @@ test('repeated failures before open probe the session: 401 is terminal', async (
       res.writeHead(req.url === '/auth/session' ? 401 : 404, { 'Content-Type': 'application/json' }).end('{}');
     },
   });
-  const c = newClient(t, srv, { WebSocket: OpaqueWebSocket, authProbeAfter: 3 });
+  const ws = counting(OpaqueWebSocket);
+  const c = newClient(t, srv, { WebSocket: ws.WebSocket, authProbeAfter: 3 });
   const ev = collect(c);
   c.connect();
-  await ev.until((l) => l.some((e) => e.type === 'unauthorized'), 5000, 'unauthorized');
-  await sleep(100);
-  assert.equal(srv.rejected.length, 3, 'three handshakes, then the probe, then nothing');
+  await ev.until((l) => l.some((e) => e.type === 'unauthorized'), PATIENCE, 'unauthorized');
+  await timersUpTo(MAX_DELAY); // any reconnect scheduled has run by now
+  assert.equal(ws.n, 3, 'three handshakes, then the probe, then nothing');
+  assert.equal(srv.rejected.length, 3);
   assert.deepEqual(probes, [{ url: '/auth/session', method: 'GET' }]);
   assert.equal(c.state, 'closed');
   assert.deepEqual(ev.of('closed').map((d) => [d.code, d.terminal]), [[1006, false], [1006, false], [1006, false], [4502, true]]);
@@ -284,7 +317,7 @@ test('a probe that finds the session valid keeps reconnecting', async (t) => {
   const c = newClient(t, srv, { WebSocket: OpaqueWebSocket, authProbeAfter: 2, sessionUrl: '/custom/session?x=1' });
   const ev = collect(c);
   c.connect();
-  await ev.until(() => srv.rejected.length >= 5, 5000, 'five rejected handshakes');
+  await ev.until(() => srv.rejected.length >= 5, PATIENCE, 'five rejected handshakes');
   c.close();
   assert.ok(probes.length >= 2, `probed every 2 failures (${probes.length})`);
   assert.ok(probes.every((p) => p === '/custom/session?x=1'));
@@ -293,40 +326,42 @@ test('a probe that finds the session valid keeps reconnecting', async (t) => {
 
 test('a listener may call close() from closed: no reconnect follows', async (t) => {
   const srv = await server(t);
-  const c = newClient(t, srv);
+  const ws = counting();
+  const c = newClient(t, srv, { WebSocket: ws.WebSocket });
   const ev = collect(c);
   c.on('closed', (d) => { if (!d.terminal) c.close(); });
   c.connect();
   const conn = await srv.next();
   conn.welcome();
   conn.close(1001);
-  await ev.until(() => c.state === 'closed', 5000, 'closed');
-  await sleep(100);
-  assert.equal(srv.connections.length, 1);
+  await ev.until(() => c.state === 'closed', PATIENCE, 'closed');
+  await timersUpTo(MAX_DELAY); // any reconnect scheduled has run by now
+  assert.equal(ws.n, 1);
   assert.deepEqual(ev.of('closed').map((d) => [d.code, d.terminal]), [[1001, false], [1000, true]]);
 });
 
 test('close() stops reconnecting; connect() starts afresh after a terminal close', async (t) => {
   const srv = await server(t);
-  const c = newClient(t, srv, { random: () => 1, reconnect: { minDelay: 50, maxDelay: 1000, factor: 2 } });
+  const ws = counting();
+  const c = newClient(t, srv, { WebSocket: ws.WebSocket, random: () => 1, reconnect: { minDelay: 50, maxDelay: 1000, factor: 2 } });
   const ev = collect(c);
   c.connect();
   const conn = await srv.next();
   conn.welcome();
   conn.close(1001);
-  await ev.until(() => c.state === 'reconnecting', 5000, 'reconnecting');
+  await ev.until(() => c.state === 'reconnecting', PATIENCE, 'reconnecting');
   c.close();
   assert.equal(c.state, 'closed');
-  await sleep(150); // past the 50 ms reconnect delay
-  assert.equal(srv.connections.length, 1, 'the pending reconnect was cancelled');
+  await timersUpTo(50); // the cancelled reconnect was due within 50 ms
+  assert.equal(ws.n, 1, 'the pending reconnect was cancelled');
   c.connect();
   const again = await srv.next();
   again.welcome();
   again.close(4500, 'revoked');
-  await ev.until((l) => l.some((e) => e.type === 'revoked'), 5000, 'revoked');
+  await ev.until((l) => l.some((e) => e.type === 'revoked'), PATIENCE, 'revoked');
   c.connect();
   (await srv.next()).welcome({ conn_id: 'third' });
-  await ev.until(() => c.connId === 'third' && c.state === 'open', 5000, 'third open');
+  await ev.until(() => c.connId === 'third' && c.state === 'open', PATIENCE, 'third open');
   c.close();
   assert.equal(c.attempt, 0);
 });

@@ -7,6 +7,13 @@ import http from 'node:http';
 import WebSocket, { WebSocketServer } from 'ws';
 import { SessionGateClient } from '../src/index.js';
 
+/**
+ * PATIENCE (ms) bounds every wait for something that must happen: long
+ * enough that a loaded machine never hits it, so it only catches a hang.
+ * The tests assert order, never speed.
+ */
+export const PATIENCE = 30000;
+
 /** Queue is an async FIFO: push values, await shift(). */
 export class Queue {
   #items = [];
@@ -19,7 +26,7 @@ export class Queue {
   }
 
   /** shift resolves with the next value, or rejects after timeoutMs. */
-  shift(timeoutMs = 5000, what = 'value') {
+  shift(timeoutMs = PATIENCE, what = 'value') {
     if (this.#items.length) return Promise.resolve(this.#items.shift());
     return new Promise((resolve, reject) => {
       const w = {
@@ -74,7 +81,7 @@ export class Conn {
   /** drop ends the TCP connection without a close frame (client sees 1006). */
   drop() { this.ws.terminate(); }
 
-  nextMessage(timeoutMs = 5000) { return this.messages.shift(timeoutMs, `message on connection ${this.index}`); }
+  nextMessage(timeoutMs = PATIENCE) { return this.messages.shift(timeoutMs, `message on connection ${this.index}`); }
 }
 
 /**
@@ -133,7 +140,7 @@ export async function startServer(opts = {}) {
     /** every upgrade request left unanswered (authorize returned 0) */
     hung,
     /** next accepted connection */
-    next(timeoutMs = 5000) { return accepted.shift(timeoutMs, 'a WebSocket connection'); },
+    next(timeoutMs = PATIENCE) { return accepted.shift(timeoutMs, 'a WebSocket connection'); },
     async close() {
       for (const c of all) c.ws.terminate();
       await new Promise((resolve) => wss.close(resolve));
@@ -168,7 +175,7 @@ export function collect(client, names = ['state', 'welcome', 'event', 'revoked',
     log,
     of(type) { return log.filter((e) => e.type === type).map((e) => e.detail); },
     /** until resolves once pred(log) holds, or rejects after timeoutMs. */
-    until(pred, timeoutMs = 5000, what = 'condition') {
+    until(pred, timeoutMs = PATIENCE, what = 'condition') {
       if (pred(log)) return Promise.resolve();
       return new Promise((resolve, reject) => {
         const w = {
@@ -187,6 +194,42 @@ export function collect(client, names = ['state', 'welcome', 'event', 'revoked',
 
 /** sleep waits ms milliseconds. */
 export function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+/**
+ * timersUpTo resolves once every timer set before it with a delay of at most
+ * ms has run. It is an ordering barrier, not a bet on speed: Node runs
+ * timers in order of expiry (equal expiries in the order they were set), so
+ * however late the machine is, a reconnect scheduled earlier for <= ms runs
+ * first.
+ */
+export function timersUpTo(ms) { return new Promise((r) => setTimeout(r, ms)); }
+
+/**
+ * counting returns a subclass of WebSocket class Base that counts its
+ * constructions: a client's reconnect shows the moment its timer fires,
+ * before any network round trip.
+ */
+export function counting(Base = WebSocket) {
+  const counter = { n: 0 };
+  counter.WebSocket = class extends Base {
+    constructor(...args) {
+      super(...args);
+      counter.n++;
+    }
+  };
+  return counter;
+}
+
+/**
+ * fakeNow replaces performance.now (the client's clock for stableAfter and
+ * the heartbeat watchdog) with a clock the test moves by hand, until t ends.
+ * Timers still run on real time; only what the client measures is fake.
+ */
+export function fakeNow(t) {
+  let ms = 1000;
+  t.mock.method(globalThis.performance, 'now', () => ms);
+  return { advance(d) { ms += d; }, get now() { return ms; } };
+}
 
 // testServer starts a scripted server closed when test t ends.
 export async function testServer(t, opts) {

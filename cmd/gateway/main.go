@@ -93,7 +93,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 			deps.Redis = rm
 		}
 	}
-	parts, err := wiring.Build(cfg, rdb, log)
+	parts, err := wiring.Build(cfg, rdb, log, nil)
 	if err != nil {
 		return err
 	}

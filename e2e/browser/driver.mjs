@@ -61,8 +61,11 @@ function need(map, id, what) {
 }
 
 const ops = {
-  async newContext({ ctx }) {
+  // clock installs Playwright's fake clock in the context: time flows as
+  // usual until runTimers jumps it forward, firing every timer due.
+  async newContext({ ctx, clock }) {
     const c = await browser.newContext({ ignoreHTTPSErrors: ignoreTLS });
+    if (clock) await c.clock.install();
     await c.addInitScript(INIT_SCRIPT);
     contexts.set(ctx, c);
     return null;
@@ -106,6 +109,12 @@ const ops = {
   },
   async click({ page, selector }) {
     await need(pages, page, 'page').click(selector, { timeout: 5000 });
+    return null;
+  },
+  // runTimers advances the context's fake clock by ms, running every timer
+  // callback due meanwhile (a pending reconnect, say), without waiting.
+  async runTimers({ ctx, ms }) {
+    await need(contexts, ctx, 'context').clock.runFor(ms);
     return null;
   },
   async cookies({ ctx, urls }) {

@@ -7,7 +7,7 @@ import WebSocket from '../../client-js/node_modules/ws/wrapper.mjs';
 const [base, apiKey] = process.argv.slice(2);
 const fail = (msg) => { console.log(JSON.stringify({ ok: false, error: msg })); process.exit(1); };
 const step = (name, extra = {}) => console.log(JSON.stringify({ step: name, ...extra }));
-setTimeout(() => fail('timed out'), 20000).unref();
+setTimeout(() => fail('timed out'), 50000).unref(); // a hang detector (the Go side allows 60 s)
 
 const login = await fetch(base + '/auth/login', {
   method: 'POST', headers: { 'Content-Type': 'application/json' },

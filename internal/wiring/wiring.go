@@ -6,6 +6,7 @@ package wiring
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
@@ -38,8 +39,9 @@ func EventChannel(cfg config.Config) string { return cfg.KeyPrefix + "events" }
 // Build builds the parts for cfg: the Redis store and bus over rdb, or the
 // memory store and the in-process bus when rdb is nil (embedded mode, or a
 // development fallback). log is the process logger; the bus logs as
-// "pubsub". Build starts nothing.
-func Build(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger) (Parts, error) {
+// "pubsub". now, when not nil, is the store's clock (tests); nil is the
+// wall clock. Build starts nothing.
+func Build(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger, now func() time.Time) (Parts, error) {
 	codec, err := session.NewCodec(cfg.SessionSecret)
 	if err != nil {
 		return Parts{}, fmt.Errorf("wiring: %w", err)
@@ -49,6 +51,7 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger) (Parts
 		return Parts{}, fmt.Errorf("wiring: %w", err)
 	}
 	opts := SessionOptions(cfg)
+	opts.Now = now
 	if rdb == nil {
 		return Parts{
 			Codec: codec,

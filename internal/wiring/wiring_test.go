@@ -28,7 +28,7 @@ func testConfig(t *testing.T) config.Config {
 }
 
 func TestBuildEmbedded(t *testing.T) {
-	p, err := Build(testConfig(t), nil, zaptest.NewLogger(t))
+	p, err := Build(testConfig(t), nil, zaptest.NewLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func TestBuildRedis(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 	t.Cleanup(func() { _ = rdb.Close() })
 	cfg := testConfig(t)
-	p, err := Build(cfg, rdb, zaptest.NewLogger(t))
+	p, err := Build(cfg, rdb, zaptest.NewLogger(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestBuildRedis(t *testing.T) {
 func TestBuildRefusesBadSecret(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.SessionSecret = nil
-	if _, err := Build(cfg, nil, zaptest.NewLogger(t)); err == nil {
+	if _, err := Build(cfg, nil, zaptest.NewLogger(t), nil); err == nil {
 		t.Fatal("Build accepted an empty session secret")
 	}
 }

@@ -108,7 +108,17 @@ func lookPath(name string) (string, error) {
 			return p, nil
 		}
 	}
-	return "", fmt.Errorf("%w: %s (install it, e.g. `make deps`)", ErrNotFound, name)
+	return "", fmt.Errorf("%w: %s (install the Debian package %s: `make deps`)", ErrNotFound, name, debianPackage(name))
+}
+
+// debianPackage names the Debian package that installs a program.
+func debianPackage(name string) string {
+	switch name {
+	case "redis-cli":
+		return "redis-tools"
+	default: // redis-server, haproxy, chromium
+		return name
+	}
 }
 
 // Need reports whether every named program is installed: nil, or an error
