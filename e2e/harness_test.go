@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sessiongate/sessiongate/e2e/internal/cluster"
+	"github.com/sessiongate/sessiongate/internal/logschema"
 )
 
 // testCluster is a cluster owned by one test, plus the secrets the test saw
@@ -105,6 +106,40 @@ func (tc *testCluster) checkLogs() {
 		}
 	}
 	tc.t.Logf("log check: %d log files clean of %d secrets (%d cookie values/session tokens)", len(tc.LogFiles()), len(tc.secrets), sessionSecrets)
+	tc.checkLogSchema()
+}
+
+// checkLogSchema checks every line of every gateway's log against the log
+// schema (docs/LOGS.md): one JSON object with unique keys, a known event,
+// its level and its typed fields.
+func (tc *testCluster) checkLogSchema() {
+	tc.t.Helper()
+	events := logschema.Events()
+	lines, bad := 0, 0
+	for _, g := range tc.Gateways {
+		b, err := os.ReadFile(g.LogPath)
+		if err != nil {
+			tc.t.Errorf("read log %s: %v", g.LogPath, err)
+			continue
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			// Blank lines and the harness's own "=== cluster: ..." markers
+			// (written between a process's runs) are not the gateway's.
+			if len(bytes.TrimSpace(line)) == 0 || bytes.HasPrefix(line, []byte("=== cluster:")) {
+				continue
+			}
+			lines++
+			if err := logschema.Check(line, events); err != nil {
+				if bad++; bad <= 20 {
+					tc.t.Errorf("log %s breaks the log schema: %v\n\t%.400s", filepath.Base(g.LogPath), err, line)
+				}
+			}
+		}
+	}
+	if lines == 0 {
+		tc.t.Errorf("log schema: no gateway log line to check")
+	}
+	tc.t.Logf("log schema: %d gateway log lines checked, %d bad", lines, bad)
 }
 
 // other returns a running instance that is not id.

@@ -33,7 +33,7 @@ func TestForwardedForSpoofingBehindLB(t *testing.T) {
 	}
 	logs := tc.Gateways[0].LogPath
 	eventually(t, 10*time.Second, "the gateway logs both logins under the real client address", func() error {
-		if !logContains([]string{logs}, `"msg":"http"`, `"path":"/auth/login"`, `"status":200`, `"ip":"127.0.0.1"`) ||
+		if !logContains([]string{logs}, `"msg":"http request"`, `"path":"/auth/login"`, `"status":200`, `"ip":"127.0.0.1"`) ||
 			!logContains([]string{logs}, `"rate limited"`, `"ip":"127.0.0.1"`) {
 			return errors.New("lines not there yet")
 		}

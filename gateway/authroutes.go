@@ -56,7 +56,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 		s.log.Info("login refused", zap.String("ip", c.RealIP()), zap.Error(err))
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "invalid credentials")
 	case errors.Is(err, ErrUpstream):
-		s.log.Error("login failed: authentication service", zap.Error(err))
+		s.log.Error("login upstream failed", zap.Error(err))
 		return errorf(http.StatusBadGateway, codeBadGateway, "authentication service unavailable")
 	case err != nil:
 		return err

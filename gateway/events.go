@@ -26,7 +26,7 @@ func (s *Server) publish(ctx context.Context, e pubsub.Event) bool {
 	defer cancel()
 	if err := s.d.Bus.Publish(ctx, e); err != nil {
 		s.metrics.publishErrors.Inc()
-		s.log.Error("event publish failed; the reconciler will catch up", zap.String("kind", string(e.Kind)), zap.Error(err))
+		s.log.Error("event publish failed", zap.String("kind", string(e.Kind)), zap.Error(err))
 		s.requestReconcile("publish failed")
 		return false
 	}

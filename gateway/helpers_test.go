@@ -120,6 +120,9 @@ func buildGateway(t testing.TB, o gwOptions) *testGateway {
 	if log == nil {
 		log = zaptest.NewLogger(t).Named(cfg.InstanceID)
 	}
+	// Every line is also checked against the log schema (TestMain), with the
+	// instance field every production line carries.
+	log = logRecorder.Tee(log).With(zap.String("instance", cfg.InstanceID))
 	parts, err := wiring.Build(cfg, o.rdb, log, o.now)
 	if err != nil {
 		t.Fatal(err)

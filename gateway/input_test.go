@@ -153,7 +153,7 @@ func TestHandshakeErrorsAreJSON(t *testing.T) {
 			if k := tt.wantHeader[0]; k != "" && resp.Header.Get(k) != tt.wantHeader[1] {
 				t.Fatalf("header %s = %q, want %q", k, resp.Header.Get(k), tt.wantHeader[1])
 			}
-			lines := logs.FilterMessage("http").FilterField(zap.String("path", "/ws")).FilterField(zap.Int("status", tt.status)).All()
+			lines := logs.FilterMessage("http request").FilterField(zap.String("path", "/ws")).FilterField(zap.Int("status", tt.status)).All()
 			if len(lines) != 1 {
 				t.Fatalf("%d access log lines for /ws %d, want 1; all lines: %v", len(lines), tt.status, logs.All())
 			}
@@ -199,7 +199,7 @@ func TestRequestIDBounded(t *testing.T) {
 			if !tt.keep && (got == tt.id || !validRequestID(got)) {
 				t.Fatalf("X-Request-Id %.80q, want a fresh short id", got)
 			}
-			lines := logs.FilterMessage("http").All()
+			lines := logs.FilterMessage("http request").All()
 			if len(lines) != 1 {
 				t.Fatalf("%d access log lines, want 1", len(lines))
 			}
@@ -236,8 +236,8 @@ func TestClientValuesInLogsBounded(t *testing.T) {
 		message string // the log line carrying the value
 		field   string
 	}{
-		{name: "path of a 404", method: http.MethodGet, path: "/" + huge, message: "http", field: "path"},
-		{name: "method of a 405", method: strings.Repeat("X", 100<<10), path: "/auth/session", message: "http", field: "method"},
+		{name: "path of a 404", method: http.MethodGet, path: "/" + huge, message: "http request", field: "path"},
+		{name: "method of a 405", method: strings.Repeat("X", 100<<10), path: "/auth/session", message: "http request", field: "method"},
 		{name: "origin of a websocket", method: http.MethodGet, path: "/ws", message: "cross-origin websocket refused", field: "origin",
 			header: func() http.Header {
 				h := wsHandshakeHeader()

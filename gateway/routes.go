@@ -108,7 +108,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			// Every refused handshake is logged here, with its status.
 			return nil
 		}
-		s.log.Info("http",
+		s.log.Info("http request",
 			zap.String("method", clipLog(req.Method)),
 			zap.String("path", clipLog(req.URL.Path)),
 			zap.Int("status", status),

@@ -250,7 +250,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("drained, exiting")
+	s.log.Info("drained")
 	return nil
 }
 

@@ -186,7 +186,7 @@ func (c *Cluster) Observe(e Event) {
 	self := info.ID == c.cfg.InstanceID
 	if self && !info.StartedAt.Equal(c.started) {
 		if ok, _ := c.dupLog.allow(time.Now()); ok {
-			c.log.Error("another instance uses this instance id; ids must be unique",
+			c.log.Error("duplicate instance id",
 				zap.String("addr", info.Addr), zap.Time("started_at", info.StartedAt))
 		}
 		return

@@ -78,7 +78,7 @@ func (b *RedisBus) deliver(queue chan<- Event, payload string) {
 	default:
 		b.dropped.Add(1)
 		if ok, held := b.dropLog.allow(time.Now()); ok {
-			b.log.Error("pub/sub event dropped: handler too slow, buffer full",
+			b.log.Error("pub/sub event dropped",
 				zap.String("kind", string(e.Kind)), zap.Int("buffer", b.cfg.Buffer),
 				zap.Uint64("suppressed", held), zap.Uint64("total", b.dropped.Load()))
 		}

@@ -125,7 +125,7 @@ func (m *Manager) Connect(ctx context.Context) error {
 		}
 		msg := m.redactErr(err)
 		if attempt >= n {
-			m.log.Error("redis unavailable: connect budget exhausted",
+			m.log.Error("redis unavailable",
 				zap.String("attempt", fmt.Sprintf("%d/%d", attempt, n)), zap.String("error", msg))
 			m.transition(StateDown, msg)
 			return fmt.Errorf("%w: no answer to PING from %s after %d attempts: %s", ErrUnavailable, m.redacted, n, msg)

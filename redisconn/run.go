@@ -95,7 +95,7 @@ func (m *Manager) onCheckFailed(failures int, outageStart time.Time, msg string)
 		m.transition(StateReconnecting, msg)
 		return d
 	case m.State() != StateDown:
-		m.log.Error("redis down: reconnect budget exhausted, still probing",
+		m.log.Error("redis down",
 			zap.String("attempt", fmt.Sprintf("%d/%d", failures, n)),
 			zap.Duration("outage", time.Since(outageStart).Round(time.Millisecond)),
 			zap.Duration("probe_interval", m.cfg.BackoffMax), zap.String("error", msg))

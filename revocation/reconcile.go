@@ -101,7 +101,7 @@ func (r *Revoker) reconcile(ctx context.Context, reason string) (bool, time.Dura
 	}
 	r.generation = before
 	if r.failures > 0 {
-		r.log.Info("reconcile: session checks work again", zap.Int("failed_passes", r.failures))
+		r.log.Info("reconcile recovered", zap.Int("failed_passes", r.failures))
 		r.failures = 0
 	}
 	r.m.reconciles.Inc()
@@ -137,7 +137,7 @@ func (r *Revoker) failed(reason string, err error) time.Duration {
 	if r.failures == 1 {
 		lvl = r.log.Warn
 	}
-	lvl("reconcile: session check failed; will retry", zap.String("reason", reason),
+	lvl("reconcile failed", zap.String("reason", reason),
 		zap.Int("failures", r.failures), zap.Duration("retry_in", delay), zap.Error(err))
 	return delay
 }

@@ -170,6 +170,7 @@ test('backoff resets after a connection stayed open for stableAfter', async (t) 
 test('a rate-limited or over-cap close never resets backoff', async (t) => {
   for (const code of [CloseCodes.RATE_LIMITED, CloseCodes.CONNECTION_LIMIT]) {
     await t.test(String(code), async (t) => {
+      const clock = fakeNow(t); // connection lifetimes measured on a clock the test moves
       const srv = await server(t);
       const c = newClient(t, srv, {
         random: () => 1,
@@ -185,8 +186,8 @@ test('a rate-limited or over-cap close never resets backoff', async (t) => {
       }
       const stable = await srv.next();
       stable.welcome();
-      await ev.until(() => c.state === 'open' && ev.of('closed').length === 3, 5000, 'stable open');
-      await sleep(600); // well past stableAfter: any other code would reset
+      await ev.until(() => c.state === 'open' && ev.of('closed').length === 3, PATIENCE, 'stable open');
+      clock.advance(600); // well past stableAfter: any other code would reset
       stable.close(code, 'slow down');
       await srv.next();
       const rec = ev.of('state').filter((s) => s.state === 'reconnecting');

@@ -56,7 +56,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 	log = log.With(zap.String("instance", cfg.InstanceID))
 	log.Info("starting sessiongate", cfg.LogFields()...)
 	if cfg.EphemeralSecrets {
-		log.Warn("SESSION_SECRET/SESSION_ENCRYPTION_KEY not set: using random ones for this process; sessions will not survive a restart or work across instances")
+		log.Warn("ephemeral secrets", zap.String("detail", "SESSION_SECRET/SESSION_ENCRYPTION_KEY not set: random ones for this process; sessions will not survive a restart or work across instances"))
 	}
 
 	if cfg.Production() && cfg.DemoEnabled {
@@ -64,7 +64,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 	}
 
 	if cfg.UsesExampleSecrets() {
-		log.Warn("running with the example SESSION_SECRET/SESSION_ENCRYPTION_KEY from .env.example: fine for development, refused in production")
+		log.Warn("example secrets", zap.String("detail", "the SESSION_SECRET/SESSION_ENCRYPTION_KEY of .env.example: fine for development, refused in production"))
 	}
 
 	deps := gateway.Deps{Log: log}
@@ -85,7 +85,8 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 			if cfg.Production() {
 				return fmt.Errorf("redis unreachable at %s after the connect budget (production never falls back to memory): %w", cfg.Redis.Redacted(), err)
 			}
-			log.Error("redis unreachable after the connect budget: FALLING BACK TO THE MEMORY STORE; sessions are local to this process and /readyz reports degraded",
+			log.Error("memory store fallback",
+				zap.String("detail", "redis unreachable after the connect budget: FALLING BACK TO THE MEMORY STORE; sessions are local to this process and /readyz reports degraded"),
 				zap.String("redis", cfg.Redis.Redacted()), zap.Error(err))
 			deps.Degraded = "redis unreachable at start: memory store fallback"
 		} else {
@@ -202,7 +203,7 @@ func serveMetrics(addr string, h http.Handler, log *zap.Logger) (stop func(), er
 type redisLogger struct{ l *zap.Logger }
 
 func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
-	r.l.Debug(fmt.Sprintf(format, v...))
+	r.l.Debug("go-redis", zap.String("detail", fmt.Sprintf(format, v...)))
 }
 
 func newLogger(cfg config.Config) (*zap.Logger, error) {

@@ -1,0 +1,150 @@
+package logschema
+
+import (
+	"strings"
+
+	"go.uber.org/zap/zapcore"
+
+	"github.com/sessiongate/sessiongate/config"
+)
+
+// Level names as zap writes them.
+const (
+	Debug = "debug"
+	Info  = "info"
+	Warn  = "warn"
+	Error = "error"
+)
+
+// fields parses "name:kind ..." (kinds s, n, b, t, o, a, any) into a map.
+func fields(spec string) map[string]Kind {
+	m := map[string]Kind{}
+	for _, f := range strings.Fields(spec) {
+		name, k, _ := strings.Cut(f, ":")
+		m[name] = map[string]Kind{"s": String, "n": Number, "b": Bool, "t": Time, "o": Object, "a": Array, "any": Any}[k]
+	}
+	return m
+}
+
+func ev(msg string, levels []string, required, optional, doc string) Event {
+	return Event{Msg: msg, Levels: levels, Required: fields(required), Optional: fields(optional), Doc: doc}
+}
+
+var (
+	info     = []string{Info}
+	warn     = []string{Warn}
+	errorLvl = []string{Error}
+	debug    = []string{Debug}
+)
+
+// Events returns the schema: every event a sessiongate process logs, by
+// message. Each call returns a new map.
+func Events() map[string]Event {
+	list := []Event{
+		// Lifecycle.
+		ev("starting sessiongate", info, "", startupFields(), "the process starts; the configuration, secrets redacted (`secrets` says set, example, ephemeral or unset)"),
+		ev("ephemeral secrets", warn, "detail:s", "", "development without SESSION_SECRET/SESSION_ENCRYPTION_KEY: random ones, sessions do not survive a restart"),
+		ev("example secrets", warn, "detail:s", "", "development with the secrets of .env.example"),
+		ev("demo page enabled in production", warn, "", "", "DEMO_ENABLED=true in production"),
+		ev("memory store fallback", errorLvl, "detail:s redis:s", "", "development could not reach Redis within the connect budget and runs on the memory store; /readyz is degraded"),
+		ev("listening", info, "addr:s", "", "the HTTP listener is up"),
+		ev("metrics listening", info, "metrics_addr:s", "", "the separate /metrics listener (GATEWAY_METRICS_ADDR) is up"),
+		ev("pprof listening", info, "debug_addr:s", "", "the loopback pprof listener (GATEWAY_DEBUG_ADDR) is up"),
+		ev("draining", info, "connections:n drain_window:n", "", "SIGTERM/SIGINT: /readyz turns 503, connections close over the drain window"),
+		ev("draining connections", info, "connections:n window:n", "", "the connection manager starts its spread of 1001 closes"),
+		ev("drained", info, "", "", "every connection closed; the process exits 0"),
+		ev("event bus stopped", errorLvl, "", "", "the bus's Run returned unexpectedly"),
+
+		// HTTP.
+		ev("http request", info, "method:s path:s status:n duration:n ip:s request_id:s", "", "one line per HTTP request except health, metrics and successful upgrades; path and method clipped to 256 bytes"),
+		ev("request failed", errorLvl, "request_id:s method:s path:s", "", "a handler failed with an unexpected 5xx"),
+		ev("panic in handler", errorLvl, "stack:s request_id:s", "", "a handler panicked; the client got a JSON 500"),
+		ev("rate limited", warn, "ip:s path:s", "", "a login or upgrade refused by the per-IP rate limit (429)"),
+		ev("API key refused", warn, "ip:s path:s", "", "a server API call with a missing or wrong key (401)"),
+
+		// Sessions.
+		ev("login", info, "user_id:s handle:s", "ip:s origin:s", "a browser logged in; the session was created"),
+		ev("login refused", info, "ip:s", "", "the authenticator refused the credentials (401)"),
+		ev("login upstream failed", errorLvl, "", "", "the webhook authenticator failed (502)"),
+		ev("cross-site login refused", warn, "origin:s ip:s", "", "a login from a foreign origin (403)"),
+		ev("cross-site logout refused", warn, "origin:s ip:s", "", "a logout from a foreign origin (403)"),
+		ev("session created via API", info, "user_id:s handle:s", "", "POST /api/v1/sessions"),
+		ev("session store failed", errorLvl, "op:s", "", "a store call failed; the client got a 503"),
+		ev("session revoked", info, "handle:s reason:s status:s existed:b closed_local:n", "", "this instance revoked a session (logout, login rotation, API); status is done or pending"),
+		ev("user revoked", info, "user_id:s reason:s status:s sessions:n closed_local:n", "", "this instance revoked every session of a user"),
+		ev("session revoked by peer", info, "handle:s origin:s closed_local:n", "", "another instance's revocation closed connections here"),
+		ev("user revoked by peer", info, "user_id:s origin:s sessions:n closed_local:n", "", "another instance's user revocation closed connections here"),
+		ev("revocation queued", warn, "kind:s reason:s merged:b", "handle:s user_id:s", "the store or the bus could not confirm a revocation: local connections closed, retried until confirmed (202 pending)"),
+		ev("revocation retry failed", debug, "kind:s attempts:n", "handle:s user_id:s", "one more failed attempt at a queued revocation"),
+		ev("revocation confirmed", info, "kind:s reason:s pending_for:n attempts:n", "handle:s user_id:s existed:b sessions:n", "a queued revocation reached the store and the bus"),
+		ev("revocations abandoned", errorLvl, "pending:n", "", "the instance stopped with revocations still queued"),
+		ev("reconciled", []string{Debug, Info}, "reason:s sessions_checked:n sessions_closed:n connections_closed:n duration:n", "", "a pass checked every locally held session against the store and closed what is gone (info when it closed something or was not a routine sweep)"),
+		ev("reconcile failed", []string{Debug, Warn}, "reason:s failures:n retry_in:n", "", "a pass could not reach the store; warn once per outage, then debug"),
+		ev("reconcile recovered", info, "failed_passes:n", "", "passes work again after an outage"),
+		ev("session store reset", errorLvl, "reason:s sessions_lost:n connections_closed:n", "", "the store's data set was replaced (Redis restarted without persistence, FLUSHALL): sessions lost, closed with 4504"),
+
+		// Connections.
+		ev("connection opened", info, "conn_id:s user_id:s handle:s remote:s", "", "a WebSocket was upgraded and registered"),
+		ev("connection closed", info, "conn_id:s user_id:s handle:s code:n reason:s duration:n remote:s", "", "a WebSocket closed, with the close code the server decided (client-chosen codes are recorded as 1000/1001)"),
+		ev("connection refused", info, "reason:s user_id:s", "conn_id:s code:n remote:s handle:s ip:s", "a connection cap refused a handshake (HTTP 429/503) or a registration (4009)"),
+		ev("cross-origin websocket refused", warn, "origin:s ip:s", "", "a WebSocket handshake from a foreign origin (403)"),
+		ev("websocket upgrade failed", debug, "", "", "the WebSocket library refused the handshake"),
+		ev("connection write failed", debug, "conn_id:s", "", ""),
+		ev("connection read failed", debug, "conn_id:s", "", ""),
+		ev("close handshake incomplete", debug, "conn_id:s", "", ""),
+		ev("inbound rate exceeded", debug, "conn_id:s", "", "closed with 4008"),
+		ev("binary frame from client", debug, "conn_id:s", "", "closed with 4503"),
+		ev("bad client frame", debug, "conn_id:s", "", "closed with 4503"),
+
+		// Redis.
+		ev("redis connected", info, "redis:s", "attempt:n latency:n redis_version:s", "the first PING succeeded"),
+		ev("redis connect attempt failed", warn, "redis:s attempt:s next_delay:n", "", "a start-up PING failed; attempt is n/N"),
+		ev("redis unavailable", errorLvl, "redis:s attempt:s", "", "the start-up connect budget is spent"),
+		ev("redis unsupported", errorLvl, "redis:s redis_version:s min_version:s", "", "Redis is older than 6.2; the process exits"),
+		ev("redis version unknown", warn, "redis:s reason:s min_version:s", "", "INFO server was refused; running without the version check"),
+		ev("redis reconnecting", warn, "redis:s attempt:s backoff:n", "", "a runtime health check failed; retrying within the budget"),
+		ev("redis down", errorLvl, "redis:s attempt:s outage:n probe_interval:n", "", "the runtime budget is spent; probing every probe_interval"),
+		ev("redis still down", debug, "redis:s failed_checks:n", "", ""),
+		ev("go-redis", debug, "detail:s", "", "a message of the Redis client library itself (e.g. a pool dial failure); redisconn logs the state changes"),
+		ev("redis recovered", info, "redis:s outage:n failed_checks:n", "", "Redis answers again after an outage"),
+
+		// Pub/sub and cluster.
+		ev("pub/sub subscribed", info, "", "attempts:n bus:s channel:s", "the subscription is confirmed"),
+		ev("pub/sub resubscribed", info, "channel:s attempts:n down:n", "", "the subscription is back after an outage"),
+		ev("pub/sub subscription lost", warn, "channel:s up:n", "", "once per outage; the gateway reconciles"),
+		ev("pub/sub subscribe failed", warn, "channel:s attempt:n backoff:n down:n", "", "the first failed attempt of an outage, then at most every 30 s"),
+		ev("pub/sub resubscribing", debug, "channel:s attempt:n backoff:n", "", ""),
+		ev("pub/sub connection dropped", warn, "channel:s reason:s", "idle:n", "the health check replaced a subscriber connection (unresponsive, subscribe not confirmed, ping failed, own heartbeat not seen)"),
+		ev("pub/sub event skipped", warn, "channel:s bytes:n prefix:s suppressed:n total:n", "", "a malformed event was skipped (rate-limited line)"),
+		ev("pub/sub event dropped", errorLvl, "channel:s kind:s buffer:n suppressed:n total:n", "", "the handler fell behind and the buffer overflowed; the gateway reconciles"),
+		ev("event publish failed", errorLvl, "kind:s", "", "an event could not be published; the reconciler catches up"),
+		ev("pub/sub liveness established", info, "", "", "this instance's first own heartbeat came back"),
+		ev("pub/sub liveness lost", warn, "timeout:n", "last_own_heartbeat:t", "this instance's heartbeats stopped coming back"),
+		ev("pub/sub liveness restored", info, "", "", "own heartbeats come back again"),
+		ev("heartbeat publish failed", warn, "kind:s", "", ""),
+		ev("heartbeat publish recovered", info, "", "", ""),
+		ev("instance joined", info, "peer:s addr:s self:b", "", "an instance's heartbeat was seen (again)"),
+		ev("instance draining", info, "peer:s self:b", "", "an instance announced its drain"),
+		ev("instance gone", []string{Info, Warn}, "peer:s addr:s draining:b silent:n", "", "an instance missed three heartbeats (warn unless it was draining)"),
+		ev("duplicate instance id", errorLvl, "addr:s started_at:t", "", "another process uses this instance's id"),
+	}
+	m := make(map[string]Event, len(list))
+	for _, e := range list {
+		m[e.Msg] = e
+	}
+	return m
+}
+
+// startupFields are the fields of the start-up line: the configuration's
+// log view.
+func startupFields() string {
+	enc := zapcore.NewMapObjectEncoder()
+	for _, f := range (config.Config{}).LogFields() {
+		f.AddTo(enc)
+	}
+	var b strings.Builder
+	for k := range enc.Fields {
+		b.WriteString(k + ":any ")
+	}
+	return b.String()
+}
