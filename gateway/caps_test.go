@@ -214,7 +214,7 @@ func TestInboundFloodClosed4008(t *testing.T) {
 			}
 		}
 	}()
-	if code := flooder.closeCode(10 * time.Second); code != 4008 {
+	if code := flooder.closeCode(generous); code != 4008 {
 		t.Fatalf("flooder close code %d, want 4008", code)
 	}
 	cancel()

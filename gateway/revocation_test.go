@@ -76,7 +76,7 @@ func TestRevokeDuringRedisOutage(t *testing.T) {
 	if st != http.StatusAccepted || !strings.Contains(string(body), `"status":"pending"`) {
 		t.Fatalf("revoke during outage: %d %s, want 202 pending", st, body)
 	}
-	if code := onA.closeCode(5 * time.Second); code != 4500 {
+	if code := onA.closeCode(generous); code != 4500 {
 		t.Fatalf("local socket closed with %d, want 4500", code)
 	}
 	// Fail closed here: a reconnect to A is refused while the delete waits.
@@ -93,7 +93,7 @@ func TestRevokeDuringRedisOutage(t *testing.T) {
 	})
 
 	srv.Restart(persistent...)
-	if code := onB.closeCode(30 * time.Second); code != 4500 {
+	if code := onB.closeCode(generous); code != 4500 {
 		t.Fatalf("B's socket closed with %d after recovery, want 4500", code)
 	}
 	waitFor(t, 30*time.Second, "session deleted from the store", func() bool {
@@ -181,7 +181,7 @@ func TestUserRevocationSparesConcurrentSession(t *testing.T) {
 		t.Fatalf("revoke user: %d %s", st, body)
 	}
 	for _, w := range []*wsConn{oldA, oldB} {
-		if code := w.closeCode(5 * time.Second); code != 4500 {
+		if code := w.closeCode(generous); code != 4500 {
 			t.Fatalf("destroyed session's socket closed with %d, want 4500", code)
 		}
 	}
@@ -219,7 +219,7 @@ func TestStoreFlushClosesWithSessionLost(t *testing.T) {
 	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
 	}
-	if code := w.closeCode(15 * time.Second); code != 4504 {
+	if code := w.closeCode(generous); code != 4504 {
 		t.Fatalf("close code %d after FLUSHALL, want 4504 (session lost)", code)
 	}
 	waitFor(t, 5*time.Second, "store reset logged at ERROR", func() bool {

@@ -329,7 +329,7 @@ func TestReadyzServedWhileDraining(t *testing.T) {
 			t.Fatalf("/ws while draining: %d %s, want 503 unavailable", resp.StatusCode, b)
 		}
 	}()
-	if code := w.closeCode(20 * time.Second); code != websocket.StatusGoingAway {
+	if code := w.closeCode(generous); code != websocket.StatusGoingAway {
 		t.Fatalf("close code %d, want 1001", code)
 	}
 	if err := rg.wait(t); err != nil {

@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/sessiongate/sessiongate/session"
 )
@@ -26,7 +25,7 @@ func TestRevokedHandleTombstoned(t *testing.T) {
 	if st, body := g.api("DELETE", "/api/v1/sessions/"+handle, nil); st != http.StatusNoContent {
 		t.Fatalf("revoke: %d %s", st, body)
 	}
-	if code := w.closeCode(5 * time.Second); code != 4500 {
+	if code := w.closeCode(generous); code != 4500 {
 		t.Fatalf("close %d, want 4500", code)
 	}
 	if _, _, err := g.store.Get(context.Background(), handle); err != nil {
@@ -95,7 +94,7 @@ func TestRevocationRacingHandshake(t *testing.T) {
 			if d.err != nil {
 				t.Fatalf("dial: %v", d.err)
 			}
-			if code := d.w.closeCode(5 * time.Second); code != 4500 {
+			if code := d.w.closeCode(generous); code != 4500 {
 				t.Fatalf("close %d, want 4500", code)
 			}
 		})

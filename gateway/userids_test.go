@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -106,7 +105,7 @@ func runUserIDsAddressable(t *testing.T, g *testGateway) {
 			if err := json.Unmarshal(body, &rev); st != http.StatusOK || err != nil || rev.Revoked != 2 {
 				t.Fatalf("DELETE %s: %d %s, want 200 with 2 revoked", path, st, body)
 			}
-			if code := ws.closeCode(5 * time.Second); code != 4500 {
+			if code := ws.closeCode(generous); code != 4500 {
 				t.Fatalf("socket of %q closed with %d, want 4500", tc.id, code)
 			}
 			for _, h := range []string{apiHandle, loginHandle} {

@@ -45,11 +45,15 @@ func (tr *transitions) equal(want ...bool) bool {
 	return slices.Equal(tr.got, want)
 }
 
-// fastCluster returns a Cluster with test intervals on bus.
+// fastCluster returns a Cluster with test intervals on bus. Beats are fast
+// so the tests are quick; the windows that turn a late beat into a state
+// change (an instance gone, liveness lost) are wide, so a machine under heavy
+// load that delays a beat by a few hundred milliseconds adds no transition
+// the tests would have to forgive.
 func fastCluster(t *testing.T, bus Bus, id string, conns int) *Cluster {
 	t.Helper()
 	return NewCluster(bus, ClusterConfig{InstanceID: id, Addr: id + ":8080", Interval: 20 * time.Millisecond,
-		MissedBeats: 5, LivenessTimeout: 300 * time.Millisecond}, func() InstanceInfo { return InstanceInfo{Connections: conns, ID: "ignored"} },
+		MissedBeats: 50, LivenessTimeout: 2 * time.Second}, func() InstanceInfo { return InstanceInfo{Connections: conns, ID: "ignored"} },
 		zaptest.NewLogger(t).Named(id))
 }
 
