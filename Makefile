@@ -13,9 +13,10 @@ PKGS  := ./...
 TEST_DEPS := redis-server:redis-server redis-cli:redis-tools chromium:chromium haproxy:haproxy
 
 ## run: one instance in embedded mode (memory store, in-process bus); demo at http://localhost:8080/
-## (server API key: dev-local-api-key-0123 unless GATEWAY_API_KEYS is set)
+## (server API key: dev-local-api-key-0123 unless GATEWAY_API_KEYS is set; Ctrl-C drains for
+## DRAIN_WINDOW, 2s here unless set, so a load balancer would see /readyz turn 503 first)
 run:
-	GATEWAY_API_KEYS=$${GATEWAY_API_KEYS:-dev-local-api-key-0123} $(GO) run ./cmd/gateway
+	GATEWAY_API_KEYS=$${GATEWAY_API_KEYS:-dev-local-api-key-0123} DRAIN_WINDOW=$${DRAIN_WINDOW:-2s} $(GO) run ./cmd/gateway
 
 ## build: the gateway and load generator binaries into bin/
 build:
