@@ -383,3 +383,36 @@ func TestAbandonedRevocationsLogged(t *testing.T) {
 		t.Fatalf("abandoned lines %+v", l)
 	}
 }
+
+// A second revocation of a user whose first is still queued folds into
+// the queued one; the sessions the second destroyed must still be
+// announced, or their connections on other instances stay open until the
+// sweep. The retry cannot find them again: the store no longer has them.
+func TestRevokeQueuedUserAgainAnnouncesBoth(t *testing.T) {
+	rg := newRig(t, rigOptions{})
+	rg.bus.down.Store(true)
+	rg.fs.put("ivy", "h1")
+	if res, err := rg.r.RevokeUser(context.Background(), "ivy", "api"); err != nil || !res.Pending || res.Sessions != 1 {
+		t.Fatalf("first: %+v, %v", res, err)
+	}
+	rg.fs.put("ivy", "h2")
+	if res, err := rg.r.RevokeUser(context.Background(), "ivy", "logout"); err != nil || !res.Pending || res.Sessions != 1 {
+		t.Fatalf("second: %+v, %v", res, err)
+	}
+	if n := rg.r.Pending(); n != 1 {
+		t.Fatalf("%d pending, want 1 (folded)", n)
+	}
+	rg.bus.down.Store(false)
+	rg.run(t)
+	rg.r.Trigger("test")
+	waitFor(t, 30*time.Second, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	announced := map[string]bool{}
+	for _, e := range rg.bus.events() {
+		for _, h := range e.Handles {
+			announced[h] = true
+		}
+	}
+	if !announced["h1"] || !announced["h2"] {
+		t.Fatalf("announced %v, want h1 and h2", announced)
+	}
+}
