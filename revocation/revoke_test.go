@@ -134,7 +134,7 @@ func TestRevokeSessionStoreDownIsQueued(t *testing.T) {
 		t.Fatal("no queued log line")
 	}
 	// The retry loop keeps failing meanwhile; the tombstone holds.
-	waitFor(t, 10*time.Second, "a few failed retries", func() bool { return rg.fs.count("destroy") >= 3 })
+	waitFor(t, generous, "a few failed retries", func() bool { return rg.fs.count("destroy") >= 3 })
 	rg.clock.Add(100 * rg.r.cfg.TombstoneTTL)
 	if !rg.r.Revoked("h") {
 		t.Fatal("a pending revocation's tombstone expired")
@@ -144,7 +144,7 @@ func TestRevokeSessionStoreDownIsQueued(t *testing.T) {
 	}
 
 	rg.fs.down.Store(false)
-	waitFor(t, 10*time.Second, "revocation confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "revocation confirmed", func() bool { return rg.r.Pending() == 0 })
 	if rg.fs.has("h") {
 		t.Fatal("confirmed but still in the store")
 	}
@@ -184,7 +184,7 @@ func TestRevokeSessionBusDownIsQueued(t *testing.T) {
 	}
 	rg.bus.down.Store(false)
 	rg.r.Trigger("test: bus back")
-	waitFor(t, 10*time.Second, "revocation confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "revocation confirmed", func() bool { return rg.r.Pending() == 0 })
 	if evs := rg.bus.events(); len(evs) != 1 || evs[0].Handle != "h" {
 		t.Fatalf("events %+v", evs)
 	}
@@ -206,7 +206,7 @@ func TestRevokeQueuedSessionAgain(t *testing.T) {
 	rg.fs.down.Store(false)
 	rg.run(t)
 	rg.r.Trigger("test")
-	waitFor(t, 10*time.Second, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "confirmed", func() bool { return rg.r.Pending() == 0 })
 	rg.clock.Add(rg.r.cfg.TombstoneTTL)
 	if rg.r.Revoked("h") {
 		t.Fatal("a hold leaked: the tombstone never expires")
@@ -292,7 +292,7 @@ func TestRevokeUserStoreDownFailsClosed(t *testing.T) {
 		t.Fatalf("result %+v, %v", res, err)
 	}
 	rg.fs.down.Store(false)
-	waitFor(t, 10*time.Second, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "confirmed", func() bool { return rg.r.Pending() == 0 })
 	if rg.fs.has("h1") || rg.fs.has("h2") {
 		t.Fatal("sessions still stored")
 	}
@@ -321,7 +321,7 @@ func TestRevokeUserResumesPublishing(t *testing.T) {
 		t.Fatalf("result %+v, %v", res, err)
 	}
 	bus.heal()
-	waitFor(t, 10*time.Second, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "confirmed", func() bool { return rg.r.Pending() == 0 })
 	var got [][]string
 	for _, e := range bus.events() {
 		got = append(got, e.Handles)
@@ -405,7 +405,7 @@ func TestRevokeQueuedUserAgainAnnouncesBoth(t *testing.T) {
 	rg.bus.down.Store(false)
 	rg.run(t)
 	rg.r.Trigger("test")
-	waitFor(t, 30*time.Second, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "confirmed", func() bool { return rg.r.Pending() == 0 })
 	announced := map[string]bool{}
 	for _, e := range rg.bus.events() {
 		for _, h := range e.Handles {
