@@ -62,6 +62,10 @@ func TestEnvExample(t *testing.T) {
 		}
 		if !strings.Contains(comments[v.name], "Default:") {
 			t.Errorf(".env.example: %s has no comment with its default", v.name)
+		} else if v.def != "" && !strings.Contains(comments[v.name]+"\n", "Default: "+v.def+"\n") {
+			// The value may be left empty; the comment is then all a
+			// reader has, so it must name the real default.
+			t.Errorf(".env.example: %s's comment does not say \"Default: %s\"", v.name, v.def)
 		}
 		if v.def != "" && val != "" && val != v.def && !v.secret {
 			t.Errorf(".env.example: %s=%q differs from the default %q", v.name, val, v.def)

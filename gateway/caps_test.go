@@ -162,7 +162,7 @@ func TestConnectionCapRace(t *testing.T) {
 				http429++
 				return
 			}
-			f, err := w.next(10 * time.Second)
+			f, err := w.next(generous)
 			switch {
 			case err == nil && f.Type == "welcome":
 				welcomed++

@@ -205,7 +205,7 @@ func TestReconcileAfterRedisOutage(t *testing.T) {
 		st, _ := doJSON(t, g.http.URL, "GET", "/readyz", nil, "")
 		return st == 200
 	})
-	waitFor(t, 10*time.Second, "store generation recorded", func() bool {
+	waitFor(t, generous, "store generation recorded", func() bool {
 		n, err := rm.Client().Exists(context.Background(), g.cfg.KeyPrefix+"generation").Result()
 		return err == nil && n == 1
 	})

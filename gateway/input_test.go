@@ -276,3 +276,30 @@ func TestClientValuesInLogsBounded(t *testing.T) {
 		})
 	}
 }
+
+// TestTokenInPathNotLogged: a session token pasted into a URL path (a
+// client that confuses the token with the handle, or a mistyped route) is
+// a credential: the access log must not carry it.
+func TestTokenInPathNotLogged(t *testing.T) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	g := startGateway(t, gwOptions{log: zap.New(core)})
+	tok, _ := g.createSession("ann")
+	for _, path := range []string{"/api/v1/sessions/" + tok, "/" + tok, "/auth/session/" + tok + "/x"} {
+		logs.TakeAll()
+		st, _ := g.api(http.MethodDelete, path, nil)
+		if st == http.StatusNoContent || st == http.StatusOK {
+			t.Fatalf("DELETE %s: %d, want a refusal", path, st)
+		}
+		lines := logs.FilterMessage("http request").All()
+		if len(lines) != 1 {
+			t.Fatalf("%d access log lines, want 1", len(lines))
+		}
+		for _, l := range logs.All() {
+			for k, v := range l.ContextMap() {
+				if s, ok := v.(string); ok && strings.Contains(s, tok) {
+					t.Fatalf("%q logs the token in %s: %q", l.Message, k, s)
+				}
+			}
+		}
+	}
+}

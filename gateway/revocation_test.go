@@ -47,7 +47,7 @@ func startPeers(t *testing.T, srv *redistest.Server, n int, env map[string]strin
 		gs = append(gs, startGateway(t, o))
 		logs = append(logs, obs)
 	}
-	waitFor(t, 10*time.Second, "instances see each other", func() bool {
+	waitFor(t, generous, "instances see each other", func() bool {
 		for _, g := range gs {
 			if len(g.srv.cluster.View()) < n {
 				return false
@@ -88,7 +88,7 @@ func TestRevokeDuringRedisOutage(t *testing.T) {
 	if n := b.srv.conns.SessionConns(handle); n != 1 {
 		t.Fatalf("B holds %d connections of the session during the outage, want 1", n)
 	}
-	waitFor(t, 10*time.Second, "revocation queued log line", func() bool {
+	waitFor(t, generous, "revocation queued log line", func() bool {
 		return logs[0].FilterMessage("revocation queued").Len() == 1
 	})
 
@@ -100,7 +100,7 @@ func TestRevokeDuringRedisOutage(t *testing.T) {
 		st, _ := a.api("GET", "/api/v1/sessions/"+handle, nil)
 		return st == http.StatusNotFound
 	})
-	waitFor(t, 10*time.Second, "revocation confirmed, nothing pending", func() bool {
+	waitFor(t, generous, "revocation confirmed, nothing pending", func() bool {
 		_, m := doJSON(t, a.http.URL, "GET", "/metrics", nil, "")
 		return logs[0].FilterMessage("revocation confirmed").Len() == 1 &&
 			strings.Contains(string(m), "\nsessiongate_revocations_pending 0\n")
@@ -165,7 +165,7 @@ func TestUserRevocationSparesConcurrentSession(t *testing.T) {
 				hookErr = err
 				return
 			}
-			if f, err := w.next(5 * time.Second); err != nil || f.Type != "welcome" {
+			if f, err := w.next(generous); err != nil || f.Type != "welcome" {
 				hookErr = fmt.Errorf("welcome on %s: %+v, %v", dst.g.cfg.InstanceID, f, err)
 				return
 			}
@@ -192,7 +192,7 @@ func TestUserRevocationSparesConcurrentSession(t *testing.T) {
 		t.Fatalf("publish: %d %s", st, body)
 	}
 	for _, w := range []*wsConn{newA, newB} {
-		f, err := w.next(5 * time.Second)
+		f, err := w.next(generous)
 		if err != nil || f.Event != "still-here" {
 			t.Fatalf("new session's socket: frame %+v, err %v (close %d); want the event", f, err, w.closeCode(time.Second))
 		}
@@ -212,7 +212,7 @@ func TestStoreFlushClosesWithSessionLost(t *testing.T) {
 	tok, _ := g.createSession("vera")
 	w := g.dialToken(tok)
 	w.mustNext("welcome")
-	waitFor(t, 10*time.Second, "store generation recorded", func() bool {
+	waitFor(t, generous, "store generation recorded", func() bool {
 		n, err := rdb.Exists(context.Background(), g.cfg.KeyPrefix+"generation").Result()
 		return err == nil && n == 1
 	})
@@ -222,7 +222,7 @@ func TestStoreFlushClosesWithSessionLost(t *testing.T) {
 	if code := w.closeCode(generous); code != 4504 {
 		t.Fatalf("close code %d after FLUSHALL, want 4504 (session lost)", code)
 	}
-	waitFor(t, 5*time.Second, "store reset logged at ERROR", func() bool {
+	waitFor(t, generous, "store reset logged at ERROR", func() bool {
 		l := logs.FilterMessage("session store reset").FilterLevelExact(zapcore.ErrorLevel)
 		return l.Len() == 1 && l.All()[0].ContextMap()["sessions_lost"] == int64(1)
 	})

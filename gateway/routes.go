@@ -110,7 +110,7 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		s.log.Info("http request",
 			zap.String("method", clipLog(req.Method)),
-			zap.String("path", clipLog(req.URL.Path)),
+			zap.String("path", clipLog(s.redactTokens(req.URL.Path))),
 			zap.Int("status", status),
 			zap.Duration("duration", time.Since(start)),
 			zap.String("ip", c.RealIP()),
@@ -118,6 +118,27 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 		)
 		return nil
 	}
+}
+
+// redactTokens replaces every segment of path that is a session token
+// with "(token)": a client that puts its token in a URL (mistaking it for
+// the handle) must not have it written to the access log.
+func (s *Server) redactTokens(path string) string {
+	if !strings.Contains(path, ".") {
+		return path // a token always has one
+	}
+	segs := strings.Split(path, "/")
+	redacted := false
+	for i, seg := range segs {
+		if _, err := s.d.Codec.Parse(seg); err == nil {
+			segs[i] = "(token)"
+			redacted = true
+		}
+	}
+	if !redacted {
+		return path
+	}
+	return strings.Join(segs, "/")
 }
 
 // maxLoggedValue bounds a client-supplied string in a log line (a path, an

@@ -28,8 +28,10 @@ func TestRevokedHandleTombstoned(t *testing.T) {
 	if code := w.closeCode(generous); code != 4500 {
 		t.Fatalf("close %d, want 4500", code)
 	}
-	if _, _, err := g.store.Get(context.Background(), handle); err != nil {
-		t.Fatal(err)
+	// The premise: the store still has the session, so only the
+	// tombstone can refuse the reconnect.
+	if _, ok, err := g.store.Get(context.Background(), handle); err != nil || !ok {
+		t.Fatalf("session in the store: %v, %v; want it still there (the delete has not landed)", ok, err)
 	}
 	_, resp, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {

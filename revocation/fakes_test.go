@@ -22,6 +22,11 @@ import (
 
 var errDown = errors.New("fake: store down")
 
+// generous bounds every wait for something that must happen: a hang
+// detector, long enough that a loaded machine (-race, stress-ng) never
+// reaches it.
+const generous = 30 * time.Second
+
 // fakeClock is an injected now that tests move by hand.
 type fakeClock struct {
 	mu sync.Mutex

@@ -37,6 +37,10 @@ type pendingRevocation struct {
 	// again: another revocation of the same key arrived while this one
 	// was queued; the delete runs again (a user may have new sessions).
 	again bool
+	// owed (user): handles that revocations folded into this one
+	// destroyed but did not announce; the store no longer has them, so
+	// the next delete cannot find them again. Guarded by Revoker.mu.
+	owed []string
 }
 
 func (p *pendingRevocation) key() string { return string(p.kind) + ":" + p.id }
@@ -57,6 +61,9 @@ func (r *Revoker) enqueue(p *pendingRevocation, err error) {
 	cur, merged := r.pending[p.key()]
 	if merged {
 		cur.again = true
+		if p.kind == kindUser {
+			cur.owed = append(cur.owed, p.handles[p.published:]...)
+		}
 	} else {
 		p.queued = r.now()
 		r.pending[p.key()] = p
@@ -151,6 +158,11 @@ func (r *Revoker) attempt(ctx context.Context, p *pendingRevocation) error {
 	if p.again {
 		p.again = false
 		p.destroyed = false
+	}
+	if len(p.owed) > 0 {
+		p.handles = append(slices.Clip(p.handles[p.published:]), p.owed...)
+		p.published = 0
+		p.owed = nil
 	}
 	r.mu.Unlock()
 	if !p.destroyed {

@@ -89,7 +89,7 @@ func TestQueuedRevocationsRealRedis(t *testing.T) {
 		}
 	}
 	srv.Restart(persistent...)
-	waitFor(t, 30*time.Second, "both revocations confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "both revocations confirmed", func() bool { return rg.r.Pending() == 0 })
 	exists, err := store.Exists(ctx, handles, false)
 	if err != nil {
 		t.Fatal(err)

@@ -82,13 +82,13 @@ func TestReconcileRetriesAfterFailure(t *testing.T) {
 	rg.fs.down.Store(true)
 	rg.run(t)
 	rg.r.Trigger("test")
-	waitFor(t, 10*time.Second, "several failed passes", func() bool { return rg.metric(t, "sessiongate_reconcile_errors_total") >= 3 })
+	waitFor(t, generous, "several failed passes", func() bool { return rg.metric(t, "sessiongate_reconcile_errors_total") >= 3 })
 	if n := rg.logs.FilterMessage("reconcile failed").FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {
 		t.Fatalf("%d warnings for one outage, want 1", n)
 	}
 	rg.fs.down.Store(false)
-	waitFor(t, 10*time.Second, "closed after recovery", func() bool { return rg.conns.code("gone") == connmgr.CodeRevoked })
-	waitFor(t, 10*time.Second, "recovery logged", func() bool {
+	waitFor(t, generous, "closed after recovery", func() bool { return rg.conns.code("gone") == connmgr.CodeRevoked })
+	waitFor(t, generous, "recovery logged", func() bool {
 		return rg.logs.FilterMessage("reconcile recovered").Len() == 1
 	})
 }

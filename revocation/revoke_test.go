@@ -134,7 +134,7 @@ func TestRevokeSessionStoreDownIsQueued(t *testing.T) {
 		t.Fatal("no queued log line")
 	}
 	// The retry loop keeps failing meanwhile; the tombstone holds.
-	waitFor(t, 10*time.Second, "a few failed retries", func() bool { return rg.fs.count("destroy") >= 3 })
+	waitFor(t, generous, "a few failed retries", func() bool { return rg.fs.count("destroy") >= 3 })
 	rg.clock.Add(100 * rg.r.cfg.TombstoneTTL)
 	if !rg.r.Revoked("h") {
 		t.Fatal("a pending revocation's tombstone expired")
@@ -144,7 +144,7 @@ func TestRevokeSessionStoreDownIsQueued(t *testing.T) {
 	}
 
 	rg.fs.down.Store(false)
-	waitFor(t, 10*time.Second, "revocation confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "revocation confirmed", func() bool { return rg.r.Pending() == 0 })
 	if rg.fs.has("h") {
 		t.Fatal("confirmed but still in the store")
 	}
@@ -184,7 +184,7 @@ func TestRevokeSessionBusDownIsQueued(t *testing.T) {
 	}
 	rg.bus.down.Store(false)
 	rg.r.Trigger("test: bus back")
-	waitFor(t, 10*time.Second, "revocation confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "revocation confirmed", func() bool { return rg.r.Pending() == 0 })
 	if evs := rg.bus.events(); len(evs) != 1 || evs[0].Handle != "h" {
 		t.Fatalf("events %+v", evs)
 	}
@@ -206,7 +206,7 @@ func TestRevokeQueuedSessionAgain(t *testing.T) {
 	rg.fs.down.Store(false)
 	rg.run(t)
 	rg.r.Trigger("test")
-	waitFor(t, 10*time.Second, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "confirmed", func() bool { return rg.r.Pending() == 0 })
 	rg.clock.Add(rg.r.cfg.TombstoneTTL)
 	if rg.r.Revoked("h") {
 		t.Fatal("a hold leaked: the tombstone never expires")
@@ -292,7 +292,7 @@ func TestRevokeUserStoreDownFailsClosed(t *testing.T) {
 		t.Fatalf("result %+v, %v", res, err)
 	}
 	rg.fs.down.Store(false)
-	waitFor(t, 10*time.Second, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "confirmed", func() bool { return rg.r.Pending() == 0 })
 	if rg.fs.has("h1") || rg.fs.has("h2") {
 		t.Fatal("sessions still stored")
 	}
@@ -321,7 +321,7 @@ func TestRevokeUserResumesPublishing(t *testing.T) {
 		t.Fatalf("result %+v, %v", res, err)
 	}
 	bus.heal()
-	waitFor(t, 10*time.Second, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	waitFor(t, generous, "confirmed", func() bool { return rg.r.Pending() == 0 })
 	var got [][]string
 	for _, e := range bus.events() {
 		got = append(got, e.Handles)
@@ -381,5 +381,38 @@ func TestAbandonedRevocationsLogged(t *testing.T) {
 	if l := rg.logs.FilterMessage("revocations abandoned").All(); len(l) != 1 || l[0].Level != zapcore.ErrorLevel ||
 		l[0].ContextMap()["pending"] != int64(1) {
 		t.Fatalf("abandoned lines %+v", l)
+	}
+}
+
+// A second revocation of a user whose first is still queued folds into
+// the queued one; the sessions the second destroyed must still be
+// announced, or their connections on other instances stay open until the
+// sweep. The retry cannot find them again: the store no longer has them.
+func TestRevokeQueuedUserAgainAnnouncesBoth(t *testing.T) {
+	rg := newRig(t, rigOptions{})
+	rg.bus.down.Store(true)
+	rg.fs.put("ivy", "h1")
+	if res, err := rg.r.RevokeUser(context.Background(), "ivy", "api"); err != nil || !res.Pending || res.Sessions != 1 {
+		t.Fatalf("first: %+v, %v", res, err)
+	}
+	rg.fs.put("ivy", "h2")
+	if res, err := rg.r.RevokeUser(context.Background(), "ivy", "logout"); err != nil || !res.Pending || res.Sessions != 1 {
+		t.Fatalf("second: %+v, %v", res, err)
+	}
+	if n := rg.r.Pending(); n != 1 {
+		t.Fatalf("%d pending, want 1 (folded)", n)
+	}
+	rg.bus.down.Store(false)
+	rg.run(t)
+	rg.r.Trigger("test")
+	waitFor(t, generous, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	announced := map[string]bool{}
+	for _, e := range rg.bus.events() {
+		for _, h := range e.Handles {
+			announced[h] = true
+		}
+	}
+	if !announced["h1"] || !announced["h2"] {
+		t.Fatalf("announced %v, want h1 and h2", announced)
 	}
 }

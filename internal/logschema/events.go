@@ -56,7 +56,7 @@ func Events() map[string]Event {
 		ev("event bus stopped", errorLvl, "", "", "the bus's Run returned unexpectedly"),
 
 		// HTTP.
-		ev("http request", info, "method:s path:s status:n duration:n ip:s request_id:s", "", "one line per HTTP request except health, metrics and successful upgrades; path and method clipped to 256 bytes"),
+		ev("http request", info, "method:s path:s status:n duration:n ip:s request_id:s", "", "one line per HTTP request except health, metrics and successful upgrades; path and method clipped to 256 bytes, a session token in the path replaced by (token)"),
 		ev("request failed", errorLvl, "request_id:s method:s path:s", "", "a handler failed with an unexpected 5xx"),
 		ev("panic in handler", errorLvl, "stack:s request_id:s", "", "a handler panicked; the client got a JSON 500"),
 		ev("rate limited", warn, "ip:s path:s", "", "a login or upgrade refused by the per-IP rate limit (429)"),
