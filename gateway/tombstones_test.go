@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -118,4 +119,51 @@ func TestRevocationOutlivesItsRequest(t *testing.T) {
 	if _, ok, _ := g.store.Get(context.Background(), handle); ok {
 		t.Fatal("session still in the store")
 	}
+}
+
+// failingUserDeleteStore refuses DestroyUser while failing is set, and
+// answers everything else: a user revocation whose store delete failed
+// while handshakes can still read the user's sessions.
+type failingUserDeleteStore struct {
+	session.Store
+	failing *atomic.Bool
+}
+
+func (s failingUserDeleteStore) DestroyUser(ctx context.Context, userID string) ([]string, error) {
+	if s.failing.Load() {
+		return nil, errors.New("test: destroy user refused")
+	}
+	return s.Store.DestroyUser(ctx, userID)
+}
+
+// A user revocation that the store has not confirmed (202 pending) refuses
+// every handshake of that user, although its sessions still read as valid,
+// until the retry has destroyed them.
+func TestPendingUserRevocationRefusesHandshakes(t *testing.T) {
+	var failing atomic.Bool
+	g := startGateway(t, gwOptions{wrap: func(s session.Store) session.Store {
+		return failingUserDeleteStore{Store: s, failing: &failing}
+	}})
+	tok, handle := g.createSession("pia")
+	w := g.dialToken(tok)
+	w.mustNext("welcome")
+	failing.Store(true)
+	if st, body := g.api("DELETE", "/api/v1/users/pia/sessions", nil); st != http.StatusAccepted {
+		t.Fatalf("revoke user: %d %s, want 202 pending", st, body)
+	}
+	if code := w.closeCode(generous); code != 4500 {
+		t.Fatalf("close %d, want 4500", code)
+	}
+	if _, ok, err := g.store.Get(context.Background(), handle); err != nil || !ok {
+		t.Fatalf("premise: the session must still read as valid; got %v, %v", ok, err)
+	}
+	_, resp, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("handshake during the pending user revocation: err=%v resp=%v, want 401", err, resp)
+	}
+	failing.Store(false)
+	waitFor(t, generous, "the revocation confirmed", func() bool {
+		_, ok, err := g.store.Get(context.Background(), handle)
+		return err == nil && !ok
+	})
 }

@@ -43,7 +43,7 @@ func (s *Server) handleWS(c echo.Context) error {
 		s.metrics.handshakeRefused.WithLabelValues("store").Inc()
 		return s.storeError("load session", err)
 	}
-	if !found || sess.Expired(s.now()) {
+	if !found || sess.Expired(s.now()) || s.rev.UserPending(sess.UserID) {
 		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "session expired or revoked")
 	}
@@ -74,6 +74,6 @@ func (s *Server) handleWS(c echo.Context) error {
 	s.metrics.handshake.Observe(time.Since(start).Seconds())
 	// A revocation that landed between the store read and the
 	// registration found nothing to close: catch it now.
-	s.rev.CloseIfRevokedMeanwhile(sess.Handle)
+	s.rev.CloseIfRevokedMeanwhile(sess.Handle, sess.UserID)
 	return nil
 }

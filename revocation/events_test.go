@@ -62,16 +62,16 @@ func TestCloseIfRevokedMeanwhile(t *testing.T) {
 	rg.r.RevokeSession(context.Background(), "h", "api")
 	rg.conns.open("lu", "h", 1, time.Time{})
 	rg.conns.open("lu", "other", 1, time.Time{})
-	if !rg.r.CloseIfRevokedMeanwhile("h") || rg.conns.code("h") != connmgr.CodeRevoked {
+	if !rg.r.CloseIfRevokedMeanwhile("h", "u") || rg.conns.code("h") != connmgr.CodeRevoked {
 		t.Fatal("the late registration was not closed with 4500")
 	}
-	if rg.r.CloseIfRevokedMeanwhile("other") || !rg.conns.isOpen("other") {
+	if rg.r.CloseIfRevokedMeanwhile("other", "u") || !rg.conns.isOpen("other") {
 		t.Fatal("a session nobody revoked was closed")
 	}
 	// The same through a peer's user revocation.
 	rg.r.HandleEvent(pubsub.Event{Kind: pubsub.KindUserRevoked, Origin: "peer", UserID: "lu", Handles: []string{"late"}})
 	rg.conns.open("lu", "late", 1, time.Time{})
-	if !rg.r.CloseIfRevokedMeanwhile("late") || rg.conns.code("late") != connmgr.CodeRevoked {
+	if !rg.r.CloseIfRevokedMeanwhile("late", "u") || rg.conns.code("late") != connmgr.CodeRevoked {
 		t.Fatal("a registration after a peer's user revocation was not closed")
 	}
 }

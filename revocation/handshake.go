@@ -15,11 +15,24 @@ func (r *Revoker) Revoked(handle string) bool {
 // the store read and the registration found nothing to close. Every
 // revocation path tombstones each handle before it closes, and the
 // handshake registers before it calls this, so between them the two checks
-// catch every ordering. It reports whether it closed.
-func (r *Revoker) CloseIfRevokedMeanwhile(handle string) bool {
-	if !r.tomb.has(handle, r.now()) {
+// catch every ordering. A user revocation still waiting for the store
+// (UserPending) closes it too. It reports whether it closed.
+func (r *Revoker) CloseIfRevokedMeanwhile(handle, userID string) bool {
+	if !r.tomb.has(handle, r.now()) && !r.UserPending(userID) {
 		return false
 	}
 	r.conns.CloseSession(handle, connmgr.CodeRevoked)
 	return true
+}
+
+// UserPending reports whether a revocation of every session of userID is
+// queued and the store has not confirmed its delete yet: the user's
+// sessions may still read as valid, so a handshake must refuse them (the
+// retry will destroy whatever sessions the user has when it runs, new ones
+// included). Cheap: a mutex and a map lookup.
+func (r *Revoker) UserPending(userID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.pending[string(kindUser)+":"+userID]
+	return ok && !p.destroyed
 }

@@ -183,7 +183,9 @@ func (r *Revoker) attempt(ctx context.Context, p *pendingRevocation) error {
 			p.published = 0
 			p.sessions += len(hs)
 		}
+		r.mu.Lock()
 		p.destroyed = true
+		r.mu.Unlock()
 	}
 	switch p.kind {
 	case kindSession:

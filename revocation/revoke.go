@@ -85,8 +85,11 @@ func (r *Revoker) RevokeUser(ctx context.Context, userID, reason string) (Result
 	r.m.revocations.WithLabelValues("user").Inc()
 	var res Result
 	if err != nil {
-		res = Result{Pending: true, ClosedLocal: r.conns.CloseUser(userID, connmgr.CodeRevoked)}
+		// Queued before the close, so a handshake of this user that
+		// registers after the close finds it pending (UserPending) in
+		// every ordering.
 		r.enqueue(&pendingRevocation{kind: kindUser, id: userID, reason: reason}, err)
+		res = Result{Pending: true, ClosedLocal: r.conns.CloseUser(userID, connmgr.CodeRevoked)}
 	} else {
 		res = Result{Sessions: len(handles), ClosedLocal: r.closeHandles(handles)}
 		p := &pendingRevocation{kind: kindUser, id: userID, reason: reason, destroyed: true, handles: handles}

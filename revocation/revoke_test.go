@@ -291,8 +291,21 @@ func TestRevokeUserStoreDownFailsClosed(t *testing.T) {
 	if err != nil || !res.Pending || res.ClosedLocal != 3 {
 		t.Fatalf("result %+v, %v", res, err)
 	}
+	// Until the store confirms, the user's sessions may still read as
+	// valid: handshakes must be refused, and a connection that registered
+	// anyway (its store read came first) is closed by the re-check.
+	if !rg.r.UserPending("gil") || rg.r.UserPending("someone-else") {
+		t.Fatal("UserPending does not report the queued user revocation (alone)")
+	}
+	rg.conns.open("gil", "h3", 4, time.Time{})
+	if !rg.r.CloseIfRevokedMeanwhile("h3", "gil") || rg.conns.code("h3") != connmgr.CodeRevoked {
+		t.Fatal("a connection registered during the pending user revocation stayed open")
+	}
 	rg.fs.down.Store(false)
 	waitFor(t, generous, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	if rg.r.UserPending("gil") {
+		t.Fatal("UserPending after the revocation was confirmed")
+	}
 	if rg.fs.has("h1") || rg.fs.has("h2") {
 		t.Fatal("sessions still stored")
 	}
