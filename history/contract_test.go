@@ -322,7 +322,7 @@ func TestHistoryContract(t *testing.T) {
 					}
 					unrecoverable(t, since(t, hh.h, "user:alice", Position{}, 10), "history off")
 					if hh.redis != nil {
-						if keys := hh.redis.Keys(ctx, hh.prefix+"*").Val(); len(keys) != 0 {
+						if keys := hh.redis.Keys(ctx, hh.prefix+"h:*").Val(); len(keys) != 0 {
 							t.Fatalf("history off wrote keys %q", keys)
 						}
 					}

@@ -73,12 +73,19 @@ func impls(t *testing.T) []impl {
 		}
 		return real
 	}
+	var cluster *redistest.Server
+	clusterServer := func() *redistest.Server {
+		if cluster == nil {
+			cluster = startCluster(outer)
+		}
+		return cluster
+	}
 	var prefixes atomic.Int64
 	return []impl{
 		{"memory", newMemoryHarness},
 		{"miniredis", func(t *testing.T, cfg Config) *harness {
 			mr := miniredis.RunT(t)
-			h := newRedisHarness(t, mr.Addr(), cfg)
+			h := newRedisHarness(t, newClient(t, mr.Addr()), cfg)
 			h.lose = func(t *testing.T) { mr.FlushAll() }
 			h.advance = mr.FastForward
 			h.expire = func(t *testing.T, stream string) {
@@ -88,11 +95,18 @@ func impls(t *testing.T) []impl {
 			}
 			return h
 		}},
+		{"redis-cluster", func(t *testing.T, cfg Config) *harness {
+			srv := clusterServer()
+			cfg.Prefix = "c" + strconv.FormatInt(prefixes.Add(1), 10) + ":"
+			rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}, DialTimeout: time.Second})
+			t.Cleanup(func() { _ = rdb.Close() })
+			return newRedisHarness(t, rdb, cfg)
+		}},
 		{"redis", func(t *testing.T, cfg Config) *harness {
 			srv := realServer()
 			// One server for every subtest, a fresh prefix for each.
 			cfg.Prefix = "t" + strconv.FormatInt(prefixes.Add(1), 10) + ":"
-			return newRedisHarness(t, srv.Addr(), cfg)
+			return newRedisHarness(t, newClient(t, srv.Addr()), cfg)
 		}},
 	}
 }
@@ -137,10 +151,9 @@ func newClient(t testing.TB, addr string) redis.UniversalClient {
 	return rdb
 }
 
-// newRedisHarness is the harness of a Redis history on addr; on a real
-// redis-server expiry is the server's own, started by PEXPIRE.
-func newRedisHarness(t *testing.T, addr string, cfg Config) *harness {
-	rdb := newClient(t, addr)
+// newRedisHarness is the harness of a Redis history through rdb; on a
+// real redis-server expiry is the server's own, started by PEXPIRE.
+func newRedisHarness(t *testing.T, rdb redis.UniversalClient, cfg Config) *harness {
 	h := &harness{h: NewRedis(rdb, cfg)}
 	h.lose = func(t *testing.T) {
 		if err := rdb.FlushAll(context.Background()).Err(); err != nil {
@@ -158,7 +171,7 @@ func newRedisHarness(t *testing.T, addr string, cfg Config) *harness {
 			}
 		}
 		eventually(t, "the keys to expire", func() bool {
-			return rdb.Exists(ctx, keys...).Val() == 0
+			return rdb.Exists(ctx, keys[0]).Val()+rdb.Exists(ctx, keys[1]).Val() == 0
 		})
 	}
 	h.subscribe = func(t *testing.T, channel string) <-chan []byte {
@@ -192,4 +205,26 @@ func checkTTL(t *testing.T, h *harness, stream string, ttl time.Duration) {
 			t.Fatalf("PTTL %s = %v, want in (0, %v]", k, got, ttl)
 		}
 	}
+}
+
+// startCluster starts a redis-server in cluster mode that serves every
+// slot: a one-node Redis Cluster, where a script or MULTI whose keys span
+// two slots fails with CROSSSLOT.
+func startCluster(t *testing.T) *redistest.Server {
+	t.Helper()
+	srv := redistest.Start(t, "--cluster-enabled", "yes")
+	if r, err := srv.Do("CLUSTER ADDSLOTSRANGE 0 16383"); err != nil || r != "+OK" {
+		t.Fatalf("CLUSTER ADDSLOTSRANGE: %q, %v", r, err)
+	}
+	eventually(t, "the cluster to be up", func() bool {
+		r, _ := srv.Do("SET history:probe 1")
+		return r == "+OK"
+	})
+	return srv
+}
+
+// startRedis starts a real redis-server for one test.
+func startRedis(t *testing.T) *redistest.Server {
+	t.Helper()
+	return redistest.Start(t)
 }
