@@ -228,3 +228,9 @@ func startRedis(t *testing.T) *redistest.Server {
 	t.Helper()
 	return redistest.Start(t)
 }
+
+// startRedisB starts a real redis-server for one benchmark.
+func startRedisB(b *testing.B) *redistest.Server {
+	b.Helper()
+	return redistest.Start(b)
+}
