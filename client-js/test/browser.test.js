@@ -84,8 +84,15 @@ test('browser: cookie auth, events, pong, drain reconnect, revoke, 401 probe', {
   t.after(() => srv.close());
 
   const userDataDir = mkdtempSync(path.join(tmpdir(), 'sessiongate-chromium-'));
-  t.after(() => rmSync(userDataDir, { recursive: true, force: true }));
-  const context = await chromium.launchPersistentContext(userDataDir, {
+  // One hook, in order: the browser must have exited before its profile is
+  // removed (a loaded machine may still be flushing it); retries cover the
+  // last writes of its helper processes.
+  let context;
+  t.after(async () => {
+    if (context) await context.close();
+    rmSync(userDataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+  });
+  context = await chromium.launchPersistentContext(userDataDir, {
     executablePath,
     headless: true,
     args: [
@@ -94,7 +101,6 @@ test('browser: cookie auth, events, pong, drain reconnect, revoke, 401 probe', {
     ],
     timeout: 60000,
   });
-  t.after(() => context.close());
   // A fake clock that flows as usual until runFor jumps it ahead: "no
   // reconnect" is then proven by running every pending timer, not by
   // sleeping and hoping the machine was fast enough.
