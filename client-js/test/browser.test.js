@@ -89,8 +89,11 @@ test('browser: cookie auth, events, pong, drain reconnect, revoke, 401 probe', {
   // last writes of its helper processes.
   let context;
   t.after(async () => {
-    if (context) await context.close();
-    rmSync(userDataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+    try {
+      if (context) await context.close();
+    } finally {
+      rmSync(userDataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
+    }
   });
   context = await chromium.launchPersistentContext(userDataDir, {
     executablePath,
