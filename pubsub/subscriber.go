@@ -256,6 +256,14 @@ func (s *subscriber) health(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-s.kick:
+			// Events still waiting for the handler mean the subscription
+			// delivers and the handler is behind: the own heartbeat is in
+			// that backlog. Dropping the connection then would only lose
+			// what is in flight on it.
+			if len(s.queue) > 0 {
+				s.bus.log.Debug("pub/sub resubscribe skipped", zap.Int("backlog", len(s.queue)))
+				continue
+			}
 			if ps := s.current(); ps != nil && s.confirmed.Load() && s.kill(ps, errNotDelivering) {
 				s.bus.log.Warn("pub/sub connection dropped", zap.String("reason", "own heartbeat not seen"))
 			}

@@ -113,6 +113,7 @@ func Events() map[string]Event {
 		ev("pub/sub resubscribed", info, "channel:s attempts:n down:n", "", "the subscription is back after an outage"),
 		ev("pub/sub subscription lost", warn, "channel:s up:n", "", "once per outage; the gateway reconciles"),
 		ev("pub/sub subscribe failed", warn, "channel:s attempt:n backoff:n down:n", "", "the first failed attempt of an outage, then at most every 30 s"),
+		ev("pub/sub resubscribe skipped", debug, "channel:s backlog:n", "", "own heartbeats are late but events wait for the handler: the subscription delivers, so it is kept"),
 		ev("pub/sub resubscribing", debug, "channel:s attempt:n backoff:n", "", ""),
 		ev("pub/sub connection dropped", warn, "channel:s reason:s", "idle:n", "the health check replaced a subscriber connection (unresponsive, subscribe not confirmed, ping failed, own heartbeat not seen)"),
 		ev("pub/sub event skipped", warn, "channel:s bytes:n prefix:s suppressed:n total:n", "", "a malformed event was skipped (rate-limited line)"),
