@@ -188,7 +188,21 @@ type Config struct {
 	// ReconcileInterval is the period of the revoked-session sweep
 	// (RECONCILE_INTERVAL). Defaults to 30s.
 	ReconcileInterval time.Duration
+
+	// HistorySize is how many events each history stream (one per user,
+	// one broadcast) keeps at least (HISTORY_SIZE). Defaults to 100; 0
+	// turns history off (no positions on the wire, nothing to replay).
+	HistorySize int
+	// HistoryTTL is how long a stream is kept after its last event
+	// (HISTORY_TTL). Defaults to 24h; 0 turns history off.
+	HistoryTTL time.Duration
+	// ResumeMaxEvents bounds the events replayed to one reconnecting
+	// connection (RESUME_MAX_EVENTS). Defaults to 1000.
+	ResumeMaxEvents int
 }
+
+// HistoryOff reports whether HISTORY_SIZE or HISTORY_TTL turns history off.
+func (c Config) HistoryOff() bool { return c.HistorySize == 0 || c.HistoryTTL == 0 }
 
 // Production reports whether Env is production.
 func (c Config) Production() bool { return c.Env == EnvProduction }

@@ -70,6 +70,9 @@ func (c Config) LogFields() []zap.Field {
 		zap.Duration("shutdown_timeout", c.ShutdownTimeout),
 		zap.Duration("heartbeat_interval", c.HeartbeatInterval),
 		zap.Duration("reconcile_interval", c.ReconcileInterval),
+		zap.Int("history_size", c.HistorySize),
+		zap.Duration("history_ttl", c.HistoryTTL),
+		zap.Int("resume_max_events", c.ResumeMaxEvents),
 	}
 }
 

@@ -106,7 +106,25 @@ func (c Config) problems() []error {
 	}
 	positive(add, "PUBSUB_HEARTBEAT_INTERVAL", c.HeartbeatInterval)
 	positive(add, "RECONCILE_INTERVAL", c.ReconcileInterval)
+	c.historyProblems(add)
 	return out
+}
+
+// maxHistory bounds HISTORY_SIZE and RESUME_MAX_EVENTS: every user's
+// stream may hold HISTORY_SIZE events (Redis memory), and one resume may
+// send RESUME_MAX_EVENTS frames at once.
+const maxHistory = 100_000
+
+func (c Config) historyProblems(add func(string, ...any)) {
+	if c.HistorySize < 0 || c.HistorySize > maxHistory {
+		add("HISTORY_SIZE must be between 0 (history off) and %d; got %d", maxHistory, c.HistorySize)
+	}
+	if c.HistoryTTL != 0 && c.HistoryTTL < time.Second {
+		add("HISTORY_TTL must be 0 (history off) or at least 1s; got %s", c.HistoryTTL)
+	}
+	if c.ResumeMaxEvents < 1 || c.ResumeMaxEvents > maxHistory {
+		add("RESUME_MAX_EVENTS must be between 1 and %d; got %d", maxHistory, c.ResumeMaxEvents)
+	}
 }
 
 func positive(add func(string, ...any), name string, d time.Duration) {

@@ -189,6 +189,13 @@ func TestValidationRules(t *testing.T) {
 		{name: "drain not below shutdown", env: with(dev, "DRAIN_WINDOW=30s", "SHUTDOWN_TIMEOUT=30s"), want: "DRAIN_WINDOW (30s) must be shorter than SHUTDOWN_TIMEOUT (30s)"},
 		{name: "heartbeat zero", env: with(dev, "PUBSUB_HEARTBEAT_INTERVAL=0s"), want: "PUBSUB_HEARTBEAT_INTERVAL must be a positive duration"},
 		{name: "reconcile zero", env: with(dev, "RECONCILE_INTERVAL=0s"), want: "RECONCILE_INTERVAL must be a positive duration"},
+		{name: "history off by size", env: with(dev, "HISTORY_SIZE=0")},
+		{name: "history off by ttl", env: with(dev, "HISTORY_TTL=0")},
+		{name: "history size negative", env: with(dev, "HISTORY_SIZE=-1"), want: "HISTORY_SIZE must be between 0 (history off) and 100000"},
+		{name: "history size huge", env: with(dev, "HISTORY_SIZE=100001"), want: "HISTORY_SIZE must be between 0 (history off) and 100000"},
+		{name: "history ttl tiny", env: with(dev, "HISTORY_TTL=10ms"), want: "HISTORY_TTL must be 0 (history off) or at least 1s"},
+		{name: "history ttl negative", env: with(dev, "HISTORY_TTL=-1h"), want: "HISTORY_TTL must be 0 (history off) or at least 1s"},
+		{name: "resume max zero", env: with(dev, "RESUME_MAX_EVENTS=0"), want: "RESUME_MAX_EVENTS must be between 1 and 100000"},
 
 		// Flags go through the same rules.
 		{name: "flag value validated", env: dev, args: []string{"--ws-send-queue=0"}, want: "WS_SEND_QUEUE must be between 1 and 65536"},

@@ -24,18 +24,37 @@ const pingFrame = `{"type":"ping"}`
 const pongFrame = `{"type":"pong"}`
 
 type eventFrame struct {
-	Type  string          `json:"type"`
-	ID    string          `json:"id"`
-	Event string          `json:"event"`
-	Data  json.RawMessage `json:"data"`
+	Type   string          `json:"type"`
+	ID     string          `json:"id"`
+	Event  string          `json:"event"`
+	Data   json.RawMessage `json:"data"`
+	Stream string          `json:"stream,omitempty"`
+	Epoch  string          `json:"epoch,omitempty"`
+	Offset uint64          `json:"offset,omitempty"`
 }
 
 type welcomeFrame struct {
-	Type           string `json:"type"`
-	ConnID         string `json:"conn_id"`
-	UserID         string `json:"user_id"`
-	Instance       string `json:"instance"`
-	PingIntervalMS int64  `json:"ping_interval_ms"`
+	Type           string                    `json:"type"`
+	ConnID         string                    `json:"conn_id"`
+	UserID         string                    `json:"user_id"`
+	Instance       string                    `json:"instance"`
+	PingIntervalMS int64                     `json:"ping_interval_ms"`
+	Positions      map[string]StreamPosition `json:"positions,omitempty"`
+}
+
+// StreamPosition is where a history stream is: its epoch and an offset.
+// The zero StreamPosition means "no position" (history off).
+type StreamPosition struct {
+	Epoch  string `json:"epoch"`
+	Offset uint64 `json:"offset"`
+}
+
+// EventPosition is where an event is in its history stream. Stream is the
+// client's name for it ("user" or "all"); the zero EventPosition (history
+// off) adds nothing to the frame.
+type EventPosition struct {
+	Stream string
+	StreamPosition
 }
 
 // EncodeEvent returns the text frame
@@ -46,10 +65,21 @@ type welcomeFrame struct {
 // must be valid JSON; empty or invalid data is sent as null so that a frame is
 // always valid JSON. Safe for concurrent use.
 func EncodeEvent(id, name string, data json.RawMessage) []byte {
+	return EncodeEventAt(id, name, data, EventPosition{})
+}
+
+// EncodeEventAt is [EncodeEvent] for an event with a position in its
+// history stream: the frame gains "stream", "epoch" and "offset" (none of
+// them when pos is zero). The same rules for sharing the frame apply.
+func EncodeEventAt(id, name string, data json.RawMessage, pos EventPosition) []byte {
 	if len(data) == 0 || !json.Valid(data) {
 		data = json.RawMessage("null")
 	}
-	b, err := json.Marshal(eventFrame{Type: "event", ID: id, Event: name, Data: data})
+	f := eventFrame{Type: "event", ID: id, Event: name, Data: data}
+	if pos.Offset > 0 {
+		f.Stream, f.Epoch, f.Offset = pos.Stream, pos.Epoch, pos.Offset
+	}
+	b, err := json.Marshal(f)
 	if err != nil {
 		// Unreachable: every field is a string or validated JSON.
 		return []byte(`{"type":"event","id":"","event":"","data":null}`)
@@ -58,15 +88,17 @@ func EncodeEvent(id, name string, data json.RawMessage) []byte {
 }
 
 // EncodeWelcome returns the first frame of every connection:
-// {"type":"welcome","conn_id":..,"user_id":..,"instance":..,"ping_interval_ms":..}.
+// {"type":"welcome","conn_id":..,"user_id":..,"instance":..,"ping_interval_ms":..}
+// and, when positions is not empty, "positions":{"user":{"epoch":..,"offset":..},..}.
 // Safe for concurrent use.
-func EncodeWelcome(connID, userID, instance string, pingInterval time.Duration) []byte {
+func EncodeWelcome(connID, userID, instance string, pingInterval time.Duration, positions map[string]StreamPosition) []byte {
 	b, err := json.Marshal(welcomeFrame{
 		Type:           "welcome",
 		ConnID:         connID,
 		UserID:         userID,
 		Instance:       instance,
 		PingIntervalMS: pingInterval.Milliseconds(),
+		Positions:      positions,
 	})
 	if err != nil {
 		return []byte(`{"type":"welcome"}`) // unreachable: only strings and an int

@@ -140,9 +140,28 @@ func FuzzEncodeEvent(f *testing.F) {
 }
 
 func TestEncodeWelcome(t *testing.T) {
-	b := EncodeWelcome("c1", "alice", "gw-1", 25*time.Second)
+	b := EncodeWelcome("c1", "alice", "gw-1", 25*time.Second, nil)
 	want := `{"type":"welcome","conn_id":"c1","user_id":"alice","instance":"gw-1","ping_interval_ms":25000}`
 	if string(b) != want {
 		t.Fatalf("got %s\nwant %s", b, want)
+	}
+	b = EncodeWelcome("c1", "alice", "gw-1", time.Second, map[string]StreamPosition{
+		"user": {Epoch: "00112233445566ff", Offset: 7}, "all": {Epoch: "ffeeddccbbaa0099", Offset: 0},
+	})
+	want = `{"type":"welcome","conn_id":"c1","user_id":"alice","instance":"gw-1","ping_interval_ms":1000,` +
+		`"positions":{"all":{"epoch":"ffeeddccbbaa0099","offset":0},"user":{"epoch":"00112233445566ff","offset":7}}}`
+	if string(b) != want {
+		t.Fatalf("got %s\nwant %s", b, want)
+	}
+}
+
+func TestEncodeEventAt(t *testing.T) {
+	b := EncodeEventAt("e1", "chat", json.RawMessage(`{"a":1}`), EventPosition{Stream: "user", StreamPosition: StreamPosition{Epoch: "00112233445566ff", Offset: 42}})
+	want := `{"type":"event","id":"e1","event":"chat","data":{"a":1},"stream":"user","epoch":"00112233445566ff","offset":42}`
+	if string(b) != want {
+		t.Fatalf("got %s\nwant %s", b, want)
+	}
+	if b, want := EncodeEventAt("e1", "chat", nil, EventPosition{}), `{"type":"event","id":"e1","event":"chat","data":null}`; string(b) != want {
+		t.Fatalf("without a position: got %s, want %s", b, want)
 	}
 }

@@ -34,6 +34,14 @@ const (
 // It returns once the welcome is written, with the errors of [Manager.Serve];
 // if the handshake itself fails, websocket.Accept has already answered r.
 func (m *Manager) Upgrade(w http.ResponseWriter, r *http.Request, info Info) error {
+	return m.UpgradeAt(w, r, info, nil)
+}
+
+// UpgradeAt is [Manager.Upgrade] with the current positions of the
+// connection's history streams, by the client's name for them ("user",
+// "all"), sent in the welcome; nil sends none. They are not kept with the
+// connection (an idle connection's size matters).
+func (m *Manager) UpgradeAt(w http.ResponseWriter, r *http.Request, info Info, positions map[string]StreamPosition) error {
 	h := &hijacker{ResponseWriter: w}
 	ws, err := websocket.Accept(h, r, &websocket.AcceptOptions{
 		// The caller checked Origin against its own policy.
@@ -44,7 +52,7 @@ func (m *Manager) Upgrade(w http.ResponseWriter, r *http.Request, info Info) err
 		return err
 	}
 	m.work.add()
-	c, stop, err := m.register(context.Background(), ws, info)
+	c, stop, err := m.register(context.Background(), ws, info, positions)
 	if err != nil {
 		m.work.done()
 		return err

@@ -15,7 +15,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/internal/logfield"
 
-	"github.com/sessiongate/sessiongate/connmgr"
+	"github.com/sessiongate/sessiongate/history"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/session"
 )
@@ -237,14 +237,34 @@ func (s *Server) apiPublish(c echo.Context) error {
 	if !isJSONObjectOrNull(req.Data) {
 		return errorf(http.StatusBadRequest, codeBadRequest, `"data" must be a JSON object (or null or absent)`)
 	}
+	// Every event goes into a history stream: the user's (a session's
+	// events too: the session's user is looked up), or the broadcast one.
+	stream := history.Broadcast
+	switch t := req.Target; {
+	case t.UserID != "":
+		stream = history.UserStream(t.UserID)
+	case t.Handle != "":
+		sess, ok, err := s.d.Store.Get(c.Request().Context(), t.Handle)
+		if err != nil {
+			return s.storeError("get session", err)
+		}
+		if !ok {
+			return errorf(http.StatusNotFound, codeNotFound, "no such session")
+		}
+		stream = history.UserStream(sess.UserID)
+	}
 	id := pubsub.NewEventID()
-	n := s.deliverLocal(*req.Target, connmgr.EncodeEvent(id, req.Event, req.Data))
-	if !s.publish(c.Request().Context(), pubsub.Event{
+	res := s.publishMessage(c.Request().Context(), pubsub.Event{
 		Kind: pubsub.KindMessage, ID: id, Target: req.Target, Name: req.Event, Data: req.Data,
-	}) {
+	}, stream)
+	if !res.ok {
 		return errorf(http.StatusServiceUnavailable, codeUnavailable, "event bus unavailable; delivered to this instance only")
 	}
-	return c.JSON(http.StatusAccepted, publishResponse{ID: id, DeliveredLocal: n})
+	out := publishResponse{ID: id, DeliveredLocal: res.delivered}
+	if res.pos.Offset > 0 {
+		out.Stream, out.Epoch, out.Offset = wireStream(stream), res.pos.Epoch, res.pos.Offset
+	}
+	return c.JSON(http.StatusAccepted, out)
 }
 
 type clusterResponse struct {

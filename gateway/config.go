@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sessiongate/sessiongate/connmgr"
+	"github.com/sessiongate/sessiongate/history"
 )
 
 // Config is what a [Server] needs to know. It is a value; zero fields take
@@ -55,6 +56,19 @@ type Config struct {
 	// Defaults to revocation's (30s).
 	ReconcileInterval time.Duration
 
+	// EventChannel is the bus's pub/sub channel, on which the history
+	// publishes each event as it stores it. Defaults to
+	// "sessiongate:events".
+	EventChannel string
+	// HistoryOff turns positions off: no offsets on frames, none in the
+	// welcome or publish responses (HISTORY_SIZE=0 or HISTORY_TTL=0).
+	// Events still go through the history, which then only publishes.
+	HistoryOff bool
+	// HistorySize is how many events a stream keeps at least: the history
+	// API's "latest events" read asks for at most this many. Defaults to
+	// history's (100).
+	HistorySize int
+
 	// Conn configures the connection manager; its InstanceID is set from
 	// InstanceID. Its zero fields take connmgr's defaults.
 	Conn connmgr.Config
@@ -95,6 +109,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 30 * time.Second
+	}
+	if c.EventChannel == "" {
+		c.EventChannel = "sessiongate:events"
+	}
+	if c.HistorySize <= 0 {
+		c.HistorySize = history.DefaultSize
 	}
 	c.Conn.InstanceID = c.InstanceID
 	return c

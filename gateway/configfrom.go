@@ -26,6 +26,9 @@ func ConfigFrom(c config.Config) Config {
 		ShutdownTimeout:   c.ShutdownTimeout,
 		HeartbeatInterval: c.HeartbeatInterval,
 		ReconcileInterval: c.ReconcileInterval,
+		EventChannel:      c.KeyPrefix + "events",
+		HistoryOff:        c.HistoryOff(),
+		HistorySize:       c.HistorySize,
 		Conn: connmgr.Config{
 			SendQueue:                c.WSSendQueue,
 			MaxMessageBytes:          c.WSMaxMessageBytes,

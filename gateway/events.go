@@ -7,31 +7,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"go.uber.org/zap"
 
-	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/pubsub"
 )
 
 // publishTimeout bounds how long a request waits for the bus.
 const publishTimeout = 2 * time.Second
-
-// publish sends a message event to the other instances. A failure is
-// logged and reported; revocation events go through the revocation unit,
-// which queues and retries them.
-func (s *Server) publish(ctx context.Context, e pubsub.Event) bool {
-	e.Origin = s.cfg.InstanceID
-	e.Time = s.now()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), publishTimeout)
-	defer cancel()
-	if err := s.d.Bus.Publish(ctx, e); err != nil {
-		s.metrics.publishErrors.Inc()
-		s.log.Error("event publish failed", zap.String("kind", string(e.Kind)), zap.Error(err))
-		s.requestReconcile("publish failed")
-		return false
-	}
-	return true
-}
 
 // deliverLocal sends a message event to the matching local connections.
 func (s *Server) deliverLocal(t pubsub.Target, frame []byte) int {
@@ -65,14 +46,11 @@ func (p countingPublisher) Publish(ctx context.Context, e pubsub.Event) error {
 // goroutine, so it must not block.
 func (s *Server) handleEvent(_ context.Context, e pubsub.Event) {
 	s.metrics.events.WithLabelValues(string(e.Kind)).Inc()
-	self := e.Origin == s.cfg.InstanceID
 	switch e.Kind {
 	case pubsub.KindSessionRevoked, pubsub.KindUserRevoked:
 		s.rev.HandleEvent(e)
 	case pubsub.KindMessage:
-		if !self && e.Target != nil {
-			s.deliverLocal(*e.Target, connmgr.EncodeEvent(e.ID, e.Name, e.Data))
-		}
+		s.handleMessage(e)
 	case pubsub.KindHeartbeat, pubsub.KindDraining:
 		s.cluster.Observe(e)
 	}
@@ -87,6 +65,11 @@ type publishRequest struct {
 type publishResponse struct {
 	ID             string `json:"id"`
 	DeliveredLocal int    `json:"delivered_local"`
+	// Stream, Epoch and Offset are the event's position in its history
+	// stream; absent with history off.
+	Stream string `json:"stream,omitempty"`
+	Epoch  string `json:"epoch,omitempty"`
+	Offset uint64 `json:"offset,omitempty"`
 }
 
 func (req publishRequest) validate() error {

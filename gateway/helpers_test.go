@@ -128,7 +128,7 @@ func buildGateway(t testing.TB, o gwOptions) *testGateway {
 		t.Fatal(err)
 	}
 	codec := parts.Codec
-	d := Deps{Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, Auth: o.auth, Redis: o.redis, Now: o.now}
+	d := Deps{Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, History: parts.History, Auth: o.auth, Redis: o.redis, Now: o.now}
 	if d.Auth == nil {
 		d.Auth = DevAuthenticator{}
 	}
@@ -251,6 +251,13 @@ type frame struct {
 	ID             string          `json:"id"`
 	Event          string          `json:"event"`
 	Data           json.RawMessage `json:"data"`
+	Stream         string          `json:"stream"`
+	Epoch          string          `json:"epoch"`
+	Offset         uint64          `json:"offset"`
+	Positions      map[string]struct {
+		Epoch  string `json:"epoch"`
+		Offset uint64 `json:"offset"`
+	} `json:"positions"`
 }
 
 // next reads the next frame that is not a ping.

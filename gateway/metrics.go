@@ -30,6 +30,10 @@ type metrics struct {
 	rateLimited      prometheus.Counter
 	capCloses        *prometheus.CounterVec
 	inboundLimited   prometheus.Counter
+
+	historyAppends      prometheus.Counter
+	historyAppendErrors prometheus.Counter
+	historyReads        *prometheus.CounterVec
 }
 
 func newMetrics(s *Server) *metrics {
@@ -54,11 +58,18 @@ func newMetrics(s *Server) *metrics {
 			Help: "Connections upgraded then closed with 4009: they lost the race for a connection cap's last slot (refusals before the upgrade are in sessiongate_handshakes_refused_total)."}, []string{"reason"}),
 		inboundLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_inbound_rate_limited_total",
 			Help: "Connections closed with 4008 for sending faster than WS_INBOUND_RATE/WS_INBOUND_BURST."}),
+		historyAppends: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_history_appends_total",
+			Help: "Published messages stored in the history and published on the bus (with history off: published only)."}),
+		historyAppendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_history_append_errors_total",
+			Help: "History appends that failed: the message went to this instance's connections only."}),
+		historyReads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_history_reads_total",
+			Help: "History reads, by op (positions: a welcome; since: the history API) and result (ok, unrecovered, error)."}, []string{"op", "result"}),
 	}
 	// The revocation unit registers its own metrics (revocations,
 	// reconciles, store resets) on reg.
 	for _, c := range []prometheus.Collector{m.connects, m.disconnects, m.sent, m.dropped, m.slowConsumer,
-		m.handshake, m.handshakeRefused, m.redisLatency, m.events, m.publishErrors, m.rateLimited, m.capCloses, m.inboundLimited} {
+		m.handshake, m.handshakeRefused, m.redisLatency, m.events, m.publishErrors, m.rateLimited, m.capCloses, m.inboundLimited,
+		m.historyAppends, m.historyAppendErrors, m.historyReads} {
 		f(c)
 	}
 	limit := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sessiongate_connection_limit",

@@ -56,6 +56,7 @@ func (s *Server) routes() *echo.Echo {
 	api.DELETE("/sessions/:handle", s.apiRevokeSession)
 	api.GET("/users/:user_id/sessions", s.apiListUserSessions)
 	api.DELETE("/users/:user_id/sessions", s.apiRevokeUser)
+	api.GET("/users/:user_id/history", s.apiUserHistory)
 	api.POST("/publish", s.apiPublish)
 	api.GET("/cluster", s.apiCluster)
 	return e

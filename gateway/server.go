@@ -14,20 +14,24 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/connmgr"
+	"github.com/sessiongate/sessiongate/history"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/redisconn"
 	"github.com/sessiongate/sessiongate/revocation"
 	"github.com/sessiongate/sessiongate/session"
 )
 
-// Deps are the parts [New] wires together. Log, Store, Codec, Bus and Auth
-// are required; Redis is nil in embedded mode.
+// Deps are the parts [New] wires together. Log, Store, Codec, Bus, History
+// and Auth are required; Redis is nil in embedded mode.
 type Deps struct {
 	Log   *zap.Logger
 	Store session.Store
 	Codec *session.Codec
 	Bus   pubsub.Bus
-	Auth  Authenticator
+	// History stores every published message and publishes it on Bus's
+	// channel (Config.EventChannel) in the same step.
+	History History
+	Auth    Authenticator
 	// Redis is the process's Redis connection manager, or nil in embedded
 	// mode. /readyz reports its health.
 	Redis *redisconn.Manager
@@ -54,6 +58,10 @@ type Server struct {
 	proxies proxies
 	rev     *revocation.Revoker
 	started time.Time
+	// echoes are the publishes waiting for their event to come back from
+	// the bus; reader coalesces identical history reads.
+	echoes echoWaiters
+	reader *history.Coalescing
 
 	draining   atomic.Bool
 	subscribed atomic.Bool
@@ -81,6 +89,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, errors.New("gateway: Deps.Bus is required")
 	case d.Auth == nil:
 		return nil, errors.New("gateway: Deps.Auth is required")
+	case d.History == nil:
+		return nil, errors.New("gateway: Deps.History is required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -95,6 +105,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
+	s.reader = history.NewCoalescing(d.History)
 	s.conns = connmgr.New(cfg.Conn, d.Log.Named("conn"), s.metrics.connHooks(d.Log))
 	rev, err := revocation.New(revocation.Config{
 		InstanceID:    cfg.InstanceID,

@@ -55,12 +55,15 @@ func (s *Server) handleWS(c echo.Context) error {
 	// Upgrade writes the welcome here and moves the connection to a read
 	// loop of its own, built for idle connections (small buffers, shallow
 	// stack), so this handler returns and the request it held is freed.
-	err = s.conns.Upgrade(c.Response(), r, connmgr.Info{
+	// The welcome carries the streams' positions, read before the upgrade:
+	// one pipelined round trip (none with history off).
+	positions := s.welcomePositions(r.Context(), sess.UserID, sess.Handle)
+	err = s.conns.UpgradeAt(c.Response(), r, connmgr.Info{
 		UserID:    sess.UserID,
 		Handle:    sess.Handle,
 		Remote:    c.RealIP(),
 		ExpiresAt: sess.ExpiresAt,
-	})
+	}, positions)
 	if err != nil && s.capLost(err) {
 		return nil // upgraded, then closed with 4009: it lost the last slot to a concurrent handshake
 	}

@@ -114,6 +114,12 @@ type Event struct {
 	Data json.RawMessage `json:"data,omitempty"`
 	// Instance describes the publishing instance (heartbeat, draining).
 	Instance *InstanceInfo `json:"instance,omitempty"`
+	// Stream, Epoch and Offset are where a message is in its history
+	// stream (see package history): set on a message that came as a live
+	// envelope ([DecodeAny]) with a position, zero otherwise.
+	Stream string `json:"stream,omitempty"`
+	Epoch  string `json:"epoch,omitempty"`
+	Offset uint64 `json:"offset,omitempty"`
 }
 
 // Encode validates e and returns its wire form. It sets V to [Version] and a
@@ -166,6 +172,10 @@ func (e *Event) validate() error {
 	}
 	if e.Origin == "" {
 		return fmt.Errorf("%w: %s without origin", ErrMalformed, e.Kind)
+	}
+	if (e.Stream != "" || e.Epoch != "" || e.Offset != 0) &&
+		(e.Kind != KindMessage || e.Stream == "" || e.Epoch == "" || e.Offset == 0) {
+		return fmt.Errorf("%w: a position needs a message with stream, epoch and offset", ErrMalformed)
 	}
 	switch e.Kind {
 	case KindSessionRevoked:

@@ -18,6 +18,7 @@ import (
 type LocalBus struct {
 	log          *zap.Logger
 	onSubscribed atomic.Pointer[func()]
+	malformed    atomic.Uint64
 
 	mu      sync.Mutex
 	running bool
@@ -46,10 +47,34 @@ func (b *LocalBus) Publish(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
+	b.enqueue(e)
+	return nil
+}
+
+// Deliver decodes msg as it would arrive over Redis ([DecodeAny]: a JSON
+// event or a history live envelope) and queues it for the running handler.
+// It is the in-process history's publish hook: it never blocks and never
+// calls back into the caller, and events are handed to the handler in the
+// order Deliver was called. A malformed msg is logged and skipped.
+func (b *LocalBus) Deliver(msg []byte) {
+	e, err := DecodeAny(msg)
+	if err != nil {
+		prefix := msg[:min(len(msg), payloadPrefix)]
+		b.log.Warn("pub/sub event skipped", zap.String("channel", "local"), zap.Error(shortErr(err)),
+			zap.Int("bytes", len(msg)), zap.ByteString("prefix", prefix),
+			zap.Uint64("suppressed", 0), zap.Uint64("total", b.malformed.Add(1)))
+		return
+	}
+	b.enqueue(e)
+}
+
+// enqueue queues e for the running handler, or drops it when Run is not
+// running (as Redis pub/sub would).
+func (b *LocalBus) enqueue(e Event) {
 	b.mu.Lock()
 	if !b.running {
 		b.mu.Unlock()
-		return nil
+		return
 	}
 	b.queue = append(b.queue, e)
 	b.mu.Unlock()
@@ -57,7 +82,6 @@ func (b *LocalBus) Publish(ctx context.Context, e Event) error {
 	case b.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // Run hands every event published from now on to h, from one goroutine, in

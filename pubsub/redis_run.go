@@ -59,7 +59,7 @@ func dispatch(ctx context.Context, queue <-chan Event, h Handler) {
 // reader: a bad payload is counted and skipped, an event that does not fit
 // the buffer is counted, dropped and reported as a gap.
 func (b *RedisBus) deliver(queue chan<- Event, payload string) {
-	e, err := Decode([]byte(payload))
+	e, err := DecodeAny([]byte(payload))
 	if err != nil {
 		b.malformed.Add(1)
 		if ok, held := b.badLog.allow(time.Now()); ok {

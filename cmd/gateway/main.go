@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 	if err != nil {
 		return err
 	}
-	deps.Codec, deps.Store, deps.Bus = parts.Codec, parts.Store, parts.Bus
+	deps.Codec, deps.Store, deps.Bus, deps.History = parts.Codec, parts.Store, parts.Bus, parts.History
 
 	switch cfg.AuthMode {
 	case "webhook":

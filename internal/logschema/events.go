@@ -119,6 +119,8 @@ func Events() map[string]Event {
 		ev("pub/sub event skipped", warn, "channel:s bytes:n prefix:s suppressed:n total:n", "", "a malformed event was skipped (rate-limited line)"),
 		ev("pub/sub event dropped", errorLvl, "channel:s kind:s buffer:n suppressed:n total:n", "", "the handler fell behind and the buffer overflowed; the gateway reconciles"),
 		ev("event publish failed", errorLvl, "kind:s", "", "an event could not be published; the reconciler catches up"),
+		ev("history positions failed", warn, "user_id:s handle:s", "", "the history could not give a new connection its streams' positions; its welcome has none"),
+		ev("history read failed", errorLvl, "op:s", "", "the history API could not read a stream; it answered 503"),
 		ev("pub/sub liveness established", info, "", "", "this instance's first own heartbeat came back"),
 		ev("pub/sub liveness lost", warn, "timeout:n", "last_own_heartbeat:t", "this instance's heartbeats stopped coming back"),
 		ev("pub/sub liveness restored", info, "", "", "own heartbeats come back again"),

@@ -1,10 +1,11 @@
 // Package wiring builds, from the process configuration, the parts a gateway
-// is made of: the session codec, the session store and the event bus, over
-// Redis or in memory. cmd/gateway and the gateway's tests build them with the
+// is made of: the session codec, the session store, the event bus and the
+// event history, over Redis or in memory. cmd/gateway and the gateway's tests build them with the
 // same code, so a test gateway is wired like the real one.
 package wiring
 
 import (
+	"context"
 	"fmt"
 	"time"
 
@@ -12,15 +13,40 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/config"
+	"github.com/sessiongate/sessiongate/history"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/session"
 )
 
-// Parts are a gateway's session codec, session store and event bus.
+// Parts are a gateway's session codec, session store, event bus and event
+// history.
 type Parts struct {
 	Codec *session.Codec
 	Store session.Store
 	Bus   pubsub.Bus
+	// History stores published events and publishes them on the bus's
+	// channel in the same step: the Redis history (its script PUBLISHes on
+	// the channel), or the memory history whose publish hook hands the
+	// envelope to the in-process bus. With history off it still publishes.
+	History History
+}
+
+// History is what the gateway needs of a history: *history.Redis and
+// *history.Memory.
+type History interface {
+	Append(ctx context.Context, stream string, data []byte, channel string) (history.Position, error)
+	Positions(ctx context.Context, streams ...string) ([]history.Position, error)
+	Since(ctx context.Context, stream string, pos history.Position, limit int) (history.Result, error)
+}
+
+// HistoryConfig is the history configuration cfg sets: HISTORY_SIZE=0 or
+// HISTORY_TTL=0 turns it off.
+func HistoryConfig(cfg config.Config) history.Config {
+	hc := history.Config{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, Prefix: cfg.KeyPrefix}
+	if cfg.HistoryOff() {
+		hc.Size, hc.TTL = -1, -1
+	}
+	return hc
 }
 
 // SessionOptions are the store options cfg sets.
@@ -53,10 +79,15 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger, now fu
 	opts := SessionOptions(cfg)
 	opts.Now = now
 	if rdb == nil {
+		bus := pubsub.NewLocalBus(log.Named("pubsub"))
 		return Parts{
 			Codec: codec,
 			Store: session.NewMemoryStore(codec, opts),
-			Bus:   pubsub.NewLocalBus(log.Named("pubsub")),
+			Bus:   bus,
+			History: history.NewMemory(HistoryConfig(cfg), history.MemoryOptions{
+				Now:     now,
+				Publish: func(_ string, msg []byte) { bus.Deliver(msg) },
+			}),
 		}, nil
 	}
 	store, err := session.NewRedisStore(rdb, codec, keys, opts)
@@ -64,8 +95,9 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger, now fu
 		return Parts{}, fmt.Errorf("wiring: %w", err)
 	}
 	return Parts{
-		Codec: codec,
-		Store: store,
-		Bus:   pubsub.NewRedisBus(rdb, pubsub.RedisConfig{Channel: EventChannel(cfg)}, log.Named("pubsub")),
+		Codec:   codec,
+		Store:   store,
+		Bus:     pubsub.NewRedisBus(rdb, pubsub.RedisConfig{Channel: EventChannel(cfg)}, log.Named("pubsub")),
+		History: history.NewRedis(rdb, HistoryConfig(cfg)),
 	}, nil
 }
