@@ -96,11 +96,17 @@ func (s *Server) handleSession(c echo.Context) error {
 	if !ok {
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "no valid session")
 	}
+	// A revoked session whose delete has not landed (or is queued) must
+	// not read as valid here either: the same checks as a handshake.
+	if s.rev.Revoked(handle) {
+		s.clearCookie(c)
+		return errorf(http.StatusUnauthorized, codeUnauthorized, "session expired or revoked")
+	}
 	sess, found, err := s.d.Store.Load(c.Request().Context(), handle)
 	if err != nil {
 		return s.storeError("load session", err)
 	}
-	if !found {
+	if !found || s.rev.UserPending(sess.UserID) {
 		s.clearCookie(c)
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "session expired or revoked")
 	}

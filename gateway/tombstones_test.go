@@ -38,6 +38,10 @@ func TestRevokedHandleTombstoned(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("reconnect after revocation: err=%v resp=%v, want 401", err, resp)
 	}
+	// GET /auth/session must not call it valid either.
+	if st, body := doJSON(t, g.http.URL, http.MethodGet, "/auth/session", nil, tok); st != http.StatusUnauthorized {
+		t.Fatalf("GET /auth/session after revocation: %d %s, want 401", st, body)
+	}
 }
 
 // loadGate pauses one handshake between its store read and its
@@ -160,6 +164,9 @@ func TestPendingUserRevocationRefusesHandshakes(t *testing.T) {
 	_, resp, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("handshake during the pending user revocation: err=%v resp=%v, want 401", err, resp)
+	}
+	if st, body := doJSON(t, g.http.URL, http.MethodGet, "/auth/session", nil, tok); st != http.StatusUnauthorized {
+		t.Fatalf("GET /auth/session during the pending user revocation: %d %s, want 401", st, body)
 	}
 	failing.Store(false)
 	waitFor(t, generous, "the revocation confirmed", func() bool {
