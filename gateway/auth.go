@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
@@ -97,7 +98,11 @@ func (w *WebhookAuthenticator) Authenticate(ctx context.Context, body []byte) (I
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := w.client.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
+		// The request's deadline and the transport's response-header
+		// timeout are the same span and race each other: either one is
+		// "no answer in time", and says so the same way.
+		var ne net.Error
+		if ctx.Err() != nil || (errors.As(err, &ne) && ne.Timeout()) {
 			return Identity{}, fmt.Errorf("%w: no answer within %s", ErrUpstream, timeout)
 		}
 		// Not the *url.Error itself: it quotes the URL, whose query may

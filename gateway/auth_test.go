@@ -127,3 +127,20 @@ func TestLoginWithWebhook(t *testing.T) {
 		})
 	}
 }
+
+// The transport's response-header timeout can fire before the request's
+// deadline (they are the same span and race): it is the same "no answer in
+// time" failure, told the same way. Forced here by a client whose header
+// timeout is far shorter than the authenticator's.
+func TestWebhookHeaderTimeoutIsNoAnswer(t *testing.T) {
+	u := webhookServer(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		<-r.Context().Done()
+	})
+	a := &WebhookAuthenticator{URL: u, Timeout: time.Minute}
+	a.once.Do(func() { a.client = newWebhookClient(50 * time.Millisecond) })
+	_, err := a.Authenticate(context.Background(), []byte(`{"user_id":"alice","password":"pw"}`))
+	if !errors.Is(err, ErrUpstream) || !strings.Contains(err.Error(), "no answer within") {
+		t.Fatalf("err = %v, want ErrUpstream saying no answer within", err)
+	}
+}

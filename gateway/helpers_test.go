@@ -123,6 +123,7 @@ func buildGateway(t testing.TB, o gwOptions) *testGateway {
 	// Every line is also checked against the log schema (TestMain), with the
 	// instance field every production line carries.
 	log = logRecorder.Tee(log).With(zap.String("instance", cfg.InstanceID))
+	gatewaysBuilt.Add(1)
 	parts, err := wiring.Build(cfg, o.rdb, log, o.now)
 	if err != nil {
 		t.Fatal(err)

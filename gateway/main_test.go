@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"os"
+	"sync/atomic"
 	"testing"
 
 	"github.com/sessiongate/sessiongate/internal/logschema"
@@ -13,11 +14,15 @@ import (
 // checks them all against the log schema of docs/LOGS.md.
 var logRecorder logschema.Recorder
 
+// gatewaysBuilt counts buildGateway calls: with any, some line must have
+// been recorded, or the recorder is not wired.
+var gatewaysBuilt atomic.Int64
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	if code == 0 {
 		problems, checked := logRecorder.Problems(30)
-		if checked == 0 {
+		if checked == 0 && gatewaysBuilt.Load() > 0 {
 			fmt.Fprintln(os.Stderr, "log schema: no log line recorded; the recorder is not wired")
 			code = 1
 		}
