@@ -242,8 +242,15 @@ func TestConcurrentFanOutAndClose(t *testing.T) {
 	h := newHarness(t, Config{SendQueue: 256, PingInterval: 50 * time.Millisecond, PongTimeout: 1000 * time.Hour})
 	var wg sync.WaitGroup
 	statuses := make(chan websocket.StatusCode, 64)
+	// Connections dialed while closes run may be closed (4500) before
+	// their welcome is written: a close needs no welcome first, so those
+	// are dialed without asserting one.
 	connect := func(i int) {
-		c := h.dial(fmt.Sprint("u", i%5), fmt.Sprint("s", i%10))
+		dial := h.dial
+		if i >= 20 {
+			dial = h.dialRaw
+		}
+		c := dial(fmt.Sprint("u", i%5), fmt.Sprint("s", i%10))
 		wg.Go(func() {
 			_, status := c.readUntilClose()
 			statuses <- status
@@ -280,6 +287,19 @@ func TestConcurrentFanOutAndClose(t *testing.T) {
 		connect(i)
 	}
 	work.Wait()
+	// The raw dials return once the handshake is answered, which may be
+	// before the server registers the connection: wait for every
+	// registration, or Shutdown would refuse the late ones (1001, never
+	// opened).
+	for deadline := time.Now().Add(eventually); ; time.Sleep(5 * time.Millisecond) {
+		if opens, _ := h.rec.snapshot(); opens == 30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			opens, _ := h.rec.snapshot()
+			t.Fatalf("%d of 30 connections registered", opens)
+		}
+	}
 
 	if err := h.m.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
