@@ -291,15 +291,10 @@ func TestConcurrentFanOutAndClose(t *testing.T) {
 	// before the server registers the connection: wait for every
 	// registration, or Shutdown would refuse the late ones (1001, never
 	// opened).
-	for deadline := time.Now().Add(eventually); ; time.Sleep(5 * time.Millisecond) {
-		if opens, _ := h.rec.snapshot(); opens == 30 {
-			break
-		}
-		if time.Now().After(deadline) {
-			opens, _ := h.rec.snapshot()
-			t.Fatalf("%d of 30 connections registered", opens)
-		}
-	}
+	waitFor(t, "every connection registered", func() bool {
+		opens, _ := h.rec.snapshot()
+		return opens == 30
+	})
 
 	if err := h.m.Shutdown(context.Background()); err != nil {
 		t.Fatalf("Shutdown: %v", err)
