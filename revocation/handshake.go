@@ -29,8 +29,12 @@ func (r *Revoker) CloseIfRevokedMeanwhile(handle, userID string) bool {
 // queued and the store has not confirmed its delete yet: the user's
 // sessions may still read as valid, so a handshake must refuse them (the
 // retry will destroy whatever sessions the user has when it runs, new ones
-// included). Cheap: a mutex and a map lookup.
+// included). It runs on every handshake: with nothing queued it is one
+// atomic load; otherwise a mutex and a map lookup.
 func (r *Revoker) UserPending(userID string) bool {
+	if r.queued.Load() == 0 {
+		return false
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p, ok := r.pending[string(kindUser)+":"+userID]

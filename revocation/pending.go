@@ -68,6 +68,7 @@ func (r *Revoker) enqueue(p *pendingRevocation, err error) {
 		p.queued = r.now()
 		r.pending[p.key()] = p
 		r.order = append(r.order, p)
+		r.queued.Store(int64(len(r.pending)))
 		r.m.pending.Set(float64(len(r.pending)))
 	}
 	r.mu.Unlock()
@@ -204,6 +205,7 @@ func (r *Revoker) attempt(ctx context.Context, p *pendingRevocation) error {
 	}
 	delete(r.pending, p.key())
 	r.order = slices.DeleteFunc(r.order, func(q *pendingRevocation) bool { return q == p })
+	r.queued.Store(int64(len(r.pending)))
 	r.m.pending.Set(float64(len(r.pending)))
 	r.mu.Unlock()
 	fields := []zap.Field{zap.String("kind", string(p.kind)), p.idField(), zap.String("reason", p.reason),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -32,6 +33,9 @@ type Revoker struct {
 	mu      sync.Mutex
 	pending map[string]*pendingRevocation // by key (see pendingRevocation.key)
 	order   []*pendingRevocation          // FIFO
+	// queued is len(pending), kept for the handshake path: with nothing
+	// queued (the common case) UserPending answers without the mutex.
+	queued atomic.Int64
 
 	// Owned by the reconcile loop.
 	generation string // the store's data set as last seen; "" before the first pass
