@@ -9,7 +9,6 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/sessiongate/sessiongate/config"
+	"github.com/sessiongate/sessiongate/internal/fakeclock"
 	"github.com/sessiongate/sessiongate/internal/wiring"
 	"github.com/sessiongate/sessiongate/redisconn"
 	"github.com/sessiongate/sessiongate/session"
@@ -74,25 +74,10 @@ type gwOptions struct {
 	now func() time.Time
 }
 
-// fakeClock is a clock a test moves by hand. Safe for concurrent use.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is a clock the test moves by hand.
+type fakeClock = fakeclock.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newFakeClock() *fakeClock { return fakeclock.New(time.Now()) }
 
 func startGateway(t testing.TB, o gwOptions) *testGateway {
 	t.Helper()

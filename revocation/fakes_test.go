@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/sessiongate/sessiongate/connmgr"
+	"github.com/sessiongate/sessiongate/internal/fakeclock"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/session"
 )
@@ -27,25 +28,10 @@ var errDown = errors.New("fake: store down")
 // reaches it.
 const generous = 30 * time.Second
 
-// fakeClock is an injected now that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is a clock the test moves by hand.
+type fakeClock = fakeclock.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1_700_000_000, 0)} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newFakeClock() *fakeClock { return fakeclock.New(time.Unix(1_700_000_000, 0)) }
 
 // fakeStore is a session store reduced to what the revoker sees: handle ->
 // user. down makes every call fail.

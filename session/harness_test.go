@@ -11,6 +11,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sessiongate/sessiongate/internal/fakeclock"
 	"github.com/sessiongate/sessiongate/internal/redistest"
 )
 
@@ -56,25 +57,10 @@ func newTestKeyring(t testing.TB, keys ...[]byte) *Keyring {
 	return kr
 }
 
-// fakeClock is a store's Options.Now that tests move by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// fakeClock is a clock the test moves by hand.
+type fakeClock = fakeclock.Clock
 
-func newFakeClock() *fakeClock { return &fakeClock{t: time.Now()} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newFakeClock() *fakeClock { return fakeclock.New(time.Now()) }
 
 // cmdLog is a go-redis hook that records the name of every command sent.
 type cmdLog struct {
