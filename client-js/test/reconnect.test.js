@@ -139,8 +139,12 @@ test('default random keeps delays within the full-jitter bounds', async (t) => {
   }
 });
 
-test('backoff resets after a connection stayed open for stableAfter', async (t) => {
-  const clock = fakeNow(t); // the short-lived connections last 0 ms, however slow the machine
+// grownThenStable makes three short-lived connections (backoff grows to
+// attempt 3), then one that stays open past stableAfter on a clock the test
+// moves (connection lifetimes do not depend on the machine's speed), and
+// returns it open with the server, the events and the client.
+async function grownThenStable(t) {
+  const clock = fakeNow(t);
   const srv = await server(t);
   const c = newClient(t, srv, {
     random: () => 1,
@@ -158,6 +162,11 @@ test('backoff resets after a connection stayed open for stableAfter', async (t) 
   stable.welcome();
   await ev.until(() => c.state === 'open' && ev.of('closed').length === 3, PATIENCE, 'stable open');
   clock.advance(600); // well past stableAfter
+  return { srv, ev, stable };
+}
+
+test('backoff resets after a connection stayed open for stableAfter', async (t) => {
+  const { srv, ev, stable } = await grownThenStable(t);
   stable.close(1001, 'drain');
   const after = await srv.next();
   after.welcome();
@@ -170,24 +179,7 @@ test('backoff resets after a connection stayed open for stableAfter', async (t) 
 test('a rate-limited or over-cap close never resets backoff', async (t) => {
   for (const code of [CloseCodes.RATE_LIMITED, CloseCodes.CONNECTION_LIMIT]) {
     await t.test(String(code), async (t) => {
-      const clock = fakeNow(t); // connection lifetimes measured on a clock the test moves
-      const srv = await server(t);
-      const c = newClient(t, srv, {
-        random: () => 1,
-        reconnect: { minDelay: 5, maxDelay: 1000, factor: 2 },
-        stableAfter: 300,
-      });
-      const ev = collect(c);
-      c.connect();
-      for (let i = 0; i < 3; i++) {
-        const conn = await srv.next();
-        conn.welcome();
-        conn.close(4000); // short-lived: backoff grows
-      }
-      const stable = await srv.next();
-      stable.welcome();
-      await ev.until(() => c.state === 'open' && ev.of('closed').length === 3, PATIENCE, 'stable open');
-      clock.advance(600); // well past stableAfter: any other code would reset
+      const { srv, ev, stable } = await grownThenStable(t); // any other code would reset now
       stable.close(code, 'slow down');
       await srv.next();
       const rec = ev.of('state').filter((s) => s.state === 'reconnecting');
