@@ -218,19 +218,6 @@ func (tc *testCluster) revokeUser(g *cluster.Gateway, userID string) {
 	}
 }
 
-// createSession creates a session through the API (the token is a secret).
-func (tc *testCluster) createSession(g *cluster.Gateway, userID string) string {
-	tc.t.Helper()
-	var out struct {
-		Token, Handle string
-	}
-	if code := tc.do(http.MethodPost, g.URL()+"/api/v1/sessions", tc.apiHeader(), map[string]string{"user_id": userID}, &out); code != http.StatusCreated {
-		tc.t.Fatalf("create session via %s: HTTP %d", g.ID, code)
-	}
-	tc.addSecret(out.Token, "POST /api/v1/sessions token")
-	return out.Token
-}
-
 // eventually polls fn until it returns nil, failing the test with its last
 // error after timeout.
 func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
