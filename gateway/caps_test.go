@@ -178,7 +178,8 @@ func TestConnectionCapRace(t *testing.T) {
 	if welcomed != limit || http429+closed != tries-limit {
 		t.Fatalf("welcomed %d, refused %d with 429 and %d with 4009; want %d welcomed", welcomed, http429, closed, limit)
 	}
-	m := g.metricsText()
+	// A client may see its 4009 before the server has counted it: wait for
+	// the counts rather than race them.
 	for _, want := range []string{
 		fmt.Sprintf(`sessiongate_handshakes_refused_total{reason="session_cap"} %d`, http429),
 		fmt.Sprintf(`sessiongate_connection_cap_closes_total{reason="session_cap"} %d`, closed),
@@ -186,8 +187,13 @@ func TestConnectionCapRace(t *testing.T) {
 		if strings.HasSuffix(want, " 0") {
 			continue // a counter never incremented is not exposed
 		}
-		if !strings.Contains(m, want) {
-			t.Fatalf("/metrics lacks %s:\n%s", want, grepLines(m, "session_cap"))
+		var m string
+		deadline := time.Now().Add(generous)
+		for m = g.metricsText(); !strings.Contains(m, want); m = g.metricsText() {
+			if time.Now().After(deadline) {
+				t.Fatalf("/metrics lacks %s:\n%s", want, grepLines(m, "session_cap"))
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }
