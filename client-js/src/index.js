@@ -206,7 +206,7 @@ export class SessionGateClient extends EventTarget {
   get userId() { return this.#userId; }
   /** Gateway instance id from the current (or last) welcome, or null. */
   get instance() { return this.#instance; }
-  /** Id of the last event received, kept across reconnects, or null. */
+  /** Id of the last event delivered to the app, kept across reconnects, or null. */
   get lastEventId() { return this.#lastEventId; }
   /**
    * Position of the last event delivered per stream, e.g.
