@@ -43,6 +43,12 @@ const (
 	// slot. The client reconnects with backoff: a slot frees when another
 	// connection closes, or another instance has room.
 	CodeConnectionLimit CloseCode = 4009
+	// CodeEventsMissed: this instance may have missed events of the
+	// connection's history streams (its pub/sub subscription was cut, or
+	// an event came after a hole in the stream's offsets), so delivering
+	// on would hide a gap. The client reconnects at once and resumes from
+	// its last position: the history replays what it missed.
+	CodeEventsMissed CloseCode = 4010
 	// CodeRevoked: the session was revoked (logout, admin, user revocation).
 	// Terminal.
 	CodeRevoked CloseCode = 4500
@@ -68,7 +74,7 @@ func (c CloseCode) Reconnect() bool {
 	case CodeNormal, CodeTooBig, CodeRevoked, CodeExpired, CodeUnauthorized, CodeProtocolError, CodeSessionLost:
 		return false
 	case CodeGoingAway, CodeAbnormal, CodeInternal, CodeSlowConsumer, CodeHeartbeatTimeout,
-		CodeRateLimited, CodeConnectionLimit:
+		CodeRateLimited, CodeConnectionLimit, CodeEventsMissed:
 		return true
 	}
 	return c < 4500 || c > 4999
@@ -97,6 +103,8 @@ func (c CloseCode) String() string {
 		return "rate_limited"
 	case CodeConnectionLimit:
 		return "connection_limit"
+	case CodeEventsMissed:
+		return "events_missed"
 	case CodeRevoked:
 		return "revoked"
 	case CodeExpired:

@@ -19,6 +19,7 @@ func TestCloseCodes(t *testing.T) {
 		{name: "heartbeat_timeout", code: CodeHeartbeatTimeout, value: 4001, reconnect: true, sendable: true},
 		{name: "rate_limited", code: CodeRateLimited, value: 4008, reconnect: true, sendable: true},
 		{name: "connection_limit", code: CodeConnectionLimit, value: 4009, reconnect: true, sendable: true},
+		{name: "events_missed", code: CodeEventsMissed, value: 4010, reconnect: true, sendable: true},
 		{name: "revoked", code: CodeRevoked, value: 4500, reconnect: false, sendable: true},
 		{name: "expired", code: CodeExpired, value: 4501, reconnect: false, sendable: true},
 		{name: "unauthorized", code: CodeUnauthorized, value: 4502, reconnect: false, sendable: true},

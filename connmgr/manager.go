@@ -279,6 +279,31 @@ func (m *Manager) CloseUser(userID string, code CloseCode) int {
 	return m.closeAll(m.reg.lookup(false, userID, buf[:0]), code)
 }
 
+// CloseAll closes every local connection with code and returns how many it
+// closed. It does not wait for the close handshakes.
+func (m *Manager) CloseAll(code CloseCode) int {
+	n := 0
+	var buf []*conn
+	for i := range m.reg.shards {
+		buf = m.reg.snapshotShard(i, buf[:0])
+		n += m.closeAll(buf, code)
+	}
+	clear(buf)
+	return n
+}
+
+// UserConns returns the number of local connections of userID.
+func (m *Manager) UserConns(userID string) int {
+	if userID == "" {
+		return 0
+	}
+	s := m.reg.shardFor(userID)
+	s.mu.RLock()
+	n := len(s.byUser[userID])
+	s.mu.RUnlock()
+	return n
+}
+
 func (m *Manager) closeAll(conns []*conn, code CloseCode) int {
 	n := 0
 	for _, c := range conns {

@@ -132,6 +132,14 @@ func (s *Server) handleMessage(e pubsub.Event) {
 	if e.Target == nil {
 		return
 	}
+	if e.Offset > 0 && s.checkGap(e) {
+		// Not delivered: its connections were closed to resume. A publisher
+		// here waiting for it delivers nothing either.
+		if echo, ok := s.echoes.take(e.ID); ok {
+			echo <- 0
+		}
+		return
+	}
 	if e.Origin != s.cfg.InstanceID {
 		s.deliverLocal(*e.Target, connmgr.EncodeEventAt(e.ID, e.Name, e.Data, framePosition(e.Stream, history.Position{Epoch: e.Epoch, Offset: e.Offset})))
 		return

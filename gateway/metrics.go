@@ -36,6 +36,8 @@ type metrics struct {
 	historyReads        *prometheus.CounterVec
 	resumes             *prometheus.CounterVec
 	replayed            prometheus.Counter
+	eventGaps           *prometheus.CounterVec
+	gapChecks           prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -70,12 +72,16 @@ func newMetrics(s *Server) *metrics {
 			Help: "Streams reconnecting clients asked to resume, by stream (user, all) and result (recovered; lost: other epoch, trimmed, expired or a future offset; too_far_behind: more than RESUME_MAX_EVENTS missed; error: the history could not be read; off: history is off)."}, []string{"stream", "result"}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_resume_replayed_events_total",
 			Help: "Events replayed to reconnecting clients from the history."}),
+		eventGaps: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_event_gaps_total",
+			Help: "Streams whose local connections were closed with 4010 to resume because this instance missed events of them, by stream (user, all) and cause (offsets: a hole in the offsets the bus delivered; bus_gap: the history moved on while the subscription was cut; unreadable: that could not be checked)."}, []string{"stream", "cause"}),
+		gapChecks: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_event_gap_checks_total",
+			Help: "Checks of every followed stream after the pub/sub subscription came back from a gap."}),
 	}
 	// The revocation unit registers its own metrics (revocations,
 	// reconciles, store resets) on reg.
 	for _, c := range []prometheus.Collector{m.connects, m.disconnects, m.sent, m.dropped, m.slowConsumer,
 		m.handshake, m.handshakeRefused, m.redisLatency, m.events, m.publishErrors, m.rateLimited, m.capCloses, m.inboundLimited,
-		m.historyAppends, m.historyAppendErrors, m.historyReads, m.resumes, m.replayed} {
+		m.historyAppends, m.historyAppendErrors, m.historyReads, m.resumes, m.replayed, m.eventGaps, m.gapChecks} {
 		f(c)
 	}
 	limit := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sessiongate_connection_limit",

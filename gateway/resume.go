@@ -139,6 +139,9 @@ func (s *Server) connStart(ctx context.Context, userID, handle string, from map[
 			}
 		}
 	}
+	for i, str := range streams {
+		s.gaps.follow(str.name, through[i])
+	}
 	st.Skip = func(frame []byte) bool {
 		var f struct {
 			Stream string `json:"stream"`

@@ -337,6 +337,9 @@ func FuzzParseResume(f *testing.F) {
 func metricValue(t *testing.T, g *testGateway, name, labels string) float64 {
 	t.Helper()
 	prefix := name + "{" + labels + "} "
+	if labels == "" {
+		prefix = name + " "
+	}
 	for _, l := range strings.Split(g.metricsText(), "\n") {
 		if v, ok := strings.CutPrefix(l, prefix); ok {
 			f, err := strconv.ParseFloat(v, 64)

@@ -62,6 +62,12 @@ type Server struct {
 	// the bus; reader coalesces identical history reads.
 	echoes echoWaiters
 	reader *history.Coalescing
+	// gaps watches the offsets the bus delivers for holes; gapCheck wakes
+	// the check of every watched stream after the bus subscribed again
+	// following a gap (busGap).
+	gaps     gapWatch
+	gapCheck chan struct{}
+	busGap   atomic.Bool
 
 	draining   atomic.Bool
 	subscribed atomic.Bool
@@ -106,6 +112,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.baseCtx, s.baseCancel = context.WithCancel(context.Background())
 	s.metrics = newMetrics(s)
 	s.reader = history.NewCoalescing(d.History)
+	s.gapCheck = make(chan struct{}, 1)
 	s.conns = connmgr.New(cfg.Conn, d.Log.Named("conn"), s.metrics.connHooks(d.Log))
 	rev, err := revocation.New(revocation.Config{
 		InstanceID:    cfg.InstanceID,
@@ -117,6 +124,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 		Log:     d.Log.Named("revocation"),
 		Now:     d.Now,
 		Metrics: s.metrics.reg,
+		// After a pass that follows a bus gap, the streams that moved
+		// meanwhile: revoked and lost sessions are closed by then with
+		// their own codes, the rest with 4010 to resume.
+		Reconciled: s.afterReconcile,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -145,6 +156,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if b, ok := d.Bus.(interface{ OnGap(func(string)) }); ok {
 		b.OnGap(func(reason string) {
 			s.subscribed.Store(false)
+			s.busGap.Store(true)
 			s.requestReconcile("pub/sub gap: " + reason)
 		})
 	}
@@ -172,6 +184,7 @@ func (s *Server) Start() {
 		})
 		s.goFn(func() { s.cluster.Run(ctx) })
 		s.goFn(func() { s.rev.Run(ctx) })
+		s.goFn(func() { s.runGapChecks(ctx) })
 		if s.d.Redis != nil {
 			s.goFn(func() { s.d.Redis.Run(ctx) })
 		}

@@ -67,4 +67,9 @@ type Deps struct {
 	Now func() time.Time
 	// Metrics, when not nil, is where the Revoker registers its metrics.
 	Metrics prometheus.Registerer
+	// Reconciled, when not nil, is called after every successful reconcile
+	// pass, in the reconcile goroutine: what must follow the closing of
+	// revoked and lost sessions (the gateway's check for missed events,
+	// whose code 4010 would otherwise hide a 4500 or 4504) hangs on it.
+	Reconciled func()
 }

@@ -38,9 +38,14 @@ func (r *Revoker) reconcileLoop(ctx context.Context) {
 			retry.Stop()
 			retry, retryC = nil, nil
 		}
-		if ok, delay := r.reconcile(ctx, reason); !ok {
+		ok, delay := r.reconcile(ctx, reason)
+		if !ok {
 			retry = time.NewTimer(delay)
 			retryC = retry.C
+			continue
+		}
+		if r.reconciled != nil {
+			r.reconciled()
 		}
 	}
 }

@@ -25,6 +25,8 @@ type Revoker struct {
 	m     *metrics
 	tomb  *tombstones
 	retry backoff.Policy
+	// reconciled is Deps.Reconciled; nil for none.
+	reconciled func()
 
 	reconcileC chan string   // reasons for a pass soon; folds while one is pending
 	retryC     chan struct{} // retry the queued revocations now
@@ -68,6 +70,7 @@ func New(cfg Config, d Deps) (*Revoker, error) {
 		m:          m,
 		tomb:       newTombstones(cfg.TombstoneTTL, cfg.MaxTombstones),
 		retry:      backoff.Policy{Min: cfg.RetryMin, Max: cfg.RetryMax, Jitter: 0.2},
+		reconciled: d.Reconciled,
 		reconcileC: make(chan string, 1),
 		retryC:     make(chan struct{}, 1),
 		queuedC:    make(chan struct{}, 1),

@@ -31,6 +31,7 @@ test('transient close codes reconnect', async (t) => {
     { name: 'heartbeat timeout', code: 4001 },
     { name: 'rate limited', code: 4008 },
     { name: 'connection limit', code: 4009 },
+    { name: 'events missed (resume)', code: 4010 },
     { name: 'abnormal (dropped TCP)', code: 1006, drop: true },
     { name: 'normal close from server', code: 1000 },
   ];

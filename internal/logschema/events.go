@@ -121,6 +121,7 @@ func Events() map[string]Event {
 		ev("event publish failed", errorLvl, "kind:s", "", "an event could not be published; the reconciler catches up"),
 		ev("history positions failed", warn, "user_id:s handle:s", "", "the history could not give a new connection its streams' positions; its welcome has none"),
 		ev("history read failed", errorLvl, "op:s", "", "the history API could not read a stream; it answered 503"),
+		ev("events missed", warn, "stream:s user_id:s cause:s last_offset:n offset:n epoch_changed:b closed:n", "", "this instance missed events of a stream (a hole in the offsets, or the history moved on while pub/sub was cut); the stream's local connections were closed with 4010 to resume"),
 		ev("resume read failed", warn, "user_id:s handle:s stream:s", "", "a reconnecting client's stream could not be read; its welcome says the stream was not recovered"),
 		ev("history event unreadable", errorLvl, "stream:s offset:n", "", "an event in the history is not a message event; the replay skips it"),
 		ev("pub/sub liveness established", info, "", "", "this instance's first own heartbeat came back"),
