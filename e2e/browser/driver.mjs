@@ -26,7 +26,9 @@ const INIT_SCRIPT = `(() => {
       this.addEventListener('message', (e) => {
         let m; try { m = JSON.parse(e.data); } catch { return; }
         if (m && m.type === 'welcome') rec.welcome = m;
-        else if (m && m.type === 'event') rec.events.push({ id: m.id, event: m.event, data: m.data });
+        else if (m && m.type === 'event') {
+          rec.events.push({ id: m.id, event: m.event, data: m.data, stream: m.stream, epoch: m.epoch, offset: m.offset });
+        }
       });
       this.addEventListener('close', (e) => {
         rec.closed = { code: e.code, reason: e.reason, wasClean: e.wasClean, t: Date.now() };
@@ -115,6 +117,15 @@ const ops = {
   // callback due meanwhile (a pending reconnect, say), without waiting.
   async runTimers({ ctx, ms }) {
     await need(contexts, ctx, 'context').clock.runFor(ms);
+    return null;
+  },
+  // routeHTML makes every page of the context get html for exactly url
+  // (no request leaves the browser for it), so a test's own page runs on
+  // the gateway's origin: its other requests (/client.js, /auth, /ws) go
+  // to the real server.
+  async routeHTML({ ctx, url, html }) {
+    await need(contexts, ctx, 'context').route(url, (route) =>
+      route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
     return null;
   },
   async cookies({ ctx, urls }) {

@@ -22,7 +22,8 @@ type HAProxy struct {
 	StatsPort int
 	TLS       bool
 
-	client *http.Client
+	servers []string // the backend servers' ids
+	client  *http.Client
 }
 
 // haproxyConfig is rendered into haproxy.cfg for every run.
@@ -106,18 +107,47 @@ func startHAProxy(ctx context.Context, dir string, p haproxyParams) (*HAProxy, e
 		TLS:       p.CertPath != "",
 		client:    newHTTPClient(),
 	}
+	for _, g := range p.Servers {
+		h.servers = append(h.servers, g.ID)
+	}
 	if err := h.Start(); err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(p.Servers))
-	for i, g := range p.Servers {
-		ids[i] = g.ID
-	}
-	if err := h.WaitUp(ctx, ids...); err != nil {
+	if err := h.WaitUp(ctx, h.servers...); err != nil {
 		h.Kill()
 		return nil, err
 	}
 	return h, nil
+}
+
+// Restart starts haproxy again on the same port once it has stopped (a
+// Kill cuts every client off at once: the kernel closes their connections,
+// and new ones are refused until the restart) and waits until it has
+// checked the named backend servers and sees them up (every server when
+// none is named).
+func (h *HAProxy) Restart(ctx context.Context, up ...string) error {
+	if h.Running() {
+		return fmt.Errorf("cluster: haproxy is running; stop or kill it first")
+	}
+	if len(up) == 0 {
+		up = h.servers
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for _, port := range []int{h.Port, h.StatsPort} {
+		if err := poll(ctx, 20*time.Millisecond, "haproxy port free", func() error {
+			if !portFree(port) {
+				return fmt.Errorf("port %d busy", port)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if err := h.Start(); err != nil {
+		return err
+	}
+	return h.WaitUp(ctx, up...)
 }
 
 // URL is the load balancer's base URL, e.g. "http://127.0.0.1:8080".
