@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -18,19 +17,19 @@ import (
 	"github.com/sessiongate/sessiongate/e2e/internal/cluster"
 )
 
-// The resume tests' application: e2e/browser/resume_app.html, served on the
-// load balancer's origin by the browser itself (routeHTML), importing the
-// gateway's /client.js like any application would, and recording in
-// window.app everything client-js hands it.
+// The resume tests' application: e2e/browser/resume_app.html, served by
+// haproxy on the load balancer's origin (cluster.Options.Pages), like an
+// application's own page behind the same load balancer, importing the
+// gateway's /client.js and recording in window.app everything client-js
+// hands it.
 
-// resumeAppPath is where the app page is served on the gateway's origin
-// (the gateway itself has no such page: the browser answers for it).
+// resumeAppPath is where haproxy serves the app page.
 const resumeAppPath = "/e2e/resume-app.html"
 
-// routeHTML makes every page of the context get html for exactly url.
-func (c *bctx) routeHTML(url, html string) {
-	c.b.t.Helper()
-	c.b.must(10*time.Second, "routeHTML", map[string]any{"ctx": c.name, "url": url, "html": html})
+// withResumeApp adds the app page to cluster options.
+func withResumeApp(o cluster.Options) cluster.Options {
+	o.Pages = map[string]string{resumeAppPath: filepath.Join(suite.repoRoot, "e2e", "browser", "resume_app.html")}
+	return o
 }
 
 // appPage is one tab running the resume app.
@@ -39,17 +38,12 @@ type appPage struct {
 	t *testing.T
 }
 
-// openResumeApp opens the app in a new context of b, logs userID in and
+// openResumeApp opens the app (see withResumeApp) in a new context of b, logs userID in and
 // starts client-js with a short reconnect backoff (so a test waits for the
 // fault it caused, not for the backoff), then waits for the first welcome.
 func openResumeApp(t *testing.T, tc *testCluster, b *browser, userID string) *appPage {
 	t.Helper()
-	html, err := os.ReadFile(filepath.Join(suite.repoRoot, "e2e", "browser", "resume_app.html"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ctx := b.newContext(userID)
-	ctx.routeHTML(tc.URL()+resumeAppPath, string(html))
 	p := ctx.newPage(userID)
 	if code := p.goto_(tc.URL() + resumeAppPath); code != http.StatusOK {
 		t.Fatalf("app page: HTTP %d", code)

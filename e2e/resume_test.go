@@ -29,11 +29,11 @@ func TestResumeSequenceThroughFaults(t *testing.T) {
 		interval = 20 * time.Millisecond // 50 events/s
 		user     = "seq-user"
 	)
-	tc := startCluster(t, cluster.Options{Env: map[string]string{
+	tc := startCluster(t, withResumeApp(cluster.Options{Env: map[string]string{
 		// The history must hold what a client misses: the 5 s cut alone
 		// misses about 250 events at this rate, more than the default 100.
 		"HISTORY_SIZE": "5000",
-	}})
+	}}))
 	b := startBrowser(t, tc, false)
 	app := openResumeApp(t, tc, b, user)
 	pub := startSeqPublisher(t, tc, user, interval, 100)
@@ -219,7 +219,7 @@ func (a *appPage) replayed(i int) int {
 // intact is recovered: the faults, not the cut, make the difference.
 func TestResumeUnrecoverableHistory(t *testing.T) {
 	const user = "lost-user"
-	tc := startCluster(t, cluster.Options{Instances: 1, Env: map[string]string{"HISTORY_SIZE": "1000"}})
+	tc := startCluster(t, withResumeApp(cluster.Options{Instances: 1, Env: map[string]string{"HISTORY_SIZE": "1000"}}))
 	rdb := redis.NewClient(&redis.Options{Addr: tc.Redis.Addr()})
 	defer rdb.Close()
 	b := startBrowser(t, tc, false)

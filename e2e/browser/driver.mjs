@@ -119,15 +119,6 @@ const ops = {
     await need(contexts, ctx, 'context').clock.runFor(ms);
     return null;
   },
-  // routeHTML makes every page of the context get html for exactly url
-  // (no request leaves the browser for it), so a test's own page runs on
-  // the gateway's origin: its other requests (/client.js, /auth, /ws) go
-  // to the real server.
-  async routeHTML({ ctx, url, html }) {
-    await need(contexts, ctx, 'context').route(url, (route) =>
-      route.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: html }));
-    return null;
-  },
   async cookies({ ctx, urls }) {
     return await need(contexts, ctx, 'context').cookies(urls);
   },

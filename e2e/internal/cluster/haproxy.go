@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"text/template"
@@ -55,6 +56,9 @@ frontend lb
     http-request del-header X-Forwarded-For
     http-request del-header X-Real-IP
     http-request set-header X-Forwarded-Proto {{if .CertPath}}https{{else}}http{{end}}
+{{- range .Pages}}
+    http-request return status 200 content-type "text/html; charset=utf-8" file {{.File}} if { path {{.Path}} }
+{{- end}}
     default_backend gateways
 
 backend gateways
@@ -77,6 +81,23 @@ type haproxyParams struct {
 	Port, StatsPort int
 	CertPath        string
 	Servers         []*Gateway
+	Pages           []lbPage
+}
+
+// lbPage is one page haproxy serves itself (Options.Pages).
+type lbPage struct{ Path, File string }
+
+// lbPages checks Options.Pages and sorts them by path (a stable config).
+func lbPages(m map[string]string) ([]lbPage, error) {
+	out := make([]lbPage, 0, len(m))
+	for path, file := range m {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\n\"'#") || strings.ContainsAny(file, " \t\n\"'#") || !filepath.IsAbs(file) {
+			return nil, fmt.Errorf("cluster: page %q -> %q: want a path starting with / and an absolute file, without spaces, quotes or #", path, file)
+		}
+		out = append(out, lbPage{Path: path, File: file})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
 }
 
 func startHAProxy(ctx context.Context, dir string, p haproxyParams) (*HAProxy, error) {
