@@ -250,8 +250,8 @@ func startSeqPublisher(t *testing.T, tc *testCluster, userID string, interval ti
 	ctx, cancel := context.WithCancel(context.Background())
 	go p.run(ctx)
 	t.Cleanup(func() {
+		p.stop() // first: a publish in flight finishes (cancelling it would fail it)
 		cancel()
-		p.stop()
 		<-p.done
 		if err := p.failure(); err != nil {
 			t.Errorf("publisher: %v", err)

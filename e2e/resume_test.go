@@ -275,6 +275,9 @@ func TestResumeUnrecoverableHistory(t *testing.T) {
 			t.Errorf("%s: welcome %+v, want recovered false, lost [user]", what, w)
 		}
 		st := app.state()
+		if len(st.RecoveryFailed) == 0 {
+			t.Fatalf("%s: the app got no recoveryFailed", what)
+		}
 		rf := st.RecoveryFailed[len(st.RecoveryFailed)-1]
 		if !slices.Equal(rf.Lost, []string{"user"}) || rf.Sock != i {
 			t.Errorf("%s: recoveryFailed %+v, want lost [user] on socket %d", what, rf, i)
