@@ -78,7 +78,11 @@ func (m *Manager) enqueue(c *conn, frame []byte) bool {
 
 // flush writes c's queue until it is empty, or runs the close if c is
 // closing. The caller holds the flush token; flush releases it.
-func (m *Manager) flush(c *conn) {
+func (m *Manager) flush(c *conn) { m.flushFrom(c, nil) }
+
+// flushFrom is flush writing head first, then the queue. Closing drops
+// what is left of both.
+func (m *Manager) flushFrom(c *conn, head [][]byte) {
 	// One deadline serves many frames (a timer per frame is most of the cost
 	// of a small write); see writeDeadline.
 	dl := writeDeadline{clock: m.clock}
@@ -90,15 +94,20 @@ func (m *Manager) flush(c *conn) {
 			m.finishClose(c)
 			return
 		}
-		if len(c.queue) == 0 {
+		var frame []byte
+		switch {
+		case len(head) > 0:
+			frame, head[0], head = head[0], nil, head[1:]
+		case len(c.queue) == 0:
 			c.queue = nil // an idle connection keeps no queue memory
 			c.flushing = false
 			c.mu.Unlock()
 			return
+		default:
+			frame = c.queue[0]
+			c.queue[0] = nil
+			c.queue = c.queue[1:]
 		}
-		frame := c.queue[0]
-		c.queue[0] = nil
-		c.queue = c.queue[1:]
 		c.mu.Unlock()
 
 		err := c.ws.Write(dl.get(m.cfg.WriteTimeout), websocket.MessageText, frame)

@@ -113,6 +113,8 @@ type harness struct {
 	srv       *httptest.Server
 	serveErrs chan error
 	runDone   chan struct{}
+	// start, when set, makes the server upgrade with UpgradeWith(start).
+	start atomic.Pointer[func() Start]
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
@@ -158,6 +160,10 @@ func newHarnessClock(t testing.TB, cfg Config, log *zap.Logger, fc *fakeClock) *
 			info.ExpiresAt = time.Now().Add(time.Duration(n) * time.Millisecond)
 		}
 		// The production path (Upgrade) unless a test asks for Serve or Start.
+		if start := h.start.Load(); start != nil {
+			h.serveErrs <- h.m.UpgradeWith(w, r, info, *start)
+			return
+		}
 		if q.Get("serve") == "" && q.Get("start") == "" {
 			h.serveErrs <- h.m.Upgrade(w, r, info)
 			return

@@ -130,7 +130,7 @@ func (m *Manager) Start(ctx context.Context, ws *websocket.Conn, info Info) erro
 }
 
 // register makes ws a live connection with its welcome (carrying
-// positions, when not empty) queued and the flush
+// positions, when not empty) queued first and the flush
 // token held by the caller, who must call m.flush(c) next. stop releases the
 // ctx watcher and must be passed to run.
 func (m *Manager) register(ctx context.Context, ws *websocket.Conn, info Info, positions map[string]StreamPosition) (c *conn, stop func() bool, err error) {
@@ -150,7 +150,7 @@ func (m *Manager) register(ctx context.Context, ws *websocket.Conn, info Info, p
 	c.nextPing.Store(now + 1 + rand.Int64N(int64(m.cfg.PingInterval)))
 	// The welcome goes first: queue it and hold the flush token before the
 	// connection becomes visible to senders.
-	c.queue = [][]byte{EncodeWelcome(info.ID, info.UserID, m.cfg.InstanceID, m.cfg.PingInterval, positions)}
+	c.queue = [][]byte{EncodeWelcome(info.ID, info.UserID, m.cfg.InstanceID, m.cfg.PingInterval, Start{Positions: positions})}
 	c.flushing = true
 
 	c.mu.Lock()

@@ -40,6 +40,8 @@ type welcomeFrame struct {
 	Instance       string                    `json:"instance"`
 	PingIntervalMS int64                     `json:"ping_interval_ms"`
 	Positions      map[string]StreamPosition `json:"positions,omitempty"`
+	Recovered      *bool                     `json:"recovered,omitempty"`
+	Lost           []string                  `json:"lost,omitempty"`
 }
 
 // StreamPosition is where a history stream is: its epoch and an offset.
@@ -89,16 +91,19 @@ func EncodeEventAt(id, name string, data json.RawMessage, pos EventPosition) []b
 
 // EncodeWelcome returns the first frame of every connection:
 // {"type":"welcome","conn_id":..,"user_id":..,"instance":..,"ping_interval_ms":..}
-// and, when positions is not empty, "positions":{"user":{"epoch":..,"offset":..},..}.
-// Safe for concurrent use.
-func EncodeWelcome(connID, userID, instance string, pingInterval time.Duration, positions map[string]StreamPosition) []byte {
+// and, from st: "positions":{"user":{"epoch":..,"offset":..},..} when
+// st.Positions is not empty, "recovered" when st.Recovered is set, and
+// "lost":[..] when st.Lost is not empty. Safe for concurrent use.
+func EncodeWelcome(connID, userID, instance string, pingInterval time.Duration, st Start) []byte {
 	b, err := json.Marshal(welcomeFrame{
 		Type:           "welcome",
 		ConnID:         connID,
 		UserID:         userID,
 		Instance:       instance,
 		PingIntervalMS: pingInterval.Milliseconds(),
-		Positions:      positions,
+		Positions:      st.Positions,
+		Recovered:      st.Recovered,
+		Lost:           st.Lost,
 	})
 	if err != nil {
 		return []byte(`{"type":"welcome"}`) // unreachable: only strings and an int

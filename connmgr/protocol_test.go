@@ -140,18 +140,32 @@ func FuzzEncodeEvent(f *testing.F) {
 }
 
 func TestEncodeWelcome(t *testing.T) {
-	b := EncodeWelcome("c1", "alice", "gw-1", 25*time.Second, nil)
+	b := EncodeWelcome("c1", "alice", "gw-1", 25*time.Second, Start{})
 	want := `{"type":"welcome","conn_id":"c1","user_id":"alice","instance":"gw-1","ping_interval_ms":25000}`
 	if string(b) != want {
 		t.Fatalf("got %s\nwant %s", b, want)
 	}
-	b = EncodeWelcome("c1", "alice", "gw-1", time.Second, map[string]StreamPosition{
+	b = EncodeWelcome("c1", "alice", "gw-1", time.Second, Start{Positions: map[string]StreamPosition{
 		"user": {Epoch: "00112233445566ff", Offset: 7}, "all": {Epoch: "ffeeddccbbaa0099", Offset: 0},
-	})
+	}})
 	want = `{"type":"welcome","conn_id":"c1","user_id":"alice","instance":"gw-1","ping_interval_ms":1000,` +
 		`"positions":{"all":{"epoch":"ffeeddccbbaa0099","offset":0},"user":{"epoch":"00112233445566ff","offset":7}}}`
 	if string(b) != want {
 		t.Fatalf("got %s\nwant %s", b, want)
+	}
+	for _, tc := range []struct {
+		recovered bool
+		lost      []string
+		want      string
+	}{
+		{true, nil, `"recovered":true}`},
+		{false, []string{"all"}, `"recovered":false,"lost":["all"]}`},
+	} {
+		b = EncodeWelcome("c1", "alice", "gw-1", time.Second, Start{Recovered: &tc.recovered, Lost: tc.lost})
+		want = `{"type":"welcome","conn_id":"c1","user_id":"alice","instance":"gw-1","ping_interval_ms":1000,` + tc.want
+		if string(b) != want {
+			t.Fatalf("got %s\nwant %s", b, want)
+		}
 	}
 }
 

@@ -42,6 +42,27 @@ func (m *Manager) Upgrade(w http.ResponseWriter, r *http.Request, info Info) err
 // "all"), sent in the welcome; nil sends none. They are not kept with the
 // connection (an idle connection's size matters).
 func (m *Manager) UpgradeAt(w http.ResponseWriter, r *http.Request, info Info, positions map[string]StreamPosition) error {
+	return m.upgrade(w, r, info, positions, nil)
+}
+
+// UpgradeWith is [Manager.Upgrade] for a connection whose first frames
+// depend on when it started receiving events: start is called once the
+// connection is registered (every event sent to it from then on is held
+// in its queue) and before anything is written to it. The welcome gets
+// start's positions and resume outcome; start's Replay frames follow it,
+// then the held frames start's Skip does not drop, then live frames. So a
+// client resuming from a position gets the events it missed, then the
+// live ones, with no gap: whatever was published after the connection
+// was registered is held, and start reads what was before.
+//
+// start runs on the handshake's goroutine and should be bounded (the
+// caller's request context); frames held meanwhile count against
+// [Config.SendQueue] as usual.
+func (m *Manager) UpgradeWith(w http.ResponseWriter, r *http.Request, info Info, start func() Start) error {
+	return m.upgrade(w, r, info, nil, start)
+}
+
+func (m *Manager) upgrade(w http.ResponseWriter, r *http.Request, info Info, positions map[string]StreamPosition, start func() Start) error {
 	h := &hijacker{ResponseWriter: w}
 	ws, err := websocket.Accept(h, r, &websocket.AcceptOptions{
 		// The caller checked Origin against its own policy.
@@ -58,7 +79,11 @@ func (m *Manager) UpgradeAt(w http.ResponseWriter, r *http.Request, info Info, p
 		return err
 	}
 	c.idle = h.idle
-	m.flush(c)
+	var head [][]byte
+	if start != nil {
+		head = m.begin(c, start())
+	}
+	m.flushFrom(c, head)
 	go func() {
 		defer m.work.done()
 		m.run(c, stop)

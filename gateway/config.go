@@ -68,6 +68,10 @@ type Config struct {
 	// API's "latest events" read asks for at most this many. Defaults to
 	// history's (100).
 	HistorySize int
+	// ResumeMaxEvents bounds the events replayed to one reconnecting
+	// client per stream (RESUME_MAX_EVENTS): a client that missed more is
+	// told it was not recovered. Defaults to 1000.
+	ResumeMaxEvents int
 
 	// Conn configures the connection manager; its InstanceID is set from
 	// InstanceID. Its zero fields take connmgr's defaults.
@@ -115,6 +119,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HistorySize <= 0 {
 		c.HistorySize = history.DefaultSize
+	}
+	if c.ResumeMaxEvents <= 0 {
+		c.ResumeMaxEvents = 1000
 	}
 	c.Conn.InstanceID = c.InstanceID
 	return c

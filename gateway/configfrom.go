@@ -29,6 +29,7 @@ func ConfigFrom(c config.Config) Config {
 		EventChannel:      c.KeyPrefix + "events",
 		HistoryOff:        c.HistoryOff(),
 		HistorySize:       c.HistorySize,
+		ResumeMaxEvents:   c.ResumeMaxEvents,
 		Conn: connmgr.Config{
 			SendQueue:                c.WSSendQueue,
 			MaxMessageBytes:          c.WSMaxMessageBytes,

@@ -62,3 +62,24 @@ func TestDemoPageProduction(t *testing.T) {
 		t.Fatalf("production with DEMO_ENABLED=true: / answered %d", st)
 	}
 }
+
+// The e2e browser tests and the client-js demo test read the page by these
+// ids: renaming one breaks them, so it must fail here first.
+func TestDemoPageElements(t *testing.T) {
+	g := startGateway(t, gwOptions{})
+	st, _, body := get(t, g.http.URL+"/")
+	if st != http.StatusOK {
+		t.Fatalf("demo page: %d", st)
+	}
+	page := string(body)
+	for _, want := range []string{
+		`id="state"`, `id="log"`, `id="who"`, `id="instance"`, `id="conn"`, `id="logout-btn"`,
+		// issue 10: positions, and the badge a reconnect sets
+		`id="positions"`, `id="recovered-badge"`, `data-recovered=`,
+		`'recovered'`, `'not recovered: refetch'`, `window.sg = {`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("demo page lacks %s", want)
+		}
+	}
+}

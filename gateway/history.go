@@ -10,7 +10,6 @@ import (
 
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/history"
-	"github.com/sessiongate/sessiongate/internal/logfield"
 	"github.com/sessiongate/sessiongate/pubsub"
 )
 
@@ -175,25 +174,4 @@ func (w *echoWaiters) take(id string) (chan int, bool) {
 	c, ok := w.m[id]
 	delete(w.m, id)
 	return c, ok
-}
-
-// welcomePositions are the positions of the user's stream and the
-// broadcast stream for a new connection's welcome: one pipelined round
-// trip on the handshake path, none with history off. A failure costs the
-// welcome its positions, not the connection.
-func (s *Server) welcomePositions(ctx context.Context, userID, handle string) map[string]connmgr.StreamPosition {
-	if s.cfg.HistoryOff {
-		return nil
-	}
-	ps, err := s.d.History.Positions(ctx, history.UserStream(userID), history.Broadcast)
-	if err != nil {
-		s.metrics.historyReads.WithLabelValues("positions", "error").Inc()
-		s.log.Warn("history positions failed", zap.String("user_id", userID), logfield.Handle(handle), zap.Error(err))
-		return nil
-	}
-	s.metrics.historyReads.WithLabelValues("positions", "ok").Inc()
-	return map[string]connmgr.StreamPosition{
-		wireUser: {Epoch: ps[0].Epoch, Offset: ps[0].Offset},
-		wireAll:  {Epoch: ps[1].Epoch, Offset: ps[1].Offset},
-	}
 }

@@ -34,6 +34,8 @@ type metrics struct {
 	historyAppends      prometheus.Counter
 	historyAppendErrors prometheus.Counter
 	historyReads        *prometheus.CounterVec
+	resumes             *prometheus.CounterVec
+	replayed            prometheus.Counter
 }
 
 func newMetrics(s *Server) *metrics {
@@ -63,13 +65,17 @@ func newMetrics(s *Server) *metrics {
 		historyAppendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_history_append_errors_total",
 			Help: "History appends that failed: the message went to this instance's connections only."}),
 		historyReads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_history_reads_total",
-			Help: "History reads, by op (positions: a welcome; since: the history API) and result (ok, unrecovered, error)."}, []string{"op", "result"}),
+			Help: "History reads, by op (positions: a welcome; resume: a reconnect's replay; since: the history API) and result (ok, unrecovered, error)."}, []string{"op", "result"}),
+		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_resumes_total",
+			Help: "Streams reconnecting clients asked to resume, by stream (user, all) and result (recovered; lost: other epoch, trimmed, expired or a future offset; too_far_behind: more than RESUME_MAX_EVENTS missed; error: the history could not be read; off: history is off)."}, []string{"stream", "result"}),
+		replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_resume_replayed_events_total",
+			Help: "Events replayed to reconnecting clients from the history."}),
 	}
 	// The revocation unit registers its own metrics (revocations,
 	// reconciles, store resets) on reg.
 	for _, c := range []prometheus.Collector{m.connects, m.disconnects, m.sent, m.dropped, m.slowConsumer,
 		m.handshake, m.handshakeRefused, m.redisLatency, m.events, m.publishErrors, m.rateLimited, m.capCloses, m.inboundLimited,
-		m.historyAppends, m.historyAppendErrors, m.historyReads} {
+		m.historyAppends, m.historyAppendErrors, m.historyReads, m.resumes, m.replayed} {
 		f(c)
 	}
 	limit := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sessiongate_connection_limit",

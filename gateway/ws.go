@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -10,6 +11,12 @@ import (
 	"github.com/sessiongate/sessiongate/connmgr"
 )
 
+// startTimeout bounds the history reads of a new connection's start: past
+// it the connection opens without the streams it could not read (they are
+// reported lost to a resuming client), and events held for it meanwhile
+// are not lost.
+const startTimeout = 5 * time.Second
+
 // handleWS authenticates a WebSocket handshake BEFORE upgrading it, so every
 // refusal is a plain HTTP status with a JSON body, then hands the connection
 // to the connection manager for its whole life.
@@ -17,6 +24,11 @@ func (s *Server) handleWS(c echo.Context) error {
 	start := time.Now()
 	r := c.Request()
 	if err := checkHandshake(c.Response(), r); err != nil {
+		s.metrics.handshakeRefused.WithLabelValues("handshake").Inc()
+		return err
+	}
+	from, err := parseResume(r.URL.Query())
+	if err != nil {
 		s.metrics.handshakeRefused.WithLabelValues("handshake").Inc()
 		return err
 	}
@@ -55,15 +67,25 @@ func (s *Server) handleWS(c echo.Context) error {
 	// Upgrade writes the welcome here and moves the connection to a read
 	// loop of its own, built for idle connections (small buffers, shallow
 	// stack), so this handler returns and the request it held is freed.
-	// The welcome carries the streams' positions, read before the upgrade:
-	// one pipelined round trip (none with history off).
-	positions := s.welcomePositions(r.Context(), sess.UserID, sess.Handle)
-	err = s.conns.UpgradeAt(c.Response(), r, connmgr.Info{
+	// With history on (or a client resuming) the welcome waits for
+	// connStart, which runs once the connection is registered: its
+	// positions (and what a resuming client missed) are read when every
+	// later event is already held for it, so none falls in between.
+	info := connmgr.Info{
 		UserID:    sess.UserID,
 		Handle:    sess.Handle,
 		Remote:    c.RealIP(),
 		ExpiresAt: sess.ExpiresAt,
-	}, positions)
+	}
+	if s.cfg.HistoryOff && from == nil {
+		err = s.conns.Upgrade(c.Response(), r, info)
+	} else {
+		err = s.conns.UpgradeWith(c.Response(), r, info, func() connmgr.Start {
+			ctx, cancel := context.WithTimeout(r.Context(), startTimeout)
+			defer cancel()
+			return s.connStart(ctx, sess.UserID, sess.Handle, from)
+		})
+	}
 	if err != nil && s.capLost(err) {
 		return nil // upgraded, then closed with 4009: it lost the last slot to a concurrent handshake
 	}

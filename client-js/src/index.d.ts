@@ -15,9 +15,10 @@ export declare const CloseCodes: Readonly<{
   EXPIRED: 4501;
   UNAUTHORIZED: 4502;
   PROTOCOL_ERROR: 4503;
+  SESSION_LOST: 4504;
 }>;
 
-/** isTerminalCode reports whether a close code means "do not reconnect" (4500-4503, 1009). */
+/** isTerminalCode reports whether a close code means "do not reconnect" (4500-4504, 1009). */
 export declare function isTerminalCode(code: number): boolean;
 
 /** Connection state. */
@@ -95,10 +96,38 @@ export interface WelcomeDetail {
   pingIntervalMs: number;
 }
 
+/** A history stream: the connection's user's own, or the broadcast stream. */
+export type StreamName = 'user' | 'all';
+
+/** Where a stream stands: its epoch (lowercase hex) and an offset within it. */
+export interface StreamPosition {
+  epoch: string;
+  offset: number;
+}
+
+/** Position per stream; a stream without one is absent (`{}` with history off). */
+export type Positions = Partial<Record<StreamName, StreamPosition>>;
+
 export interface EventDetail<T = unknown> {
   id: string | null;
   event: string | null;
   data: T;
+  /** The event's stream and position in it; absent with history off. */
+  stream?: StreamName | string;
+  epoch?: string;
+  offset?: number;
+}
+
+export interface RecoveredDetail {
+  /** The streams the reconnect resumed; their missed events follow as `event`s. */
+  streams: StreamName[];
+}
+
+export interface RecoveryFailedDetail {
+  /** The resumed streams whose missed events the gateway could not replay: refetch their state. */
+  lost: StreamName[];
+  /** The client's positions after the welcome (the lost streams start from the welcome's). */
+  positions: Positions;
 }
 
 export interface ClosedDetail {
@@ -125,6 +154,8 @@ export interface ErrorDetail {
 export interface SessionGateEventMap {
   state: StateDetail;
   welcome: WelcomeDetail;
+  recovered: RecoveredDetail;
+  recoveryFailed: RecoveryFailedDetail;
   event: EventDetail;
   revoked: TerminalDetail;
   expired: TerminalDetail;
@@ -145,8 +176,12 @@ export declare class SessionGateClient extends EventTarget {
   readonly connId: string | null;
   readonly userId: string | null;
   readonly instance: string | null;
-  /** Id of the last event received; kept across reconnects. */
+  /** Id of the last event delivered; kept across reconnects. */
   readonly lastEventId: string | null;
+  /** Position of the last event delivered per stream (or the welcome's); a fresh copy on every read. */
+  readonly positions: Positions;
+  /** Number of event frames dropped as duplicates of events already delivered. */
+  readonly duplicates: number;
   /** Reconnect attempts since the last stable connection. */
   readonly attempt: number;
 

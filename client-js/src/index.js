@@ -62,6 +62,14 @@ const DEFAULTS = Object.freeze({
 
 const HANDSHAKE_STATUS = /Unexpected server response: (\d{3})/;
 
+// The history streams a connection reads (docs/PROTOCOL.md, Positions): the
+// user's own stream and the broadcast stream. The client resumes these and
+// only these; a frame of a stream it does not know is delivered untracked.
+const STREAMS = Object.freeze(['user', 'all']);
+
+// A position's epoch, as the gateway accepts it in resume_* parameters.
+const EPOCH = /^[0-9a-f]{1,64}$/;
+
 // CustomEvent is global in browsers and Node >= 19; keep a fallback for
 // runtimes that only have Event.
 const DetailEvent =
@@ -85,9 +93,15 @@ const now =
  * with full-jitter exponential backoff until a terminal close code, a
  * rejected session or close().
  *
- * Events (all CustomEvent, payload in `detail`): state, welcome, event,
- * revoked, expired, unauthorized, closed, error. `on(name, fn)` is a shortcut
- * that calls fn(detail, event) and returns an unsubscribe function.
+ * Events (all CustomEvent, payload in `detail`): state, welcome, recovered,
+ * recoveryFailed, event, revoked, expired, unauthorized, closed, error.
+ * `on(name, fn)` is a shortcut that calls fn(detail, event) and returns an
+ * unsubscribe function.
+ *
+ * With history on, it resumes each stream from the last event it delivered
+ * when it reconnects and drops the events it already delivered, so the app
+ * sees each event once, in order per stream; `recoveryFailed` says when the
+ * gateway could not replay what was missed.
  *
  * The token (non-browser clients) is held only in a private field of this
  * object: never written to localStorage, sessionStorage or document.cookie.
@@ -128,6 +142,14 @@ export class SessionGateClient extends EventTarget {
   #userId = null;
   #instance = null;
   #lastEventId = null;
+
+  // Per stream ('user', 'all'): {epoch, offset} of the last event delivered
+  // to the app, or of the welcome when nothing was delivered since. Kept
+  // across reconnects (sent as resume_*), dropped on a terminal close.
+  #positions = new Map();
+  // Streams the current connection's handshake asked to resume.
+  #asked = [];
+  #duplicates = 0;
 
   /**
    * @param {import('./index.d.ts').SessionGateClientOptions} [options]
@@ -184,8 +206,16 @@ export class SessionGateClient extends EventTarget {
   get userId() { return this.#userId; }
   /** Gateway instance id from the current (or last) welcome, or null. */
   get instance() { return this.#instance; }
-  /** Id of the last event received, kept across reconnects, or null. */
+  /** Id of the last event delivered to the app, kept across reconnects, or null. */
   get lastEventId() { return this.#lastEventId; }
+  /**
+   * Position of the last event delivered per stream, e.g.
+   * `{user: {epoch, offset}, all: {epoch, offset}}` (streams without one are
+   * absent; `{}` with history off). A fresh copy on every read.
+   */
+  get positions() { return this.#positionsCopy(); }
+  /** Number of event frames dropped as duplicates (already delivered). */
+  get duplicates() { return this.#duplicates; }
   /** Number of reconnect attempts since the last stable connection. */
   get attempt() { return this.#attempt; }
 
@@ -249,11 +279,23 @@ export class SessionGateClient extends EventTarget {
     this.#setState('connecting');
     if (this.#gen !== gen) return; // a listener called close()
 
+    // Resume every stream the client has a position for: none on the first
+    // connect of a client (no welcome yet), each stream's on a reconnect.
+    // Appended as text so the rest of the caller's query stays byte for byte.
+    this.#asked = [];
+    let target = this.#url;
+    for (const stream of STREAMS) {
+      const p = this.#positions.get(stream);
+      if (!p) continue;
+      target += `${target.includes('?') ? '&' : '?'}resume_${stream}=${p.epoch}:${p.offset}`;
+      this.#asked.push(stream);
+    }
+
     let ws;
     try {
       ws = this.#token || this.#wsOptions
-        ? new this.#WS(this.#url, this.#socketOptions())
-        : new this.#WS(this.#url);
+        ? new this.#WS(target, this.#socketOptions())
+        : new this.#WS(target);
     } catch (err) {
       // Synchronous failures (bad URL, CSP, mixed content) will not heal.
       this.#emit('error', { message: `sessiongate: cannot create WebSocket: ${errMessage(err)}`, error: err });
@@ -297,8 +339,7 @@ export class SessionGateClient extends EventTarget {
         this.#onWelcome(msg);
         return;
       case 'event':
-        if (msg.id != null) this.#lastEventId = String(msg.id);
-        this.#emit('event', { id: msg.id ?? null, event: msg.event ?? null, data: msg.data ?? null });
+        this.#onEvent(msg);
         return;
       default:
         // Unknown frame types are ignored: newer gateways may send more.
@@ -315,13 +356,70 @@ export class SessionGateClient extends EventTarget {
     this.#openedAt = now();
     const gen = this.#gen;
     this.#armWatchdog(gen, this.#pingInterval + this.#pingGrace, false);
+    const recovery = this.#takeWelcomePositions(msg);
     this.#emit('welcome', {
       connId: this.#connId,
       userId: this.#userId,
       instance: this.#instance,
       pingIntervalMs: this.#pingInterval,
     });
-    if (this.#gen === gen) this.#setState('open');
+    if (this.#gen !== gen) return;
+    if (recovery) {
+      this.#emit(recovery[0], recovery[1]);
+      if (this.#gen !== gen) return;
+    }
+    this.#setState('open');
+  }
+
+  // Applies a welcome's positions; returns the recovery event to fire
+  // ([name, detail]) when the handshake asked to resume, else null. A stream
+  // the handshake resumed and the welcome does not call lost keeps the
+  // client's own position (the missed events follow as frames); every other
+  // stream takes the welcome's position, or none with history off.
+  #takeWelcomePositions(msg) {
+    const asked = this.#asked;
+    this.#asked = [];
+    const lost = asked.length ? lostStreams(asked, msg) : [];
+    const welcomed = msg.positions !== null && typeof msg.positions === 'object' ? msg.positions : {};
+    for (const stream of STREAMS) {
+      if (asked.includes(stream) && !lost.includes(stream)) continue;
+      const p = parsePosition(welcomed[stream]);
+      if (p) this.#positions.set(stream, p);
+      else this.#positions.delete(stream);
+    }
+    if (!asked.length) return null;
+    if (!lost.length) return ['recovered', { streams: [...asked] }];
+    return ['recoveryFailed', { lost, positions: this.#positionsCopy() }];
+  }
+
+  // Delivers an event frame unless it is a duplicate: one of a stream whose
+  // position it does not pass (same epoch, offset <= it). A new epoch is
+  // always delivered: the history was lost, and the gateway closes a
+  // connection that may have missed live events, so nothing is skipped.
+  #onEvent(msg) {
+    const detail = { id: msg.id ?? null, event: msg.event ?? null, data: msg.data ?? null };
+    const p = typeof msg.stream === 'string' ? parsePosition(msg) : null;
+    if (p) {
+      const stream = msg.stream;
+      const tracked = STREAMS.includes(stream);
+      const have = tracked ? this.#positions.get(stream) : undefined;
+      if (have && have.epoch === p.epoch && p.offset <= have.offset) {
+        this.#duplicates++;
+        return;
+      }
+      if (tracked) this.#positions.set(stream, p);
+      detail.stream = stream;
+      detail.epoch = p.epoch;
+      detail.offset = p.offset;
+    }
+    if (msg.id != null) this.#lastEventId = String(msg.id);
+    this.#emit('event', detail);
+  }
+
+  #positionsCopy() {
+    const out = {};
+    for (const [stream, p] of this.#positions) out[stream] = { epoch: p.epoch, offset: p.offset };
+    return out;
   }
 
   #onError(ev) {
@@ -346,12 +444,14 @@ export class SessionGateClient extends EventTarget {
   #lostConnection(code, reason) {
     if (isTerminalCode(code)) {
       this.#stopped = true;
+      this.#positions.clear();
       const specific = TERMINAL.get(code);
       this.#finish(code, reason, specific, !specific);
       return;
     }
     if (this.#handshakeStatus === 401) {
       this.#stopped = true;
+      this.#positions.clear();
       this.#finish(CloseCodes.UNAUTHORIZED, 'handshake rejected with HTTP 401', 'unauthorized', false);
       return;
     }
@@ -415,6 +515,7 @@ export class SessionGateClient extends EventTarget {
     if (this.#gen !== gen || this.#stopped) return;
     if (status === 401) {
       this.#stopped = true;
+      this.#positions.clear();
       this.#finish(CloseCodes.UNAUTHORIZED, 'session probe returned HTTP 401', 'unauthorized', false);
       return;
     }
@@ -533,6 +634,30 @@ export class SessionGateClient extends EventTarget {
 
 function noop() {}
 
+// parsePosition reads {epoch, offset} from o (a welcome's positions entry or
+// an event frame), or returns null when o carries no valid position: history
+// off, or an offset past 2^53 that a JS number cannot hold exactly.
+function parsePosition(o) {
+  if (o === null || typeof o !== 'object') return null;
+  const { epoch, offset } = o;
+  if (typeof epoch !== 'string' || !EPOCH.test(epoch)) return null;
+  if (!Number.isSafeInteger(offset) || offset < 0) return null;
+  return { epoch, offset };
+}
+
+// lostStreams returns the streams a handshake asked to resume that its
+// welcome did not recover. recovered:false names them in lost (all of them
+// when it does not); a welcome without recovered comes from a gateway that
+// does not resume, so nothing was replayed.
+function lostStreams(asked, msg) {
+  if (msg.recovered === true) return [];
+  if (msg.recovered === false && Array.isArray(msg.lost)) {
+    const named = asked.filter((s) => msg.lost.includes(s));
+    if (named.length) return named;
+  }
+  return [...asked];
+}
+
 function isBrowser() {
   return typeof globalThis.window !== 'undefined' && typeof globalThis.document !== 'undefined';
 }
@@ -552,6 +677,10 @@ function resolveWsUrl(url) {
     throw new TypeError(`sessiongate: url must be ws:, wss:, http: or https:, got ${u.protocol}`);
   }
   u.hash = '';
+  // The client owns the resume parameters (the gateway refuses a repeated one).
+  for (const stream of STREAMS) {
+    if (u.searchParams.has(`resume_${stream}`)) u.searchParams.delete(`resume_${stream}`);
+  }
   return u.toString();
 }
 

@@ -6,16 +6,9 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { readFileSync } from 'node:fs';
 import { startServer } from '../testutil/server.js';
-
-const executablePath = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-// A missing Chromium fails this test (never skips it, in CI or not): a run
-// that could not reach the real browser must not pass.
-const haveChromium = existsSync(executablePath);
+import { launchChromium } from '../testutil/chromium.js';
 
 const LIB = readFileSync(new URL('../src/index.js', import.meta.url));
 const COOKIE = 'sg_session';
@@ -51,7 +44,6 @@ function hasCookie(req) {
 }
 
 test('browser: cookie auth, events, pong, drain reconnect, revoke, 401 probe', { timeout: 90000 }, async (t) => {
-  assert.ok(haveChromium, `no Chromium at ${executablePath}: install the Debian package chromium (\`make deps\`) or set CHROMIUM_PATH`);
   const probes = [];
   const upgrades = [];
   const srv = await startServer({
@@ -83,27 +75,7 @@ test('browser: cookie auth, events, pong, drain reconnect, revoke, 401 probe', {
   });
   t.after(() => srv.close());
 
-  const userDataDir = mkdtempSync(path.join(tmpdir(), 'sessiongate-chromium-'));
-  // One hook, in order: the browser must have exited before its profile is
-  // removed (a loaded machine may still be flushing it); retries cover the
-  // last writes of its helper processes.
-  let context;
-  t.after(async () => {
-    try {
-      if (context) await context.close();
-    } finally {
-      rmSync(userDataDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
-    }
-  });
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    timeout: 60000,
-  });
+  const context = await launchChromium(t); // fails the test without Chromium
   // A fake clock that flows as usual until runFor jumps it ahead: "no
   // reconnect" is then proven by running every pending timer, not by
   // sleeping and hoping the machine was fast enough.

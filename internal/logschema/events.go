@@ -121,6 +121,8 @@ func Events() map[string]Event {
 		ev("event publish failed", errorLvl, "kind:s", "", "an event could not be published; the reconciler catches up"),
 		ev("history positions failed", warn, "user_id:s handle:s", "", "the history could not give a new connection its streams' positions; its welcome has none"),
 		ev("history read failed", errorLvl, "op:s", "", "the history API could not read a stream; it answered 503"),
+		ev("resume read failed", warn, "user_id:s handle:s stream:s", "", "a reconnecting client's stream could not be read; its welcome says the stream was not recovered"),
+		ev("history event unreadable", errorLvl, "stream:s offset:n", "", "an event in the history is not a message event; the replay skips it"),
 		ev("pub/sub liveness established", info, "", "", "this instance's first own heartbeat came back"),
 		ev("pub/sub liveness lost", warn, "timeout:n", "last_own_heartbeat:t", "this instance's heartbeats stopped coming back"),
 		ev("pub/sub liveness restored", info, "", "", "own heartbeats come back again"),
