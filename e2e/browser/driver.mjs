@@ -26,7 +26,9 @@ const INIT_SCRIPT = `(() => {
       this.addEventListener('message', (e) => {
         let m; try { m = JSON.parse(e.data); } catch { return; }
         if (m && m.type === 'welcome') rec.welcome = m;
-        else if (m && m.type === 'event') rec.events.push({ id: m.id, event: m.event, data: m.data });
+        else if (m && m.type === 'event') {
+          rec.events.push({ id: m.id, event: m.event, data: m.data, stream: m.stream, epoch: m.epoch, offset: m.offset });
+        }
       });
       this.addEventListener('close', (e) => {
         rec.closed = { code: e.code, reason: e.reason, wasClean: e.wasClean, t: Date.now() };

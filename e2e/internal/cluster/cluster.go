@@ -34,6 +34,11 @@ type Options struct {
 	Production bool
 	// Env adds to or overrides the instances' environment.
 	Env map[string]string
+	// Pages are served by haproxy itself on the load balancer's origin,
+	// URL path -> file (read when haproxy starts): a test's own application
+	// page, served like an application's page behind the same load
+	// balancer. Paths start with "/"; neither may contain spaces or quotes.
+	Pages map[string]string
 	// Logf, when set, reports progress.
 	Logf func(format string, args ...any)
 }
@@ -126,7 +131,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		}
 		logf("gateway %s ready on %s (log %s)", g.ID, g.URL(), g.LogPath)
 	}
-	c.LB, err = startHAProxy(ctx, o.Dir, haproxyParams{Port: lbPort, StatsPort: statsPort, CertPath: certPath, Servers: c.Gateways})
+	pages, err := lbPages(o.Pages)
+	if err != nil {
+		return c, err
+	}
+	c.LB, err = startHAProxy(ctx, o.Dir, haproxyParams{Port: lbPort, StatsPort: statsPort, CertPath: certPath, Servers: c.Gateways, Pages: pages})
 	if err != nil {
 		return c, err
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"text/template"
@@ -22,7 +23,8 @@ type HAProxy struct {
 	StatsPort int
 	TLS       bool
 
-	client *http.Client
+	servers []string // the backend servers' ids
+	client  *http.Client
 }
 
 // haproxyConfig is rendered into haproxy.cfg for every run.
@@ -54,6 +56,9 @@ frontend lb
     http-request del-header X-Forwarded-For
     http-request del-header X-Real-IP
     http-request set-header X-Forwarded-Proto {{if .CertPath}}https{{else}}http{{end}}
+{{- range .Pages}}
+    http-request return status 200 content-type "text/html; charset=utf-8" file {{.File}} if { path {{.Path}} }
+{{- end}}
     default_backend gateways
 
 backend gateways
@@ -76,6 +81,23 @@ type haproxyParams struct {
 	Port, StatsPort int
 	CertPath        string
 	Servers         []*Gateway
+	Pages           []lbPage
+}
+
+// lbPage is one page haproxy serves itself (Options.Pages).
+type lbPage struct{ Path, File string }
+
+// lbPages checks Options.Pages and sorts them by path (a stable config).
+func lbPages(m map[string]string) ([]lbPage, error) {
+	out := make([]lbPage, 0, len(m))
+	for path, file := range m {
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\n\"'#") || strings.ContainsAny(file, " \t\n\"'#") || !filepath.IsAbs(file) {
+			return nil, fmt.Errorf("cluster: page %q -> %q: want a path starting with / and an absolute file, without spaces, quotes or #", path, file)
+		}
+		out = append(out, lbPage{Path: path, File: file})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
 }
 
 func startHAProxy(ctx context.Context, dir string, p haproxyParams) (*HAProxy, error) {
@@ -106,18 +128,47 @@ func startHAProxy(ctx context.Context, dir string, p haproxyParams) (*HAProxy, e
 		TLS:       p.CertPath != "",
 		client:    newHTTPClient(),
 	}
+	for _, g := range p.Servers {
+		h.servers = append(h.servers, g.ID)
+	}
 	if err := h.Start(); err != nil {
 		return nil, err
 	}
-	ids := make([]string, len(p.Servers))
-	for i, g := range p.Servers {
-		ids[i] = g.ID
-	}
-	if err := h.WaitUp(ctx, ids...); err != nil {
+	if err := h.WaitUp(ctx, h.servers...); err != nil {
 		h.Kill()
 		return nil, err
 	}
 	return h, nil
+}
+
+// Restart starts haproxy again on the same port once it has stopped (a
+// Kill cuts every client off at once: the kernel closes their connections,
+// and new ones are refused until the restart) and waits until it has
+// checked the named backend servers and sees them up (every server when
+// none is named).
+func (h *HAProxy) Restart(ctx context.Context, up ...string) error {
+	if h.Running() {
+		return fmt.Errorf("cluster: haproxy is running; stop or kill it first")
+	}
+	if len(up) == 0 {
+		up = h.servers
+	}
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for _, port := range []int{h.Port, h.StatsPort} {
+		if err := poll(ctx, 20*time.Millisecond, "haproxy port free", func() error {
+			if !portFree(port) {
+				return fmt.Errorf("port %d busy", port)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	if err := h.Start(); err != nil {
+		return err
+	}
+	return h.WaitUp(ctx, up...)
 }
 
 // URL is the load balancer's base URL, e.g. "http://127.0.0.1:8080".
