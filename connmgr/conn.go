@@ -38,6 +38,9 @@ type conn struct {
 	flushing bool     // a goroutine owns writing (and closing) this conn
 	closing  bool     // set once, by closeConn
 	finished bool     // the close handshake is over and OnClose was called
+	// refused counts the client's messages in a row over the inbound
+	// rate (reader only); it shares the flags' word.
+	refused uint8
 	// code is the CloseCode, stored in 32 bits so that it shares a word
 	// with the flags above: conn stays in the 192-byte size class.
 	code int32
@@ -341,9 +344,9 @@ func (m *Manager) readOne(c *conn) (code CloseCode, done bool) {
 	now := m.now()
 	c.lastSeen.Store(now)
 	if !m.allowInbound(c, now) {
-		m.log.Debug("inbound rate exceeded", zap.String("conn_id", c.info.ID))
-		return CodeRateLimited, true
+		return m.refuseInbound(c, typ, b)
 	}
+	c.refused = 0
 	if typ != websocket.MessageText {
 		m.log.Debug("binary frame from client", zap.String("conn_id", c.info.ID))
 		return CodeProtocolError, true
@@ -354,7 +357,41 @@ func (m *Manager) readOne(c *conn) (code CloseCode, done bool) {
 		return CodeProtocolError, true
 	}
 	if msg.Type == TypeMessage && m.hooks.OnMessage != nil {
-		m.hooks.OnMessage(&c.info, msg.Data)
+		if reply := m.hooks.OnMessage(&c.info, msg); reply != nil {
+			m.enqueue(c, reply)
+		}
+	}
+	return 0, false
+}
+
+// floodRefusals is how many messages in a row a client may send over the
+// inbound rate, each answered with a rate_limited error, before it is
+// closed with 4008: a client that ignores the errors is flooding.
+const floodRefusals = 32
+
+// refuseInbound answers a frame over c's inbound rate: a message gets a
+// rate_limited error naming its id (a pong or a frame that does not parse
+// gets nothing); past floodRefusals refusals in a row c is closed with
+// [CodeRateLimited].
+func (m *Manager) refuseInbound(c *conn, typ websocket.MessageType, b []byte) (CloseCode, bool) {
+	c.refused++
+	if c.refused > floodRefusals {
+		m.log.Debug("inbound rate exceeded", zap.String("conn_id", c.info.ID))
+		return CodeRateLimited, true
+	}
+	if typ != websocket.MessageText {
+		return CodeProtocolError, true
+	}
+	msg, err := ParseClientMessage(b)
+	if err != nil {
+		m.log.Debug("bad client frame", zap.String("conn_id", c.info.ID), zap.Error(err))
+		return CodeProtocolError, true
+	}
+	if msg.Type == TypeMessage {
+		if m.hooks.OnRateLimited != nil {
+			m.hooks.OnRateLimited(&c.info)
+		}
+		m.enqueue(c, EncodeError(msg.ID, ErrCodeRateLimited, "over the inbound rate limit: not queued; retry later"))
 	}
 	return 0, false
 }

@@ -61,10 +61,14 @@ func (r *recorder) hooks() Hooks {
 			default:
 			}
 		},
-		OnMessage: func(info *Info, data json.RawMessage) {
+		OnMessage: func(info *Info, msg ClientMessage) []byte {
 			r.mu.Lock()
-			r.messages = append(r.messages, info.UserID+":"+string(data))
+			r.messages = append(r.messages, info.UserID+":"+string(msg.Data))
 			r.mu.Unlock()
+			if msg.ID != "" {
+				return EncodeAck(msg.ID, "q-"+msg.ID)
+			}
+			return nil
 		},
 		OnSent: func(n int) {
 			r.sent.Add(int64(n))

@@ -2,6 +2,7 @@ package connmgr
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -286,4 +287,53 @@ func (r *recorder) messagesOf(user string) int {
 	return len(slices.DeleteFunc(slices.Clone(r.messages), func(m string) bool {
 		return !strings.HasPrefix(m, user+":")
 	}))
+}
+
+// A client over its inbound rate gets a rate_limited error naming each
+// refused message, and its messages within the rate are acked; only a
+// client that keeps sending past floodRefusals refusals is closed (4008).
+func TestInboundRateLimitedErrors(t *testing.T) {
+	const burst = 3
+	h, _ := newFakeClockHarness(t, Config{InboundRate: 1, InboundBurst: burst, PingInterval: 1000 * time.Hour})
+	c := h.dial("mallory", "s1")
+	var acks, refused []string
+	for i := range burst + 2 {
+		c.write(fmt.Sprintf(`{"type":"message","id":"m%d","data":{}}`, i))
+	}
+	for range burst + 2 {
+		_, b, err := c.ws.Read(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f struct {
+			Type, ID, Code string
+			MsgID          string `json:"msg_id"`
+		}
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case f.Type == "ack" && f.MsgID == "q-"+f.ID:
+			acks = append(acks, f.ID)
+		case f.Type == "error" && f.Code == ErrCodeRateLimited:
+			refused = append(refused, f.ID)
+		default:
+			t.Fatalf("frame %s", b)
+		}
+	}
+	if fmt.Sprint(acks) != "[m0 m1 m2]" || fmt.Sprint(refused) != "[m3 m4]" {
+		t.Fatalf("acked %v, refused %v; want the burst acked and the rest refused, in order", acks, refused)
+	}
+	// Still open: the refusals so far are within floodRefusals.
+	if n := h.m.SessionConns("s1"); n != 1 {
+		t.Fatalf("connection closed after %d refusals", len(refused))
+	}
+	for i := range floodRefusals {
+		if c.ws.Write(t.Context(), websocket.MessageText, []byte(fmt.Sprintf(`{"type":"message","id":"f%d","data":{}}`, i))) != nil {
+			break
+		}
+	}
+	if _, status := c.readUntilClose(); status != websocket.StatusCode(CodeRateLimited) {
+		t.Fatalf("flooder saw close %d, want %d", status, CodeRateLimited)
+	}
 }

@@ -115,16 +115,76 @@ func EncodeWelcome(connID, userID, instance string, pingInterval time.Duration, 
 type ClientMessage struct {
 	// Type is [TypePong] or [TypeMessage].
 	Type string
+	// ID is the client's id of a message (acks and errors name it): 1 to
+	// [MaxClientIDLen] characters of A-Z a-z 0-9 _ . : -, or empty when the
+	// client gave none.
+	ID string
+	// Event is the message's name as the client sent it (any JSON string;
+	// the gateway checks it), or empty.
+	Event string
 	// Data is the raw JSON of the data field: non-null for [TypeMessage],
 	// possibly nil for [TypePong]. It is a copy the caller owns.
 	Data json.RawMessage
 }
 
+// MaxClientIDLen is the longest message id a client may give.
+const MaxClientIDLen = 64
+
+// validClientID reports whether id is 1 to MaxClientIDLen characters of
+// A-Z a-z 0-9 _ . : - (it is echoed in acks and errors and logged).
+func validClientID(id string) bool {
+	if id == "" || len(id) > MaxClientIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == ':' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+type ackFrame struct {
+	Type  string `json:"type"`
+	ID    string `json:"id,omitempty"`
+	MsgID string `json:"msg_id"`
+}
+
+type errorFrame struct {
+	Type    string `json:"type"`
+	ID      string `json:"id,omitempty"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// EncodeAck returns {"type":"ack","id":id,"msg_id":msgID}: the client's
+// message id was durably queued as msgID. id is omitted when empty.
+func EncodeAck(id, msgID string) []byte {
+	b, err := json.Marshal(ackFrame{Type: "ack", ID: id, MsgID: msgID})
+	if err != nil {
+		return []byte(`{"type":"ack"}`) // unreachable: strings only
+	}
+	return b
+}
+
+// EncodeError returns {"type":"error","id":id,"code":code,"message":msg}:
+// the client's message id was refused (see docs/PROTOCOL.md for the
+// codes). id is omitted when empty.
+func EncodeError(id, code, msg string) []byte {
+	b, err := json.Marshal(errorFrame{Type: "error", ID: id, Code: code, Message: msg})
+	if err != nil {
+		return []byte(`{"type":"error"}`) // unreachable: strings only
+	}
+	return b
+}
+
 // ParseClientMessage parses one client text frame strictly: valid UTF-8, a
-// JSON object whose only keys are "type" and "data", type "pong" or "message",
-// and, for "message", a data field that is present and not null. Any other
-// input returns an error wrapping [ErrProtocol]. It never panics and is safe
-// for concurrent use.
+// JSON object whose only keys are "type", "data", "id" and "event", type
+// "pong" or "message", and, for "message", a data field that is present and
+// not null, an optional id (see [ClientMessage.ID]) and an optional event
+// string. Any other input returns an error wrapping [ErrProtocol]. It never
+// panics and is safe for concurrent use.
 func ParseClientMessage(b []byte) (ClientMessage, error) {
 	// Pongs are almost all the inbound traffic of an idle fleet; the exact
 	// frame every client sends skips the JSON decoder.
@@ -143,7 +203,7 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 		return ClientMessage{}, fmt.Errorf("%w: invalid json", ErrProtocol)
 	}
 	for k := range fields {
-		if k != "type" && k != "data" {
+		if k != "type" && k != "data" && k != "id" && k != "event" {
 			return ClientMessage{}, fmt.Errorf("%w: unknown field", ErrProtocol)
 		}
 	}
@@ -163,7 +223,29 @@ func ParseClientMessage(b []byte) (ClientMessage, error) {
 		if len(data) == 0 || string(data) == "null" {
 			return ClientMessage{}, fmt.Errorf("%w: message without data", ErrProtocol)
 		}
-		return ClientMessage{Type: TypeMessage, Data: data}, nil
+		msg := ClientMessage{Type: TypeMessage, Data: data}
+		if raw, ok := fields["id"]; ok {
+			if json.Unmarshal(raw, &msg.ID) != nil || raw[0] != '"' || !validClientID(msg.ID) {
+				return ClientMessage{}, fmt.Errorf("%w: id must be 1 to %d characters of A-Z a-z 0-9 _ . : -", ErrProtocol, MaxClientIDLen)
+			}
+		}
+		if raw, ok := fields["event"]; ok {
+			if json.Unmarshal(raw, &msg.Event) != nil || raw[0] != '"' {
+				return ClientMessage{}, fmt.Errorf("%w: event is not a string", ErrProtocol)
+			}
+		}
+		return msg, nil
 	}
 	return ClientMessage{}, fmt.Errorf("%w: unknown type", ErrProtocol)
 }
+
+// Error codes of {"type":"error"} frames (docs/PROTOCOL.md). The
+// connection manager sends ErrCodeRateLimited itself; the gateway the
+// others.
+const (
+	ErrCodeTooLarge    = "too_large"
+	ErrCodeRateLimited = "rate_limited"
+	ErrCodeQueueFull   = "queue_full"
+	ErrCodeUnavailable = "unavailable"
+	ErrCodeInvalid     = "invalid"
+)

@@ -3,6 +3,7 @@ package connmgr
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -15,7 +16,18 @@ func TestParseClientMessage(t *testing.T) {
 		wantType string
 		wantData string
 		wantErr  bool
+		wantID   string
+		wantEv   string
 	}{
+		{name: "message with id and event", in: `{"type":"message","id":"c-1.x:Z_9","event":"echo","data":{}}`, wantType: TypeMessage, wantData: `{}`, wantID: "c-1.x:Z_9", wantEv: "echo"},
+		{name: "id of 64", in: `{"type":"message","id":"` + strings.Repeat("a", 64) + `","data":1}`, wantType: TypeMessage, wantData: `1`, wantID: strings.Repeat("a", 64)},
+		{name: "id of 65", in: `{"type":"message","id":"` + strings.Repeat("a", 65) + `","data":1}`, wantErr: true},
+		{name: "empty id", in: `{"type":"message","id":"","data":1}`, wantErr: true},
+		{name: "id with a space", in: `{"type":"message","id":"a b","data":1}`, wantErr: true},
+		{name: "id with a quote", in: `{"type":"message","id":"a\"b","data":1}`, wantErr: true},
+		{name: "id not a string", in: `{"type":"message","id":7,"data":1}`, wantErr: true},
+		{name: "event not a string", in: `{"type":"message","event":["x"],"data":1}`, wantErr: true},
+		{name: "event any string", in: `{"type":"message","event":"\u0000","data":1}`, wantType: TypeMessage, wantData: `1`, wantEv: "\x00"},
 		{name: "pong", in: `{"type":"pong"}`, wantType: TypePong},
 		{name: "pong with spaces", in: " \n{ \"type\" : \"pong\" }\n", wantType: TypePong},
 		{name: "message object", in: `{"type":"message","data":{"a":[1,2]}}`, wantType: TypeMessage, wantData: `{"a":[1,2]}`},
@@ -51,8 +63,9 @@ func TestParseClientMessage(t *testing.T) {
 			if err != nil {
 				t.Fatalf("err = %v", err)
 			}
-			if msg.Type != tt.wantType || string(msg.Data) != tt.wantData {
-				t.Fatalf("got {%q %s}, want {%q %s}", msg.Type, msg.Data, tt.wantType, tt.wantData)
+			if msg.Type != tt.wantType || string(msg.Data) != tt.wantData || msg.ID != tt.wantID ||
+				msg.Event != tt.wantEv {
+				t.Fatalf("got %+v, want {%q %s id=%q event=%q}", msg, tt.wantType, tt.wantData, tt.wantID, tt.wantEv)
 			}
 		})
 	}
@@ -62,6 +75,8 @@ func FuzzParseClientMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"type":"pong"}`,
 		`{"type":"message","data":{"x":1}}`,
+		`{"type":"message","id":"a-1","event":"echo","data":{"x":1}}`,
+		`{"type":"message","id":"a b","data":1}`,
 		`{"type":"message","data":null}`,
 		`{"type":"message"}`,
 		`{"type":"pong","type":"message","data":1}`,

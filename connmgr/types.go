@@ -1,7 +1,6 @@
 package connmgr
 
 import (
-	"encoding/json"
 	"time"
 )
 
@@ -35,8 +34,14 @@ type Hooks struct {
 	// handshake, with the code and how long the connection lived.
 	OnClose func(info *Info, code CloseCode, dur time.Duration)
 	// OnMessage is called from the connection's reader for each client
-	// "message" frame; data is owned by the callee.
-	OnMessage func(info *Info, data json.RawMessage)
+	// "message" frame within the inbound rate, one at a time per
+	// connection (the next frame is read once it returns); msg is owned by
+	// the callee. A non-nil frame it returns (an ack or an error) is
+	// queued on that connection.
+	OnMessage func(info *Info, msg ClientMessage) []byte
+	// OnRateLimited is called for each client message refused by the
+	// inbound rate limit (the client gets a rate_limited error).
+	OnRateLimited func(info *Info)
 	// OnSent is called with the number of frames written.
 	OnSent func(n int)
 	// OnDropped is called with the number of frames dropped because a queue
