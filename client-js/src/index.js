@@ -295,7 +295,7 @@ export class SessionGateClient extends EventTarget {
    * `maxPending`) and sent after the next welcome, in order.
    * @param {unknown} data any JSON value but null (serialised now)
    * @param {{event?: string, timeout?: number}} [options]
-   * @returns {Promise<{id: string, msgId: string}>}
+   * @returns {Promise<{id: string, msgId: string | null}>}
    */
   send(data, options) {
     const o = options ?? {};
