@@ -77,6 +77,8 @@ func TestDemoPageElements(t *testing.T) {
 		// issue 10: positions, and the badge a reconnect sets
 		`id="positions"`, `id="recovered-badge"`, `data-recovered=`,
 		`'recovered'`, `'not recovered: refetch'`, `window.sg = {`,
+		// issue 11: the message button, its event name and what it logs
+		`id="msg"`, `id="send-btn"`, `{ event: 'echo' }`, `'ack '`, `'error '`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("demo page lacks %s", want)

@@ -19,6 +19,57 @@ export declare const CloseCodes: Readonly<{
   SESSION_LOST: 4504;
 }>;
 
+/** Codes a send() promise rejects with (`SendError.code`). */
+export declare const SendErrorCodes: Readonly<{
+  /** Server: the message is larger than the gateway accepts. */
+  TOO_LARGE: 'too_large';
+  /** Server: the connection sends messages faster than allowed. */
+  RATE_LIMITED: 'rate_limited';
+  /** Server: the user's inbound queue is full (backpressure: retry later). */
+  QUEUE_FULL: 'queue_full';
+  /** Server: the queue cannot be reached; nothing was queued. */
+  UNAVAILABLE: 'unavailable';
+  /** Server or client: the message is not acceptable (e.g. null data); do not retry as is. */
+  INVALID: 'invalid';
+  /** Client: no ack or error within the timeout; the message may or may not have been queued. */
+  TIMEOUT: 'timeout';
+  /** Client: the connection closed after the message was sent, before its ack; it may or may not have been queued. */
+  DISCONNECTED: 'disconnected';
+  /** Client: the client is closed, or closed (terminal close, close()) before the message was sent. */
+  CLOSED: 'closed';
+  /** Client: maxPending messages already wait for a connection. */
+  BACKPRESSURE: 'backpressure';
+}>;
+
+export type SendErrorCode =
+  | 'too_large' | 'rate_limited' | 'queue_full' | 'unavailable' | 'invalid'
+  | 'timeout' | 'disconnected' | 'closed' | 'backpressure'
+  | (string & {});
+
+/** The Error a send() promise rejects with. */
+export interface SendError extends Error {
+  name: 'SendError';
+  /** Why: a server code, or one of the client's (see SendErrorCodes). A newer gateway may send other codes. */
+  code: SendErrorCode;
+  /** The message's id, when it had one (absent for data refused before an id was given). */
+  id?: string;
+}
+
+export interface SendOptions {
+  /** The message's name (selects the worker's handler). Omitted from the frame when not given. */
+  event?: string;
+  /** ms to wait for the ack, counted from the call (time held included). Defaults to the client's sendTimeout. */
+  timeout?: number;
+}
+
+/** What a send() resolves with once the gateway acked the message. */
+export interface SendResult {
+  /** The id the client gave the message. */
+  id: string;
+  /** The queue's id of the message (the worker's idempotency key). */
+  msgId: string | null;
+}
+
 /** isTerminalCode reports whether a close code means "do not reconnect" (4500-4504, 1009). */
 export declare function isTerminalCode(code: number): boolean;
 
@@ -75,6 +126,10 @@ export interface SessionGateClientOptions {
   random?: () => number;
   /** fetch used by the session probe. Defaults to globalThis.fetch. */
   fetch?: typeof globalThis.fetch;
+  /** ms a send() waits for its ack before it rejects with "timeout". Defaults to 10000. */
+  sendTimeout?: number;
+  /** Messages send() may hold while not connected; over it send() rejects with "backpressure". 0: never hold. Defaults to 100. */
+  maxPending?: number;
 }
 
 export interface StateDetail {
@@ -149,6 +204,10 @@ export interface ErrorDetail {
   status?: number;
   /** Terminal close code that caused this error (4503, 1009). */
   code?: number;
+  /** An `error` frame from the gateway that answers no pending send(): its code. */
+  errorCode?: string;
+  /** The message id that error frame named, if any. */
+  id?: string;
   error?: unknown;
 }
 
@@ -190,8 +249,13 @@ export declare class SessionGateClient extends EventTarget {
   connect(): this;
   /** Closes the socket and stops all timers, reconnects and probes. */
   close(code?: number, reason?: string): void;
-  /** Sends `{"type":"message","data":data}`; false when not open. */
-  send(data: unknown): boolean;
+  /**
+   * Sends `{"type":"message","id","event"?,"data"}`; resolves once the gateway
+   * acked it (durably queued), rejects with a SendError otherwise. Held while
+   * connecting or reconnecting and sent after the next welcome, in order.
+   * `data` is any JSON value but null/undefined, serialised at the call.
+   */
+  send(data: unknown, options?: SendOptions): Promise<SendResult>;
   /** Adds a listener called as fn(detail, event); returns an unsubscribe function. */
   on<K extends SessionGateEventName>(
     name: K,

@@ -59,7 +59,31 @@ const DEFAULTS = Object.freeze({
   authProbeAfter: 3,
   probeTimeout: 10000,
   sessionUrl: '/auth/session',
+  sendTimeout: 10000,
+  maxPending: 100,
 });
+
+/**
+ * Codes a send() promise rejects with (`err.code`). The server's refusals
+ * (its `error` frame) keep the server's code: too_large, rate_limited,
+ * queue_full, unavailable, invalid. The client adds its own: timeout,
+ * disconnected (sent, fate unknown), closed (never sent), backpressure
+ * (too many held), and invalid for data it cannot send.
+ */
+export const SendErrorCodes = Object.freeze({
+  TOO_LARGE: 'too_large',
+  RATE_LIMITED: 'rate_limited',
+  QUEUE_FULL: 'queue_full',
+  UNAVAILABLE: 'unavailable',
+  INVALID: 'invalid',
+  TIMEOUT: 'timeout',
+  DISCONNECTED: 'disconnected',
+  CLOSED: 'closed',
+  BACKPRESSURE: 'backpressure',
+});
+
+// setTimeout's largest delay; a longer one would fire at once.
+const MAX_TIMER = 2 ** 31 - 1;
 
 const HANDSHAKE_STATUS = /Unexpected server response: (\d{3})/;
 
@@ -152,6 +176,16 @@ export class SessionGateClient extends EventTarget {
   #asked = [];
   #duplicates = 0;
 
+  // Client messages (send()). Every unsettled one is in #sends by id; those
+  // not yet written to a socket are also in #held, in send() order. A
+  // written one waits for its ack on the connection it was written to.
+  #sendTimeout;
+  #maxPending;
+  #idPrefix = randomPrefix();
+  #idSeq = 0;
+  #sends = new Map();
+  #held = [];
+
   /**
    * @param {import('./index.d.ts').SessionGateClientOptions} [options]
    */
@@ -195,6 +229,9 @@ export class SessionGateClient extends EventTarget {
     this.#sessionUrl = o.sessionUrl ?? DEFAULTS.sessionUrl;
     this.#random = typeof o.random === 'function' ? o.random : Math.random;
     this.#fetch = o.fetch ?? globalThis.fetch?.bind(globalThis) ?? null;
+    this.#sendTimeout = positive(o.sendTimeout, DEFAULTS.sendTimeout, 'sendTimeout');
+    if (this.#sendTimeout > MAX_TIMER) throw new RangeError(`sessiongate: sendTimeout must be <= ${MAX_TIMER}`);
+    this.#maxPending = nonNegative(o.maxPending, DEFAULTS.maxPending, 'maxPending');
   }
 
   /** The ws(s) URL this client connects to. */
@@ -248,13 +285,67 @@ export class SessionGateClient extends EventTarget {
   }
 
   /**
-   * send sends an application message `{"type":"message","data":data}`.
-   * @param {unknown} data any JSON-serialisable value
-   * @returns {boolean} false when the connection is not open (nothing sent)
+   * send sends a client message `{"type":"message","id","event","data"}`
+   * and resolves with `{id, msgId}` once the gateway acked it (durably
+   * queued). It rejects with an Error whose `code` is one of
+   * {@link SendErrorCodes}: the server's refusal, `timeout`, `disconnected`
+   * (the connection closed before the ack: it may or may not have been
+   * queued), `closed` (never sent), `backpressure` or `invalid`. While the
+   * client is connecting or reconnecting the message is held (at most
+   * `maxPending`) and sent after the next welcome, in order.
+   * @param {unknown} data any JSON value but null (serialised now)
+   * @param {{event?: string, timeout?: number}} [options]
+   * @returns {Promise<{id: string, msgId: string | null}>}
    */
-  send(data) {
-    if (this.#state !== 'open' || !this.#ws) return false;
-    return this.#write({ type: 'message', data });
+  send(data, options) {
+    const o = options ?? {};
+    if (data === undefined || data === null) {
+      return Promise.reject(sendError('invalid', 'sessiongate: send needs data (not null or undefined)'));
+    }
+    if (o.event != null && (typeof o.event !== 'string' || o.event === '')) {
+      return Promise.reject(sendError('invalid', 'sessiongate: send: event must be a non-empty string'));
+    }
+    let timeout = this.#sendTimeout;
+    if (o.timeout != null) {
+      timeout = Number(o.timeout);
+      if (!Number.isFinite(timeout) || timeout <= 0 || timeout > MAX_TIMER) {
+        return Promise.reject(sendError('invalid', `sessiongate: send: timeout must be a number in (0, ${MAX_TIMER}]`));
+      }
+    }
+    // Serialised now: the app may change data afterwards, and a value JSON
+    // cannot carry (undefined, a function, a cycle, a BigInt; null, which
+    // the gateway refuses) is refused here rather than by the server.
+    let json;
+    try {
+      json = JSON.stringify(data);
+    } catch (err) {
+      return Promise.reject(sendError('invalid', `sessiongate: send: data is not JSON: ${errMessage(err)}`));
+    }
+    if (json === undefined || json === 'null') {
+      return Promise.reject(sendError('invalid', 'sessiongate: send: data must be a JSON value other than null'));
+    }
+    if (this.#state === 'closed') {
+      return Promise.reject(sendError('closed', 'sessiongate: send: the client is closed'));
+    }
+    // The bound is on messages waiting for a connection; one that can go
+    // out at once never counts against it (maxPending 0: never hold).
+    const direct = this.#state === 'open' && this.#held.length === 0;
+    if (!direct && this.#held.length >= this.#maxPending) {
+      return Promise.reject(sendError('backpressure', `sessiongate: send: ${this.#held.length} messages already wait for a connection`));
+    }
+    const id = `${this.#idPrefix}-${++this.#idSeq}`;
+    const head = { type: 'message', id };
+    if (o.event != null) head.event = o.event;
+    const frame = `${JSON.stringify(head).slice(0, -1)},"data":${json}}`;
+    return new Promise((resolve, reject) => {
+      const entry = { id, frame, resolve, reject, timer: null, sent: false };
+      entry.timer = setTimeout(() => {
+        this.#settle(entry, sendError('timeout', `sessiongate: send: no answer within ${timeout} ms`, id));
+      }, timeout);
+      this.#sends.set(id, entry);
+      this.#held.push(entry);
+      if (this.#state === 'open') this.#flush();
+    });
   }
 
   /**
@@ -342,6 +433,12 @@ export class SessionGateClient extends EventTarget {
       case 'event':
         this.#onEvent(msg);
         return;
+      case 'ack':
+        this.#onAck(msg);
+        return;
+      case 'error':
+        this.#onServerError(msg);
+        return;
       default:
         // Unknown frame types are ignored: newer gateways may send more.
         return;
@@ -370,6 +467,9 @@ export class SessionGateClient extends EventTarget {
       if (this.#gen !== gen) return;
     }
     this.#setState('open');
+    // Held messages go now, after the welcome: a send() from a listener
+    // of state 'open' has flushed the older ones before its own already.
+    if (this.#gen === gen) this.#flush();
   }
 
   // Applies a welcome's positions; returns the recovery event to fire
@@ -417,6 +517,63 @@ export class SessionGateClient extends EventTarget {
     this.#emit('event', detail);
   }
 
+  // --- client messages ------------------------------------------------------
+
+  // Writes the held messages in order while the socket takes them; what a
+  // closing socket refuses stays held for the next connection.
+  #flush() {
+    while (this.#held.length) {
+      const entry = this.#held[0];
+      if (!this.#writeRaw(entry.frame)) return;
+      this.#held.shift();
+      entry.sent = true;
+    }
+  }
+
+  #onAck(msg) {
+    const entry = typeof msg.id === 'string' ? this.#sends.get(msg.id) : undefined;
+    // An ack of a message this client no longer waits for (timed out) is late: ignored.
+    if (!entry || !entry.sent) return;
+    this.#settle(entry, null, { id: entry.id, msgId: typeof msg.msg_id === 'string' ? msg.msg_id : null });
+  }
+
+  #onServerError(msg) {
+    const code = typeof msg.code === 'string' && msg.code ? msg.code : 'unknown';
+    const text = typeof msg.message === 'string' && msg.message ? msg.message : code;
+    const entry = typeof msg.id === 'string' ? this.#sends.get(msg.id) : undefined;
+    if (entry && entry.sent) {
+      this.#settle(entry, sendError(code, `sessiongate: message refused: ${text}`, entry.id));
+      return;
+    }
+    if (msg.id != null && typeof msg.id === 'string' && msg.id.startsWith(`${this.#idPrefix}-`)) return; // late: already settled
+    this.#emit('error', { message: `sessiongate: server error ${code}: ${text}`, errorCode: code, ...(typeof msg.id === 'string' ? { id: msg.id } : {}) });
+  }
+
+  // Settles a send() once: rejects with err, or resolves with value.
+  #settle(entry, err, value) {
+    if (!this.#sends.delete(entry.id)) return;
+    clearTimeout(entry.timer);
+    if (!entry.sent) {
+      const i = this.#held.indexOf(entry);
+      if (i >= 0) this.#held.splice(i, 1);
+    }
+    if (err) entry.reject(err);
+    else entry.resolve(value);
+  }
+
+  // The connection the written messages went to is gone: their fate is
+  // unknown (the app may retry). Held ones wait for the next connection,
+  // unless heldCode says the client stops (terminal close, close()).
+  #failSends(heldCode) {
+    for (const entry of [...this.#sends.values()]) {
+      if (entry.sent) {
+        this.#settle(entry, sendError('disconnected', 'sessiongate: send: the connection closed before the ack; the message may or may not have been queued', entry.id));
+      } else if (heldCode) {
+        this.#settle(entry, sendError(heldCode, 'sessiongate: send: the client closed before the message was sent', entry.id));
+      }
+    }
+  }
+
   #positionsCopy() {
     const out = {};
     for (const [stream, p] of this.#positions) out[stream] = { epoch: p.epoch, offset: p.offset };
@@ -443,6 +600,7 @@ export class SessionGateClient extends EventTarget {
   // A connection is gone (server close, network loss, watchdog): decide
   // between a terminal stop and a reconnect.
   #lostConnection(code, reason) {
+    this.#failSends(null);
     if (isTerminalCode(code)) {
       this.#stopped = true;
       this.#positions.clear();
@@ -545,6 +703,7 @@ export class SessionGateClient extends EventTarget {
     this.#clearTimers();
     this.#ws = null;
     this.#state = 'closed';
+    this.#failSends('closed');
     const steps = [['closed', { code, reason, terminal: true }]];
     if (specific) steps.push([specific, { code, reason }]);
     if (isError) steps.push(['error', { message: `sessiongate: connection closed with ${code}${reason ? `: ${reason}` : ''}`, code }]);
@@ -617,9 +776,13 @@ export class SessionGateClient extends EventTarget {
   }
 
   #write(obj) {
+    return this.#writeRaw(JSON.stringify(obj));
+  }
+
+  #writeRaw(text) {
     const ws = this.#ws;
     if (!ws || ws.readyState !== 1) return false;
-    ws.send(JSON.stringify(obj));
+    ws.send(text);
     return true;
   }
 
@@ -634,6 +797,25 @@ export class SessionGateClient extends EventTarget {
 }
 
 function noop() {}
+
+// sendError is the Error a send() rejects with: code says why, id names
+// the message when it had one.
+function sendError(code, message, id) {
+  const err = new Error(message);
+  err.name = 'SendError';
+  err.code = code;
+  if (id !== undefined) err.id = id;
+  return err;
+}
+
+// randomPrefix makes message ids unique per client across page loads:
+// 8 hex digits, from crypto when the runtime has it.
+function randomPrefix() {
+  const bytes = new Uint8Array(4);
+  if (typeof globalThis.crypto?.getRandomValues === 'function') globalThis.crypto.getRandomValues(bytes);
+  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
 
 // parsePosition reads {epoch, offset} from o (a welcome's positions entry or
 // an event frame), or returns null when o carries no valid position: history

@@ -138,8 +138,12 @@ test('browser: cookie auth, events, pong, drain reconnect, revoke, 401 probe', {
 
     first.ping();
     assert.deepEqual(await first.nextMessage(), { type: 'pong' });
-    assert.equal(await page.evaluate(() => window.client.send({ n: 1 })), true);
-    assert.deepEqual(await first.nextMessage(), { type: 'message', data: { n: 1 } });
+    await page.evaluate(() => { window.sent = window.client.send({ n: 1 }, { event: 'echo' }); });
+    const msg = await first.nextMessage();
+    assert.deepEqual(msg, { type: 'message', id: msg.id, event: 'echo', data: { n: 1 } });
+    assert.match(msg.id, /^[A-Za-z0-9_.:-]{1,64}$/, 'id from the browser crypto prefix');
+    first.send({ type: 'ack', id: msg.id, msg_id: 'q-1' });
+    assert.deepEqual(await page.evaluate(() => window.sent), { id: msg.id, msgId: 'q-1' });
 
     first.close(1001, 'draining');
     const second = await srv.next(30000);

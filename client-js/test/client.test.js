@@ -65,19 +65,22 @@ test('every ping is answered with a pong', async (t) => {
   assert.equal(conn.messages.length, 0);
 });
 
-test('send wraps data in a message frame and returns false when not open', async (t) => {
+test('send wraps data in a message frame with an id; refused with closed when the client is closed', async (t) => {
   const srv = await server(t);
   const c = newClient(t, srv);
   const ev = collect(c);
-  assert.equal(c.send({ a: 1 }), false, 'before connect');
+  await assert.rejects(c.send({ a: 1 }), { code: 'closed' }, 'before connect');
   c.connect();
   const conn = await srv.next();
   conn.welcome();
   await ev.until(() => c.state === 'open', PATIENCE, 'open');
-  assert.equal(c.send({ text: 'hello', n: [1, 2] }), true);
-  assert.deepEqual(await conn.nextMessage(), { type: 'message', data: { text: 'hello', n: [1, 2] } });
+  const sent = c.send({ text: 'hello', n: [1, 2] });
+  const m = await conn.nextMessage();
+  assert.deepEqual(m, { type: 'message', id: m.id, data: { text: 'hello', n: [1, 2] } });
+  conn.send({ type: 'ack', id: m.id, msg_id: 'q1' });
+  assert.deepEqual(await sent, { id: m.id, msgId: 'q1' });
   c.close();
-  assert.equal(c.send({ a: 1 }), false, 'after close');
+  await assert.rejects(c.send({ a: 1 }), { code: 'closed' }, 'after close');
 });
 
 test('malformed frames fire error and do not break the connection', async (t) => {
@@ -143,6 +146,9 @@ test('constructor validates options', () => {
     { name: 'max below min', opts: { WebSocket, url: 'ws://x/ws', reconnect: { minDelay: 10, maxDelay: 5 } }, err: RangeError },
     { name: 'factor below 1', opts: { WebSocket, url: 'ws://x/ws', reconnect: { factor: 0.5 } }, err: RangeError },
     { name: 'zero connect timeout', opts: { WebSocket, url: 'ws://x/ws', connectTimeout: 0 }, err: RangeError },
+    { name: 'zero send timeout', opts: { WebSocket, url: 'ws://x/ws', sendTimeout: 0 }, err: RangeError },
+    { name: 'send timeout past setTimeout', opts: { WebSocket, url: 'ws://x/ws', sendTimeout: 2 ** 31 }, err: RangeError },
+    { name: 'negative maxPending', opts: { WebSocket, url: 'ws://x/ws', maxPending: -1 }, err: RangeError },
     { name: 'webSocketOptions not an object', opts: { WebSocket, url: 'ws://x/ws', webSocketOptions: 'x' }, err: TypeError },
   ];
   for (const tc of cases) {

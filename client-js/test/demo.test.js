@@ -16,7 +16,9 @@ const U = 'a1b2c3d4e5f60718';
 const A = '0f0e0d0c0b0a0908';
 const U2 = '00000000deadbeef';
 
-test('demo page: offsets, positions and the recovered badge', { timeout: 120000 }, async (t) => {
+// demoServer serves the demo page, the library and a valid session, and
+// scripts /ws; closed when t ends.
+async function demoServer(t) {
   const srv = await startServer({
     http: (req, res) => {
       switch (new URL(req.url, 'http://x').pathname) {
@@ -36,6 +38,11 @@ test('demo page: offsets, positions and the recovered badge', { timeout: 120000 
     },
   });
   t.after(() => srv.close());
+  return srv;
+}
+
+test('demo page: offsets, positions and the recovered badge', { timeout: 120000 }, async (t) => {
+  const srv = await demoServer(t);
   const context = await launchChromium(t);
   const page = context.pages()[0] ?? (await context.newPage());
   const pageErrors = [];
@@ -88,5 +95,58 @@ test('demo page: offsets, positions and the recovered badge', { timeout: 120000 
   assert.deepEqual(s.positions, { user: `${U2}:9`, all: `${A}:1`, text: `user ${U2}:9 · all ${A}:1` });
   assert.equal(await badgeColor(), 'rgb(176, 0, 32)', 'red');
 
+  assert.deepEqual(pageErrors, []);
+});
+
+test('demo page: the message button sends "echo", logs the ack or the error code and the reply event', { timeout: 120000 }, async (t) => {
+  const srv = await demoServer(t);
+  const context = await launchChromium(t);
+  const page = context.pages()[0] ?? (await context.newPage());
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  const until = (fn, arg) => page.waitForFunction(fn, arg, { timeout: 30000 }); // a hang detector
+  const logged = (text) => until((t) => document.getElementById('log').textContent.includes(t), text);
+
+  await page.goto(`${srv.origin}/`);
+  const conn = await srv.next(30000);
+  conn.welcome();
+  await until(() => !document.getElementById('send-btn').disabled);
+
+  await page.fill('#msg', '{"text":"hi"}');
+  await page.click('#send-btn');
+  const m1 = await conn.nextMessage();
+  assert.deepEqual(m1, { type: 'message', id: m1.id, event: 'echo', data: { text: 'hi' } });
+  conn.send({ type: 'ack', id: m1.id, msg_id: '3-1700000000000-0' });
+  await logged('ack 3-1700000000000-0');
+  // The example worker's reply is an ordinary event.
+  conn.send({ type: 'event', id: 'r1', event: 'echo.reply', data: { text: 'hi' } });
+  await logged('event echo.reply {"text":"hi"}');
+
+  await page.click('#send-btn');
+  const m2 = await conn.nextMessage();
+  assert.notEqual(m2.id, m1.id);
+  conn.send({ type: 'error', id: m2.id, code: 'queue_full', message: 'the queue is full' });
+  await logged('error queue_full');
+  assert.deepEqual(await page.evaluate(() => window.sg.sends), [
+    { id: m1.id, msgId: '3-1700000000000-0' },
+    { id: m2.id, code: 'queue_full' },
+  ]);
+
+  // While the client reconnects the button's message is held, then sent
+  // after the welcome.
+  conn.drop();
+  await until(() => window.sg.client.state !== 'open');
+  await page.fill('#msg', '{"n":3}');
+  await page.click('#send-btn');
+  const second = await srv.next(30000);
+  second.welcome();
+  const m3 = await second.nextMessage();
+  assert.deepEqual(m3, { type: 'message', id: m3.id, event: 'echo', data: { n: 3 } });
+  second.send({ type: 'ack', id: m3.id, msg_id: 'q3' });
+  await logged('ack q3');
+
+  await page.fill('#msg', 'not json');
+  await page.click('#send-btn');
+  await logged('not JSON');
   assert.deepEqual(pageErrors, []);
 });

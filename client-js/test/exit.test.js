@@ -64,7 +64,8 @@ test('the process exits after close() in every state', async (t) => {
       }[tc.scenario];
       const r = await runChild(srv.url, tc.scenario, ready);
       assert.equal(r.err, '');
-      assert.equal(r.out.trim(), `reached\nclosed in ${tc.scenario}`);
+      const outcome = tc.scenario === 'open' ? 'disconnected' : 'closed'; // in flight, or held
+      assert.equal(r.out.trim(), `reached\nclosed in ${tc.scenario}: send ${outcome}`);
       assert.equal(r.code, 0);
     });
   }

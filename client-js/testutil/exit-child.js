@@ -17,6 +17,7 @@ const client = new SessionGateClient({
   authProbeAfter: 1,
   connectTimeout: 60000,
   probeTimeout: 60000,
+  sendTimeout: 60000,
 });
 
 const reached = {
@@ -29,9 +30,13 @@ if (!reached) throw new Error(`unknown scenario ${scenario}`);
 
 // Tell the parent when the state is reached; it answers "close" on stdin once
 // the server side confirms the state (probe in flight, handshake pending).
+// A message is pending too (in flight when open, held otherwise): close()
+// must settle it and stop its timer.
+let sent = null;
 const off = client.on('state', (d) => {
   if (!reached(d)) return;
   off();
+  sent = client.send({ n: 1 }).then(() => 'acked', (e) => e.code);
   console.log('reached');
 });
 process.stdin.setEncoding('utf8');
@@ -39,6 +44,6 @@ process.stdin.on('data', (line) => {
   if (!line.includes('close')) return;
   process.stdin.destroy();
   client.close();
-  console.log(`closed in ${scenario}`);
+  sent.then((outcome) => console.log(`closed in ${scenario}: send ${outcome}`));
 });
 client.connect();
