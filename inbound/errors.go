@@ -2,6 +2,24 @@ package inbound
 
 import "errors"
 
-// ErrFull is returned by Enqueue when the sender's partition is at its
-// length cap: backpressure, the client is told "queue_full".
-var ErrFull = errors.New("inbound: queue full")
+var (
+	// ErrFull is returned by Enqueue when the sender's partition is at its
+	// length cap: backpressure, the client is told "queue_full".
+	ErrFull = errors.New("inbound: queue full")
+	// ErrBadID means a message or dead-letter id is not one the queue
+	// gives out.
+	ErrBadID = errors.New("inbound: bad message id")
+	// ErrNotHeld means the consumer no longer holds the message: it was
+	// acknowledged, or claimed by another consumer after its visibility
+	// timeout. The caller must stop working on it.
+	ErrNotHeld = errors.New("inbound: message not held by this consumer")
+	// ErrTooManyDeliveries is the error recorded on a message that Read
+	// moved to the dead letters because it was delivered MaxDeliveries
+	// times without an acknowledgement or a recorded failure (its
+	// consumers crashed or hung on it).
+	ErrTooManyDeliveries = errors.New("inbound: delivered too many times without an ack")
+)
+
+// errMalformed is the dead-letter cause of a stream entry that is not a
+// message (written by something else than Enqueue).
+var errMalformed = errors.New("inbound: malformed entry")
