@@ -23,3 +23,13 @@ var (
 // errMalformed is the dead-letter cause of a stream entry that is not a
 // message (written by something else than Enqueue).
 var errMalformed = errors.New("inbound: malformed entry")
+
+var (
+	// ErrNoHandler is the dead-letter cause of a message whose event has
+	// no handler in a Worker without a Default handler.
+	ErrNoHandler = errors.New("inbound: no handler for the event")
+	// ErrStopTimeout is returned by Worker.Run when handlers were still
+	// running StopTimeout after its context ended; their messages stay
+	// pending and are redelivered after the visibility timeout.
+	ErrStopTimeout = errors.New("inbound: handlers still running at the stop timeout")
+)
