@@ -131,6 +131,7 @@ func (w Worker) Run(ctx context.Context) error {
 	r.readLoop(ctx)
 
 	r.stop()
+	w.Log.Info("inbound worker stopping", zap.String("worker", w.Name))
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	t := time.NewTimer(w.StopTimeout)

@@ -32,6 +32,9 @@ func (w Worker) handle(ctx, hctx context.Context, m *Message) {
 			w.ack(m)
 			return
 		}
+		if hctx.Err() != nil {
+			return // the stop timeout cut it short: it stays pending
+		}
 		if IsPermanent(err) || m.Deliveries >= maxDeliveries {
 			w.deadLetter(m, err)
 			return
