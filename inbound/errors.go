@@ -33,3 +33,7 @@ var (
 	// pending and are redelivered after the visibility timeout.
 	ErrStopTimeout = errors.New("inbound: handlers still running at the stop timeout")
 )
+
+// ErrBadReply means a reply cannot be sent as asked: no sender, a bad
+// event name, data that is not a JSON object, or too large.
+var ErrBadReply = errors.New("inbound: bad reply")
