@@ -235,7 +235,7 @@ func TestQueueContract(t *testing.T) {
 			})
 
 			t.Run("length cap refuses and loses nothing", func(t *testing.T) {
-				q := im.new(t, Config{Partitions: 1, MaxLen: 5}).q
+				q := im.new(t, Config{Partitions: 1, MaxLen: 5, VisibilityTimeout: time.Hour}).q
 				var in []Message
 				for i := range 5 {
 					in = append(in, msg("alice", i))

@@ -128,7 +128,10 @@ func (w Worker) Run(ctx context.Context) error {
 		wg.Go(func() { r.slot(ctx, hctx) })
 	}
 	w.Log.Info("inbound worker started", zap.String("worker", w.Name), zap.Int("concurrency", w.Concurrency))
+	keeping := make(chan struct{})
+	go func() { defer close(keeping); r.keepHeld(ctx) }()
 	r.readLoop(ctx)
+	<-keeping
 
 	r.stop()
 	w.Log.Info("inbound worker stopping", zap.String("worker", w.Name))

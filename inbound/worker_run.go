@@ -2,6 +2,8 @@ package inbound
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -125,6 +127,59 @@ func (r *run) slot(ctx, hctx context.Context) {
 			delete(r.queues, p)
 		}
 		r.mu.Unlock()
+	}
+}
+
+// keepHeld extends, every third of the visibility timeout, the messages
+// read and not started yet, until ctx ends: a message waiting behind a
+// slow one of its partition must not be claimed again meanwhile (by
+// another worker, or by this one, which would then hold it twice). A
+// message no longer held is dropped: whoever claimed it handles it.
+func (r *run) keepHeld(ctx context.Context) {
+	t := time.NewTicker(r.w.Consumer.Config().VisibilityTimeout / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r.mu.Lock()
+		var held []Message
+		for _, q := range r.queues {
+			held = append(held, q...)
+		}
+		r.mu.Unlock()
+		for i := range held {
+			cctx, cancel := context.WithTimeout(ctx, callTimeout)
+			err := r.w.Consumer.Extend(cctx, r.w.Name, &held[i])
+			cancel()
+			if errors.Is(err, ErrNotHeld) {
+				r.drop(held[i].ID)
+			} else if err != nil && ctx.Err() == nil {
+				r.w.Log.Warn("inbound extend failed", r.w.fields(&held[i], zap.Error(err))...)
+			}
+		}
+	}
+}
+
+// drop forgets the held message id.
+func (r *run) drop(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p, q := range r.queues {
+		for i, m := range q {
+			if m.ID != id {
+				continue
+			}
+			r.queues[p] = append(q[:i:i], q[i+1:]...)
+			r.held--
+			if len(r.queues[p]) == 0 && !r.running[p] {
+				delete(r.queues, p)
+				r.ready = slices.DeleteFunc(r.ready, func(x int) bool { return x == p })
+			}
+			return
+		}
 	}
 }
 
