@@ -21,7 +21,7 @@ const (
 )
 
 // killConfig is the queue both processes use.
-var killConfig = Config{Prefix: "kill:", VisibilityTimeout: time.Second, MaxDeliveries: 5}
+var killConfig = Config{Prefix: "kill:", VisibilityTimeout: 2 * time.Second, MaxDeliveries: 5}
 
 // startedKey is where the child writes the id of the message it started.
 const startedKey = "kill:test:started"

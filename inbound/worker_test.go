@@ -72,12 +72,13 @@ func drained(t *testing.T, q Admin) Stats {
 }
 
 // TestWorker runs the worker library on memory and on a real
-// redis-server.
+// redis-server. Visibility timeouts are long: these tests are not about
+// them, and a loaded machine must not turn a slow step into a claim.
 func TestWorker(t *testing.T) {
 	for _, im := range impls(t)[:2] {
 		t.Run(im.name, func(t *testing.T) {
 			t.Run("handler per event, in order per partition, at most one per partition at once", func(t *testing.T) {
-				q := im.new(t, Config{Partitions: 4}).q
+				q := im.new(t, Config{Partitions: 4, VisibilityTimeout: time.Minute}).q
 				var rec recorder
 				var mu sync.Mutex
 				busy := map[int]bool{}
@@ -137,7 +138,7 @@ func TestWorker(t *testing.T) {
 			})
 
 			t.Run("a failing handler is retried with a delivery each time", func(t *testing.T) {
-				q := im.new(t, Config{MaxDeliveries: 5}).q
+				q := im.new(t, Config{MaxDeliveries: 5, VisibilityTimeout: time.Minute}).q
 				var rec recorder
 				startWorker(t, Worker{Consumer: q, Handlers: map[string]Handler{"chat": func(_ context.Context, m *Message) error {
 					rec.add(m)
@@ -163,7 +164,7 @@ func TestWorker(t *testing.T) {
 			})
 
 			t.Run("dead letter after MaxDeliveries with the last error", func(t *testing.T) {
-				q := im.new(t, Config{MaxDeliveries: 3}).q
+				q := im.new(t, Config{MaxDeliveries: 3, VisibilityTimeout: time.Minute}).q
 				var rec recorder
 				startWorker(t, Worker{Consumer: q, Handlers: map[string]Handler{"chat": func(_ context.Context, m *Message) error {
 					rec.add(m)
@@ -183,7 +184,7 @@ func TestWorker(t *testing.T) {
 			})
 
 			t.Run("permanent errors, panics and unknown events", func(t *testing.T) {
-				q := im.new(t, Config{MaxDeliveries: 3}).q
+				q := im.new(t, Config{MaxDeliveries: 3, VisibilityTimeout: time.Minute}).q
 				startWorker(t, Worker{Consumer: q, Handlers: map[string]Handler{
 					"bad":   func(context.Context, *Message) error { return Permanent(errors.New("bad input")) },
 					"crash": func(context.Context, *Message) error { panic("boom") },
