@@ -432,6 +432,19 @@ func TestQueueContract(t *testing.T) {
 				})
 			})
 
+			t.Run("the group comes back after Redis lost it", func(t *testing.T) {
+				h := im.new(t, Config{})
+				if h.lose == nil {
+					t.Skip("memory: nothing to lose")
+				}
+				enqueue(t, h.q, msg("alice", 1))
+				h.lose(t) // FLUSHALL: streams and groups gone
+				id := enqueue(t, h.q, msg("alice", 2))[0]
+				if got := readN(t, h.q, "c1", 1); got[0].ID != id {
+					t.Fatalf("read %v, want [%s]", ids(got), id)
+				}
+			})
+
 			t.Run("bad ids", func(t *testing.T) {
 				q := im.new(t, Config{Partitions: 4}).q
 				for _, id := range []string{"", "nope", "4-1-0", "-1-1-0", "01-1-0", "1-1", "1-x-0"} {

@@ -96,5 +96,5 @@ func (r *Redis) EnsureGroup(ctx context.Context) error {
 // noGroup reports whether err says the group (or its stream) is gone,
 // e.g. after a FLUSHALL: EnsureGroup brings it back.
 func noGroup(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOGROUP")
+	return err != nil && strings.Contains(err.Error(), "NOGROUP")
 }
