@@ -199,6 +199,26 @@ type Config struct {
 	// ResumeMaxEvents bounds the events replayed to one reconnecting
 	// connection (RESUME_MAX_EVENTS). Defaults to 1000.
 	ResumeMaxEvents int
+
+	// InboundPartitions is how many partitions (Redis Streams) the inbound
+	// queue of client messages has; a user's messages all go to one
+	// (INBOUND_PARTITIONS). Changing it moves users to other partitions:
+	// drain the queue first. Defaults to 16.
+	InboundPartitions int
+	// InboundMaxLen is how many messages not yet acknowledged one
+	// partition holds before new ones are refused with queue_full
+	// (INBOUND_MAX_LEN). Defaults to 10000.
+	InboundMaxLen int
+	// InboundGroup is the consumer group the application's workers read
+	// the inbound queue through (INBOUND_GROUP). Defaults to "app".
+	InboundGroup string
+	// InboundVisibilityTimeout is how long a message may stay delivered
+	// and unacknowledged before another worker may claim it
+	// (INBOUND_VISIBILITY_TIMEOUT). Defaults to 30s.
+	InboundVisibilityTimeout time.Duration
+	// InboundMaxDeliveries is how many times a message is delivered before
+	// it goes to the dead letters (INBOUND_MAX_DELIVERIES). Defaults to 5.
+	InboundMaxDeliveries int
 }
 
 // HistoryOff reports whether HISTORY_SIZE or HISTORY_TTL turns history off.

@@ -107,6 +107,7 @@ func (c Config) problems() []error {
 	positive(add, "PUBSUB_HEARTBEAT_INTERVAL", c.HeartbeatInterval)
 	positive(add, "RECONCILE_INTERVAL", c.ReconcileInterval)
 	c.historyProblems(add)
+	c.inboundProblems(add)
 	return out
 }
 
@@ -124,6 +125,38 @@ func (c Config) historyProblems(add func(string, ...any)) {
 	}
 	if c.ResumeMaxEvents < 1 || c.ResumeMaxEvents > maxHistory {
 		add("RESUME_MAX_EVENTS must be between 1 and %d; got %d", maxHistory, c.ResumeMaxEvents)
+	}
+}
+
+// Bounds of the INBOUND_* variables. More partitions than maxPartitions
+// only multiply every worker's reads; a longer partition or more
+// deliveries only hide a stuck consumer; a visibility timeout under a
+// second redelivers healthy slow handlers, over an hour leaves a dead
+// worker's messages stranded.
+const (
+	maxInboundPartitions  = 1024
+	maxInboundLen         = 10_000_000
+	maxInboundDeliveries  = 100
+	minInboundVisibility  = time.Second
+	maxInboundVisibility  = time.Hour
+	maxInboundGroupLength = 64
+)
+
+func (c Config) inboundProblems(add func(string, ...any)) {
+	if c.InboundPartitions < 1 || c.InboundPartitions > maxInboundPartitions {
+		add("INBOUND_PARTITIONS must be between 1 and %d; got %d", maxInboundPartitions, c.InboundPartitions)
+	}
+	if c.InboundMaxLen < 1 || c.InboundMaxLen > maxInboundLen {
+		add("INBOUND_MAX_LEN must be between 1 and %d; got %d", maxInboundLen, c.InboundMaxLen)
+	}
+	if c.InboundGroup == "" || len(c.InboundGroup) > maxInboundGroupLength || strings.IndexFunc(c.InboundGroup, func(r rune) bool { return !validIDRune(r) }) >= 0 {
+		add("INBOUND_GROUP must be 1-%d characters of letters, digits, '.', '_', ':' or '-'; got %q", maxInboundGroupLength, clip(c.InboundGroup))
+	}
+	if c.InboundVisibilityTimeout < minInboundVisibility || c.InboundVisibilityTimeout > maxInboundVisibility {
+		add("INBOUND_VISIBILITY_TIMEOUT must be between %s and %s; got %s", minInboundVisibility, maxInboundVisibility, c.InboundVisibilityTimeout)
+	}
+	if c.InboundMaxDeliveries < 1 || c.InboundMaxDeliveries > maxInboundDeliveries {
+		add("INBOUND_MAX_DELIVERIES must be between 1 and %d; got %d", maxInboundDeliveries, c.InboundMaxDeliveries)
 	}
 }
 

@@ -196,6 +196,18 @@ func TestValidationRules(t *testing.T) {
 		{name: "history ttl tiny", env: with(dev, "HISTORY_TTL=10ms"), want: "HISTORY_TTL must be 0 (history off) or at least 1s"},
 		{name: "history ttl negative", env: with(dev, "HISTORY_TTL=-1h"), want: "HISTORY_TTL must be 0 (history off) or at least 1s"},
 		{name: "resume max zero", env: with(dev, "RESUME_MAX_EVENTS=0"), want: "RESUME_MAX_EVENTS must be between 1 and 100000"},
+		{name: "inbound bounds valid", env: with(prod, "INBOUND_PARTITIONS=1", "INBOUND_MAX_LEN=1", "INBOUND_GROUP=app.v2", "INBOUND_VISIBILITY_TIMEOUT=1s", "INBOUND_MAX_DELIVERIES=1")},
+		{name: "inbound upper bounds valid", env: with(dev, "INBOUND_PARTITIONS=1024", "INBOUND_MAX_LEN=10000000", "INBOUND_VISIBILITY_TIMEOUT=1h", "INBOUND_MAX_DELIVERIES=100")},
+		{name: "inbound partitions zero", env: with(dev, "INBOUND_PARTITIONS=0"), want: "INBOUND_PARTITIONS must be between 1 and 1024; got 0"},
+		{name: "inbound partitions too many", env: with(dev, "INBOUND_PARTITIONS=1025"), want: "INBOUND_PARTITIONS must be between 1 and 1024"},
+		{name: "inbound max len zero", env: with(prod, "INBOUND_MAX_LEN=0"), want: "INBOUND_MAX_LEN must be between 1 and 10000000; got 0"},
+		{name: "inbound max len huge", env: with(dev, "INBOUND_MAX_LEN=10000001"), want: "INBOUND_MAX_LEN must be between 1 and 10000000"},
+		{name: "inbound group with space", env: with(dev, "INBOUND_GROUP=my app"), want: "INBOUND_GROUP must be 1-64 characters"},
+		{name: "inbound group too long", env: with(dev, "INBOUND_GROUP="+strings.Repeat("g", 65)), want: "INBOUND_GROUP must be 1-64 characters"},
+		{name: "inbound visibility tiny", env: with(prod, "INBOUND_VISIBILITY_TIMEOUT=100ms"), want: "INBOUND_VISIBILITY_TIMEOUT must be between 1s and 1h0m0s; got 100ms"},
+		{name: "inbound visibility huge", env: with(dev, "INBOUND_VISIBILITY_TIMEOUT=2h"), want: "INBOUND_VISIBILITY_TIMEOUT must be between 1s and 1h0m0s"},
+		{name: "inbound deliveries zero", env: with(dev, "INBOUND_MAX_DELIVERIES=0"), want: "INBOUND_MAX_DELIVERIES must be between 1 and 100; got 0"},
+		{name: "inbound deliveries huge", env: with(dev, "INBOUND_MAX_DELIVERIES=101"), want: "INBOUND_MAX_DELIVERIES must be between 1 and 100"},
 
 		// Flags go through the same rules.
 		{name: "flag value validated", env: dev, args: []string{"--ws-send-queue=0"}, want: "WS_SEND_QUEUE must be between 1 and 65536"},

@@ -14,4 +14,10 @@
 // Delivery to handlers is at least once: a worker killed after its handler
 // ran but before the ack sees the message again elsewhere. Handlers that
 // must not repeat an effect use [Message.ID] as an idempotency key.
+// A handler error wrapped with [Permanent] skips the retries.
+//
+// [Redis] (Redis Streams) and [Memory] (in process) are the queue; both
+// implement [Producer], [Consumer] and [Admin]. A [Replier] answers the
+// sender's session; [RedisReplier] publishes like the gateway's publish
+// API. docs/INBOUND.md describes the keys, semantics and costs.
 package inbound
