@@ -70,7 +70,7 @@ func startGateway(b *testing.B, extra ...string) string {
 		b.Fatal(err)
 	}
 	srv, err := gateway.New(gateway.ConfigFrom(cfg), gateway.Deps{
-		Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, History: parts.History, Auth: gateway.DevAuthenticator{},
+		Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, History: parts.History, Inbound: parts.Inbound, Auth: gateway.DevAuthenticator{},
 	})
 	if err != nil {
 		b.Fatal(err)

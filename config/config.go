@@ -209,6 +209,11 @@ type Config struct {
 	// partition holds before new ones are refused with queue_full
 	// (INBOUND_MAX_LEN). Defaults to 10000.
 	InboundMaxLen int
+	// InboundMaxBytes bounds the data of one client message
+	// (INBOUND_MAX_BYTES, 1..WS_MAX_MESSAGE_BYTES): a larger one is refused
+	// with a too_large error. Defaults to 16384, or WS_MAX_MESSAGE_BYTES if
+	// smaller.
+	InboundMaxBytes int
 	// InboundGroup is the consumer group the application's workers read
 	// the inbound queue through (INBOUND_GROUP). Defaults to "app".
 	InboundGroup string

@@ -88,9 +88,14 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) 
 	s.intField("RESUME_MAX_EVENTS", &c.ResumeMaxEvents)
 	s.intField("INBOUND_PARTITIONS", &c.InboundPartitions)
 	s.intField("INBOUND_MAX_LEN", &c.InboundMaxLen)
+	s.intField("INBOUND_MAX_BYTES", &c.InboundMaxBytes)
 	c.InboundGroup = s.str("INBOUND_GROUP")
 	s.dur("INBOUND_VISIBILITY_TIMEOUT", &c.InboundVisibilityTimeout)
 	s.intField("INBOUND_MAX_DELIVERIES", &c.InboundMaxDeliveries)
+
+	if c.InboundMaxBytes == 0 { // unset: the default, within the frame limit
+		c.InboundMaxBytes = int(min(defaultInboundMaxBytes, c.WSMaxMessageBytes))
+	}
 
 	loadRedis(s, &c)
 	loadSecrets(s, &c)

@@ -75,6 +75,7 @@ func (c Config) LogFields() []zap.Field {
 		zap.Int("resume_max_events", c.ResumeMaxEvents),
 		zap.Int("inbound_partitions", c.InboundPartitions),
 		zap.Int("inbound_max_len", c.InboundMaxLen),
+		zap.Int("inbound_max_bytes", c.InboundMaxBytes),
 		zap.String("inbound_group", c.InboundGroup),
 		zap.Duration("inbound_visibility_timeout", c.InboundVisibilityTimeout),
 		zap.Int("inbound_max_deliveries", c.InboundMaxDeliveries),

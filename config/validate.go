@@ -134,12 +134,15 @@ func (c Config) historyProblems(add func(string, ...any)) {
 // second redelivers healthy slow handlers, over an hour leaves a dead
 // worker's messages stranded.
 const (
-	maxInboundPartitions  = 1024
-	maxInboundLen         = 10_000_000
-	maxInboundDeliveries  = 100
-	minInboundVisibility  = time.Second
-	maxInboundVisibility  = time.Hour
-	maxInboundGroupLength = 64
+	maxInboundPartitions = 1024
+	// defaultInboundMaxBytes is INBOUND_MAX_BYTES when unset (and the
+	// frame limit allows it).
+	defaultInboundMaxBytes = 16 << 10
+	maxInboundLen          = 10_000_000
+	maxInboundDeliveries   = 100
+	minInboundVisibility   = time.Second
+	maxInboundVisibility   = time.Hour
+	maxInboundGroupLength  = 64
 )
 
 func (c Config) inboundProblems(add func(string, ...any)) {
@@ -148,6 +151,9 @@ func (c Config) inboundProblems(add func(string, ...any)) {
 	}
 	if c.InboundMaxLen < 1 || c.InboundMaxLen > maxInboundLen {
 		add("INBOUND_MAX_LEN must be between 1 and %d; got %d", maxInboundLen, c.InboundMaxLen)
+	}
+	if c.InboundMaxBytes < 1 || int64(c.InboundMaxBytes) > c.WSMaxMessageBytes {
+		add("INBOUND_MAX_BYTES must be between 1 and WS_MAX_MESSAGE_BYTES (%d); got %d", c.WSMaxMessageBytes, c.InboundMaxBytes)
 	}
 	if c.InboundGroup == "" || len(c.InboundGroup) > maxInboundGroupLength || strings.IndexFunc(c.InboundGroup, func(r rune) bool { return !validIDRune(r) }) >= 0 {
 		add("INBOUND_GROUP must be 1-%d characters of letters, digits, '.', '_', ':' or '-'; got %q", maxInboundGroupLength, clip(c.InboundGroup))

@@ -201,6 +201,8 @@ func TestValidationRules(t *testing.T) {
 		{name: "inbound partitions zero", env: with(dev, "INBOUND_PARTITIONS=0"), want: "INBOUND_PARTITIONS must be between 1 and 1024; got 0"},
 		{name: "inbound partitions too many", env: with(dev, "INBOUND_PARTITIONS=1025"), want: "INBOUND_PARTITIONS must be between 1 and 1024"},
 		{name: "inbound max len zero", env: with(prod, "INBOUND_MAX_LEN=0"), want: "INBOUND_MAX_LEN must be between 1 and 10000000; got 0"},
+		{name: "inbound max bytes negative", env: with(dev, "INBOUND_MAX_BYTES=-1"), want: "INBOUND_MAX_BYTES must be between 1 and WS_MAX_MESSAGE_BYTES (32768); got -1"},
+		{name: "inbound max bytes over the frame limit", env: with(dev, "WS_MAX_MESSAGE_BYTES=4096", "INBOUND_MAX_BYTES=4097"), want: "INBOUND_MAX_BYTES must be between 1 and WS_MAX_MESSAGE_BYTES (4096); got 4097"},
 		{name: "inbound max len huge", env: with(dev, "INBOUND_MAX_LEN=10000001"), want: "INBOUND_MAX_LEN must be between 1 and 10000000"},
 		{name: "inbound group with space", env: with(dev, "INBOUND_GROUP=my app"), want: "INBOUND_GROUP must be 1-64 characters"},
 		{name: "inbound group too long", env: with(dev, "INBOUND_GROUP="+strings.Repeat("g", 65)), want: "INBOUND_GROUP must be 1-64 characters"},

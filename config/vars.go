@@ -84,6 +84,7 @@ func variables() []variable {
 		{group: "History", name: "HISTORY_TTL", def: "24h", help: "a stream is dropped this long after its last event; 0 turns history off (otherwise at least 1s)"},
 		{group: "History", name: "RESUME_MAX_EVENTS", def: "1000", help: "most events replayed to one reconnecting connection (1..100000)"},
 		{group: "Inbound", name: "INBOUND_PARTITIONS", def: "16", help: "partitions (Redis Streams) of the queue of client messages; a user's messages keep their order in one (1..1024; drain the queue before changing it)"},
+		{group: "Inbound", name: "INBOUND_MAX_BYTES", defText: "16384, or WS_MAX_MESSAGE_BYTES if smaller", help: "largest data of one client message, in bytes; larger ones are refused with too_large (1..WS_MAX_MESSAGE_BYTES)"},
 		{group: "Inbound", name: "INBOUND_MAX_LEN", def: "10000", help: "messages not yet acknowledged one partition holds; over it sends are refused with queue_full (1..10000000)"},
 		{group: "Inbound", name: "INBOUND_GROUP", def: "app", help: "consumer group the application's workers read through (1-64 letters, digits, '.', '_', ':' or '-')"},
 		{group: "Inbound", name: "INBOUND_VISIBILITY_TIMEOUT", def: "30s", help: "a delivered message not acknowledged this long may be claimed by another worker (1s..1h)"},

@@ -72,6 +72,10 @@ type Config struct {
 	// client per stream (RESUME_MAX_EVENTS): a client that missed more is
 	// told it was not recovered. Defaults to 1000.
 	ResumeMaxEvents int
+	// InboundMaxBytes bounds the data of one client message
+	// (INBOUND_MAX_BYTES): larger ones get a too_large error. Defaults to
+	// 16384.
+	InboundMaxBytes int
 
 	// Conn configures the connection manager; its InstanceID is set from
 	// InstanceID. Its zero fields take connmgr's defaults.
@@ -122,6 +126,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ResumeMaxEvents <= 0 {
 		c.ResumeMaxEvents = 1000
+	}
+	if c.InboundMaxBytes <= 0 {
+		c.InboundMaxBytes = 16 << 10
 	}
 	c.Conn.InstanceID = c.InstanceID
 	return c

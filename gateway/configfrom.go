@@ -30,6 +30,7 @@ func ConfigFrom(c config.Config) Config {
 		HistoryOff:        c.HistoryOff(),
 		HistorySize:       c.HistorySize,
 		ResumeMaxEvents:   c.ResumeMaxEvents,
+		InboundMaxBytes:   c.InboundMaxBytes,
 		Conn: connmgr.Config{
 			SendQueue:                c.WSSendQueue,
 			MaxMessageBytes:          c.WSMaxMessageBytes,

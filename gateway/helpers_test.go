@@ -60,6 +60,7 @@ type testGateway struct {
 	cfg   config.Config
 	store session.Store
 	codec *session.Codec
+	parts wiring.Parts
 }
 
 type gwOptions struct {
@@ -114,7 +115,7 @@ func buildGateway(t testing.TB, o gwOptions) *testGateway {
 		t.Fatal(err)
 	}
 	codec := parts.Codec
-	d := Deps{Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, History: parts.History, Auth: o.auth, Redis: o.redis, Now: o.now}
+	d := Deps{Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, History: parts.History, Inbound: parts.Inbound, Auth: o.auth, Redis: o.redis, Now: o.now}
 	if d.Auth == nil {
 		d.Auth = DevAuthenticator{}
 	}
@@ -125,7 +126,7 @@ func buildGateway(t testing.TB, o gwOptions) *testGateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testGateway{t: t, srv: srv, cfg: cfg, store: d.Store, codec: codec}
+	return &testGateway{t: t, srv: srv, cfg: cfg, store: d.Store, codec: codec, parts: parts}
 }
 
 func (g *testGateway) wsURL() string { return "ws" + strings.TrimPrefix(g.http.URL, "http") + "/ws" }

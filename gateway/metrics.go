@@ -37,6 +37,8 @@ type metrics struct {
 	resumes             *prometheus.CounterVec
 	replayed            prometheus.Counter
 	eventGaps           *prometheus.CounterVec
+	inbound             *prometheus.CounterVec
+	enqueueLatency      prometheus.Histogram
 	gapChecks           prometheus.Counter
 }
 
@@ -76,12 +78,16 @@ func newMetrics(s *Server) *metrics {
 			Help: "Streams whose local connections were closed with 4010 to resume because this instance missed events of them, by stream (user, all) and cause (offsets: a hole in the offsets the bus delivered; bus_gap: the history moved on while the subscription was cut; unreadable: that could not be checked)."}, []string{"stream", "cause"}),
 		gapChecks: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_event_gap_checks_total",
 			Help: "Checks of every followed stream after the pub/sub subscription came back from a gap."}),
+		inbound: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_inbound_messages_total",
+			Help: "Client messages by result: queued (acked), or the error code the client got (too_large, rate_limited, queue_full, unavailable, invalid)."}, []string{"result"}),
+		enqueueLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sessiongate_inbound_enqueue_seconds",
+			Help: "Time to queue one client message durably (the ack waits for it).", Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
 	// The revocation unit registers its own metrics (revocations,
 	// reconciles, store resets) on reg.
 	for _, c := range []prometheus.Collector{m.connects, m.disconnects, m.sent, m.dropped, m.slowConsumer,
 		m.handshake, m.handshakeRefused, m.redisLatency, m.events, m.publishErrors, m.rateLimited, m.capCloses, m.inboundLimited,
-		m.historyAppends, m.historyAppendErrors, m.historyReads, m.resumes, m.replayed, m.eventGaps, m.gapChecks} {
+		m.historyAppends, m.historyAppendErrors, m.historyReads, m.resumes, m.replayed, m.eventGaps, m.gapChecks, m.inbound, m.enqueueLatency} {
 		f(c)
 	}
 	limit := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "sessiongate_connection_limit",
@@ -126,8 +132,9 @@ func (m *metrics) connHooks(_ *zap.Logger) connmgr.Hooks {
 				m.inboundLimited.Inc()
 			}
 		},
-		OnSent:    func(n int) { m.sent.Add(float64(n)) },
-		OnDropped: func(n int) { m.dropped.Add(float64(n)) },
+		OnRateLimited: func(*connmgr.Info) { m.inbound.WithLabelValues(connmgr.ErrCodeRateLimited).Inc() },
+		OnSent:        func(n int) { m.sent.Add(float64(n)) },
+		OnDropped:     func(n int) { m.dropped.Add(float64(n)) },
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/history"
+	"github.com/sessiongate/sessiongate/inbound"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/redisconn"
 	"github.com/sessiongate/sessiongate/revocation"
@@ -31,6 +32,8 @@ type Deps struct {
 	// History stores every published message and publishes it on Bus's
 	// channel (Config.EventChannel) in the same step.
 	History History
+	// Inbound queues client messages for the application's workers.
+	Inbound inbound.Producer
 	Auth    Authenticator
 	// Redis is the process's Redis connection manager, or nil in embedded
 	// mode. /readyz reports its health.
@@ -97,6 +100,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 		return nil, errors.New("gateway: Deps.Auth is required")
 	case d.History == nil:
 		return nil, errors.New("gateway: Deps.History is required")
+	case d.Inbound == nil:
+		return nil, errors.New("gateway: Deps.Inbound is required")
 	}
 	if d.Now == nil {
 		d.Now = time.Now
@@ -113,7 +118,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.metrics = newMetrics(s)
 	s.reader = history.NewCoalescing(d.History)
 	s.gapCheck = make(chan struct{}, 1)
-	s.conns = connmgr.New(cfg.Conn, d.Log.Named("conn"), s.metrics.connHooks(d.Log))
+	hooks := s.metrics.connHooks(d.Log)
+	hooks.OnMessage = s.onMessage
+	s.conns = connmgr.New(cfg.Conn, d.Log.Named("conn"), hooks)
 	rev, err := revocation.New(revocation.Config{
 		InstanceID:    cfg.InstanceID,
 		SweepInterval: cfg.ReconcileInterval,

@@ -24,6 +24,8 @@ import (
 
 	"github.com/sessiongate/sessiongate/config"
 	"github.com/sessiongate/sessiongate/gateway"
+	"github.com/sessiongate/sessiongate/inbound"
+	"github.com/sessiongate/sessiongate/inbound/echo"
 	"github.com/sessiongate/sessiongate/internal/wiring"
 	"github.com/sessiongate/sessiongate/redisconn"
 )
@@ -98,7 +100,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 	if err != nil {
 		return err
 	}
-	deps.Codec, deps.Store, deps.Bus, deps.History = parts.Codec, parts.Store, parts.Bus, parts.History
+	deps.Codec, deps.Store, deps.Bus, deps.History, deps.Inbound = parts.Codec, parts.Store, parts.Bus, parts.History, parts.Inbound
 
 	switch cfg.AuthMode {
 	case "webhook":
@@ -128,6 +130,26 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on GATEWAY_ADDR %s: %w", cfg.Addr, err)
+	}
+	if rdb == nil && cfg.DemoEnabled {
+		// Embedded: the inbound queue lives in this process, so the example
+		// worker the demo page talks to runs here too (with Redis it is
+		// cmd/worker, a process of its own).
+		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			w := inbound.Worker{
+				Consumer: parts.Inbound,
+				Name:     cfg.InstanceID + "-echo",
+				Default:  echo.Handler(inbound.RedisReplier{History: parts.History, Channel: wiring.EventChannel(cfg)}, cfg.InstanceID+"-echo"),
+				Log:      log.Named("worker"),
+			}
+			if err := w.Run(wctx); err != nil && wctx.Err() == nil {
+				log.Error("example worker stopped", zap.Error(err))
+			}
+		}()
+		defer func() { cancel(); <-done }()
 	}
 	return srv.Run(ctx, ln)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/config"
 	"github.com/sessiongate/sessiongate/history"
+	"github.com/sessiongate/sessiongate/inbound"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/session"
 )
@@ -29,6 +30,30 @@ type Parts struct {
 	// the channel), or the memory history whose publish hook hands the
 	// envelope to the in-process bus. With history off it still publishes.
 	History History
+	// Inbound is the queue of client messages: Redis Streams, or the
+	// in-process queue in embedded mode.
+	Inbound Inbound
+}
+
+// Inbound is the inbound queue as a process uses it: the gateway
+// produces, an in-process worker consumes, the admin API reads.
+// *inbound.Redis and *inbound.Memory.
+type Inbound interface {
+	inbound.Producer
+	inbound.Consumer
+	inbound.Admin
+}
+
+// InboundConfig is the inbound queue configuration cfg sets.
+func InboundConfig(cfg config.Config) inbound.Config {
+	return inbound.Config{
+		Partitions:        cfg.InboundPartitions,
+		MaxLen:            cfg.InboundMaxLen,
+		VisibilityTimeout: cfg.InboundVisibilityTimeout,
+		MaxDeliveries:     cfg.InboundMaxDeliveries,
+		Group:             cfg.InboundGroup,
+		Prefix:            cfg.KeyPrefix,
+	}
 }
 
 // History is what the gateway needs of a history: *history.Redis and
@@ -88,6 +113,7 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger, now fu
 				Now:     now,
 				Publish: func(_ string, msg []byte) { bus.Deliver(msg) },
 			}),
+			Inbound: inbound.NewMemory(InboundConfig(cfg), inbound.MemoryOptions{Now: now}),
 		}, nil
 	}
 	store, err := session.NewRedisStore(rdb, codec, keys, opts)
@@ -99,5 +125,6 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger, now fu
 		Store:   store,
 		Bus:     pubsub.NewRedisBus(rdb, pubsub.RedisConfig{Channel: EventChannel(cfg)}, log.Named("pubsub")),
 		History: history.NewRedis(rdb, HistoryConfig(cfg)),
+		Inbound: inbound.NewRedis(rdb, InboundConfig(cfg)),
 	}, nil
 }
