@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +176,89 @@ func TestInboundRedisDown(t *testing.T) {
 	waitFor(t, generous, "acked again once Redis is back", func() bool {
 		return c.send(t, `{"type":"message","id":"up","data":{}}`).Type == "ack"
 	})
+}
+
+// The operators' API: stats, dead letters with their error, re-drive;
+// and the queue's gauges on /metrics.
+func TestInboundAdminAPI(t *testing.T) {
+	g := startGateway(t, gwOptions{env: map[string]string{"INBOUND_MAX_DELIVERIES": "1"}})
+	tok, _ := g.createSession("alice")
+	c := g.dialToken(tok)
+	c.mustNext("welcome")
+	for i := range 2 {
+		if a := c.send(t, fmt.Sprintf(`{"type":"message","id":"m%d","event":"boom","data":{}}`, i)); a.Type != "ack" {
+			t.Fatalf("m%d: %+v", i, a)
+		}
+	}
+	var st inbound.Stats
+	getJSON(t, g, "/api/v1/inbound", &st)
+	if st.Length != 2 || st.Dead != 0 || len(st.Partitions) != 16 {
+		t.Fatalf("stats %+v", st)
+	}
+	if m := g.metricsText(); !strings.Contains(m, "sessiongate_inbound_queue_length 2") {
+		t.Fatalf("/metrics lacks the queue length:\n%s", grepLines(m, "inbound"))
+	}
+	// A worker whose handler fails permanently dead-letters both.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- inbound.Worker{Consumer: g.parts.Inbound, Name: "failing", Block: 100 * time.Millisecond,
+			Default: func(context.Context, *inbound.Message) error { return inbound.Permanent(fmt.Errorf("no handler for boom")) },
+		}.Run(ctx)
+	}()
+	waitFor(t, generous, "both messages dead-lettered", func() bool {
+		getJSON(t, g, "/api/v1/inbound", &st)
+		return st.Dead == 2 && st.Length == 0
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var dl struct {
+		DeadLetters []inbound.DeadLetter `json:"dead_letters"`
+	}
+	getJSON(t, g, "/api/v1/inbound/dead-letters?limit=1", &dl)
+	if len(dl.DeadLetters) != 1 || dl.DeadLetters[0].Message.ClientID != "m0" || dl.DeadLetters[0].Message.UserID != "alice" ||
+		!strings.Contains(dl.DeadLetters[0].Error, "no handler for boom") {
+		t.Fatalf("first dead letter page %+v", dl)
+	}
+	getJSON(t, g, "/api/v1/inbound/dead-letters?after="+dl.DeadLetters[0].ID, &dl)
+	if len(dl.DeadLetters) != 1 || dl.DeadLetters[0].Message.ClientID != "m1" {
+		t.Fatalf("second dead letter page %+v", dl)
+	}
+	for _, bad := range []string{"?limit=0", "?limit=1001", "?limit=x", "?after=not-an-id"} {
+		if st, body := g.api(http.MethodGet, "/api/v1/inbound/dead-letters"+bad, nil); st != http.StatusBadRequest || decodeError(t, body) != codeBadRequest {
+			t.Fatalf("%s: %d %s", bad, st, body)
+		}
+	}
+	if st, body := g.api(http.MethodPost, "/api/v1/inbound/dead-letters/redrive", map[string]any{"ids": []string{"nope"}}); st != http.StatusBadRequest {
+		t.Fatalf("redrive of a bad id: %d %s", st, body)
+	}
+	// Re-drive one, then the rest.
+	st1, body := g.api(http.MethodPost, "/api/v1/inbound/dead-letters/redrive", map[string]any{"ids": []string{dl.DeadLetters[0].ID}})
+	if st1 != http.StatusOK || !strings.Contains(string(body), `"redriven":1`) {
+		t.Fatalf("redrive one: %d %s", st1, body)
+	}
+	st1, body = g.api(http.MethodPost, "/api/v1/inbound/dead-letters/redrive", nil)
+	if st1 != http.StatusOK || !strings.Contains(string(body), `"redriven":1`) {
+		t.Fatalf("redrive the rest: %d %s", st1, body)
+	}
+	getJSON(t, g, "/api/v1/inbound", &st)
+	if st.Length != 2 || st.Dead != 0 {
+		t.Fatalf("after the re-drive: %+v", st)
+	}
+	if st, body := doJSON(t, g.http.URL, http.MethodGet, "/api/v1/inbound", nil, ""); st != http.StatusUnauthorized {
+		t.Fatalf("without an API key: %d %s", st, body)
+	}
+}
+
+func getJSON(t *testing.T, g *testGateway, path string, out any) {
+	t.Helper()
+	st, body := g.api(http.MethodGet, path, nil)
+	if st != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, st, body)
+	}
+	if err := json.Unmarshal(body, out); err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
 }

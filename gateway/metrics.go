@@ -96,6 +96,7 @@ func newMetrics(s *Server) *metrics {
 	limit.WithLabelValues("user").Set(float64(s.cfg.Conn.MaxConnectionsPerUser))
 	limit.WithLabelValues("session").Set(float64(s.cfg.Conn.MaxConnectionsPerSession))
 	f(limit)
+	f(newQueueCollector(s.d.Inbound))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_connections_open", Help: "Open WebSocket connections."},
 		func() float64 { return float64(s.conns.Stats().Connections) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_sessions_connected", Help: "Distinct sessions with an open connection here."},

@@ -59,6 +59,9 @@ func (s *Server) routes() *echo.Echo {
 	api.GET("/users/:user_id/history", s.apiUserHistory)
 	api.POST("/publish", s.apiPublish)
 	api.GET("/cluster", s.apiCluster)
+	api.GET("/inbound", s.apiInbound)
+	api.GET("/inbound/dead-letters", s.apiDeadLetters)
+	api.POST("/inbound/dead-letters/redrive", s.apiRedrive)
 	return e
 }
 

@@ -15,7 +15,6 @@ import (
 
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/history"
-	"github.com/sessiongate/sessiongate/inbound"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/redisconn"
 	"github.com/sessiongate/sessiongate/revocation"
@@ -32,8 +31,9 @@ type Deps struct {
 	// History stores every published message and publishes it on Bus's
 	// channel (Config.EventChannel) in the same step.
 	History History
-	// Inbound queues client messages for the application's workers.
-	Inbound inbound.Producer
+	// Inbound queues client messages for the application's workers and
+	// serves the operators' API and metrics of the queue.
+	Inbound Inbound
 	Auth    Authenticator
 	// Redis is the process's Redis connection manager, or nil in embedded
 	// mode. /readyz reports its health.

@@ -123,6 +123,8 @@ func Events() map[string]Event {
 		ev("history read failed", errorLvl, "op:s", "", "the history API could not read a stream; it answered 503"),
 		ev("events missed", warn, "stream:s user_id:s cause:s last_offset:n offset:n epoch_changed:b closed:n", "", "this instance missed events of a stream (a hole in the offsets, or the history moved on while pub/sub was cut); the stream's local connections were closed with 4010 to resume"),
 		ev("inbound enqueue failed", warn, "user_id:s conn_id:s", "", "a client message could not be queued (Redis unreachable); the client got an unavailable error"),
+		ev("inbound dead letters redriven", info, "redriven:n asked:n", "", "an operator queued dead letters again (asked 0: all)"),
+		ev("inbound admin failed", warn, "op:s", "", "the inbound admin API could not reach the queue; it answered 503"),
 		ev("inbound worker started", info, "worker:s concurrency:n", "", "a worker (the embedded example worker, or cmd/worker) reads the inbound queue"),
 		ev("inbound worker stopping", info, "worker:s", "", ""),
 		ev("inbound worker stop timed out", errorLvl, "worker:s timeout:n", "", "handlers still running at the stop timeout were cancelled; their messages stay pending for redelivery"),
