@@ -203,7 +203,9 @@ func TestInboundAdminAPI(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- inbound.Worker{Consumer: g.parts.Inbound, Name: "failing", Block: 100 * time.Millisecond,
-			Default: func(context.Context, *inbound.Message) error { return inbound.Permanent(fmt.Errorf("no handler for boom")) },
+			Default: func(context.Context, *inbound.Message) error {
+				return inbound.Permanent(fmt.Errorf("no handler for boom"))
+			},
 		}.Run(ctx)
 	}()
 	waitFor(t, generous, "both messages dead-lettered", func() bool {
