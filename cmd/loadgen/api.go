@@ -124,3 +124,19 @@ func (a *apiClient) revoke(ctx context.Context, handle string) error {
 func (a *apiClient) publish(ctx context.Context, body []byte) error {
 	return a.do(ctx, http.MethodPost, "/api/v1/publish", body, http.StatusAccepted, nil)
 }
+
+// published is the answer to a publish: the event's position in its
+// history stream (empty with history off).
+type published struct {
+	ID     string `json:"id"`
+	Stream string `json:"stream"`
+	Epoch  string `json:"epoch"`
+	Offset uint64 `json:"offset"`
+}
+
+// publishAt is publish, returning the event's position.
+func (a *apiClient) publishAt(ctx context.Context, body []byte) (published, error) {
+	var p published
+	err := a.do(ctx, http.MethodPost, "/api/v1/publish", body, http.StatusAccepted, &p)
+	return p, err
+}

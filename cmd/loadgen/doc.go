@@ -1,6 +1,8 @@
 // Command loadgen measures a sessiongate gateway over its real protocol and
 // puts every figure next to a floor: a bare coder/websocket server doing the
-// same job, or a raw Redis PUBLISH->SUBSCRIBE hop.
+// same job, a raw Redis PUBLISH->SUBSCRIBE hop, or (for the event history)
+// a raw XADD+PUBLISH pipelined to a SUBSCRIBE. The "resume" phase kills a
+// gateway holding N connections and measures their resume storm on another.
 //
 // It orchestrates everything itself: a redis-server on a free port, one or
 // two gateway instances (bin/gateway), the floor server (its own subcommand,
@@ -12,6 +14,8 @@
 // Usage:
 //
 //	loadgen -profile small|full [-gateway bin/gateway] [-out bench-results]
+//	        [-phases gateway,floor,revocation,history,resume] [-no-pin]
+//	        [-storm-cpuprofile file]
 //	loadgen floor-server -addr 127.0.0.1:0   (started by loadgen itself)
 //
 // The client side is a minimal hand-written WebSocket client over net.Conn

@@ -38,8 +38,9 @@ func runMain(args []string) error {
 	prof := fs.String("profile", "small", "load profile: small | full")
 	gw := fs.String("gateway", "bin/gateway", "gateway binary")
 	out := fs.String("out", "bench-results", "directory for <profile>.json and server logs")
-	phases := fs.String("phases", "gateway,floor,revocation", "comma-separated phases to run")
+	phases := fs.String("phases", "gateway,floor,revocation,history,resume", "comma-separated phases to run")
 	noPin := fs.Bool("no-pin", false, "do not pin servers to core 0 and the generator to core 1")
+	stormProf := fs.String("storm-cpuprofile", "", "write a CPU profile of the gateway the resume storm reconnects to, over the storm, to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -82,8 +83,8 @@ func runMain(args []string) error {
 	defer stop()
 
 	r := &runner{
-		phases: *phases,
-		p:      p, gatewayBin: gwBin, self: self, serverCPU: serverCPU,
+		phases: *phases, stormProfile: *stormProf,
+		p: p, gatewayBin: gwBin, self: self, serverCPU: serverCPU,
 		logDir: filepath.Join(*out, "logs"), d: newDialers(10 * time.Second),
 		secret: randHex(32), encKey: randHex(32),
 		logf: func(format string, a ...any) {
@@ -126,7 +127,7 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	defer a.api.close()
-	n := p.MemLevels[len(p.MemLevels)-1]
+	n := max(p.MemLevels[len(p.MemLevels)-1], p.HistConns, p.StormConns)
 	users := make([]string, n)
 	for i := range users {
 		users[i] = fmt.Sprintf("u-%06d", i)
@@ -161,17 +162,29 @@ func (r *runner) run(ctx context.Context) error {
 			return fmt.Errorf("floor phase: %w", err)
 		}
 	}
-	if !r.enabled("revocation") {
-		return nil
+	if r.enabled("revocation") {
+		others := tokens[:min(p.RevokeOthers, len(tokens))]
+		for len(others) < p.RevokeOthers {
+			others = append(others, tokens[len(others)%len(tokens)])
+		}
+		res.Revocation, res.RedisHop, err = r.revocation(ctx, a, others)
+		if err != nil {
+			return fmt.Errorf("revocation phase: %w", err)
+		}
 	}
-
-	others := tokens[:min(p.RevokeOthers, len(tokens))]
-	for len(others) < p.RevokeOthers {
-		others = append(others, tokens[len(others)%len(tokens)])
+	if r.enabled("history") {
+		h, err := r.historyPhase(ctx, users, tokens)
+		res.History = &h
+		if err != nil {
+			return fmt.Errorf("history phase: %w", err)
+		}
 	}
-	res.Revocation, res.RedisHop, err = r.revocation(ctx, a, others)
-	if err != nil {
-		return fmt.Errorf("revocation phase: %w", err)
+	if r.enabled("resume") {
+		s, err := r.resumePhase(ctx, a.api, users, tokens)
+		res.Resume = &s
+		if err != nil {
+			return fmt.Errorf("resume phase: %w", err)
+		}
 	}
 	return nil
 }

@@ -82,6 +82,17 @@ func (p *proc) stop(grace time.Duration) {
 	p.log.Close()
 }
 
+// kill sends SIGKILL (an instance lost, not stopped) and waits for the
+// process to be gone.
+func (p *proc) kill() {
+	if p == nil || p.exited() {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	p.log.Close()
+}
+
 // cpuSeconds is user+system CPU time of pid (0 = this process).
 func cpuSeconds(pid int) (float64, error) {
 	path := "/proc/self/stat"

@@ -33,6 +33,27 @@ type profile struct {
 	RevokeOthers int `json:"revoke_others"`
 	// RedisHops raw PUBLISH->SUBSCRIBE samples.
 	RedisHops int `json:"redis_hops"`
+
+	// History phase: HistConns connections (one per user), HistPublishes
+	// publishes to users round-robin with HistConc in flight, then
+	// HistLatencySamples with one in flight; once with history on, once
+	// off, and against the raw XADD+PUBLISH floor.
+	HistConns          int `json:"history_conns"`
+	HistPublishes      int `json:"history_publishes"`
+	HistConc           int `json:"history_concurrency"`
+	HistLatencySamples int `json:"history_latency_samples"`
+
+	// Resume storm: StormConns connections (distinct users) on the killed
+	// instance; each misses StormUserEvents events of its user's stream and
+	// StormAllEvents broadcast events, then all reconnect to the other
+	// instance with StormConc handshakes (TCP + HTTP upgrade) in flight.
+	StormConns      int `json:"storm_conns"`
+	StormUserEvents int `json:"storm_user_events"`
+	StormAllEvents  int `json:"storm_all_events"`
+	StormConc       int `json:"storm_concurrency"`
+	// StormProfileSec is the length of the storm's CPU profile
+	// (-storm-cpuprofile).
+	StormProfileSec int `json:"storm_profile_s"`
 }
 
 func profileByName(name string) (profile, error) {
@@ -43,6 +64,8 @@ func profileByName(name string) (profile, error) {
 			HandshakeRun: 5 * time.Second, HandshakeConc: 32,
 			FanoutBatches: 5, FanoutBatch: 40, UserPublishes: 20000, UserConc: 32,
 			Revocations: 1000, RevokeOthers: 2000, RedisHops: 2000,
+			HistConns: 2000, HistPublishes: 10000, HistConc: 32, HistLatencySamples: 2000,
+			StormConns: 2000, StormUserEvents: 3, StormAllEvents: 10, StormConc: 512, StormProfileSec: 3,
 		}, nil
 	case "full":
 		return profile{
@@ -50,6 +73,8 @@ func profileByName(name string) (profile, error) {
 			HandshakeRun: 15 * time.Second, HandshakeConc: 64,
 			FanoutBatches: 5, FanoutBatch: 40, UserPublishes: 50000, UserConc: 64,
 			Revocations: 2000, RevokeOthers: 10000, RedisHops: 5000,
+			HistConns: 10000, HistPublishes: 30000, HistConc: 64, HistLatencySamples: 5000,
+			StormConns: 10000, StormUserEvents: 3, StormAllEvents: 10, StormConc: 512, StormProfileSec: 10,
 		}, nil
 	}
 	return profile{}, fmt.Errorf("loadgen: unknown profile %q (small|full)", name)

@@ -22,6 +22,8 @@ type results struct {
 	Floor       serverSide       `json:"floor"`
 	RedisHop    latency          `json:"redis_hop_floor"`
 	Revocation  revocationResult `json:"revocation"`
+	History     *historyResult   `json:"history,omitempty"`
+	Resume      *stormResult     `json:"resume,omitempty"`
 	Goals       []goal           `json:"goals"`
 	Errors      []string         `json:"errors,omitempty"`
 }
@@ -72,8 +74,39 @@ func machineInfo(pinned string, nofile uint64) machine {
 
 const kib = 1024.0
 
-// judge fills res.Goals from the figures.
+// ranSides reports whether the gateway or floor phase ran.
+func (res *results) ranSides() bool { return len(res.Gateway.Memory)+len(res.Floor.Memory) > 0 }
+
+// judge fills res.Goals from the figures of the phases that ran.
 func (res *results) judge() {
+	if res.ranSides() {
+		res.judgeSides()
+	}
+	if res.Revocation.Revocations > 0 {
+		res.judgeRevocation()
+	}
+	if h := res.History; h != nil {
+		res.Goals = append(res.Goals, goal{
+			Name:   "history's cost on publish throughput (gateway publish API, history on vs off)",
+			Target: "<= 25%",
+			Measured: fmt.Sprintf("%.0f/s on vs %.0f/s off = %.0f%% cost (floors: XADD+PUBLISH %.0f/s, PUBLISH %.0f/s)",
+				h.On.PerSec, h.Off.PerSec, h.costPct(), h.Floor.PerSec, h.FloorPublish.PerSec),
+			Met: h.Off.PerSec > 0 && h.costPct() <= 25 && h.On.Error == "" && h.Off.Error == "",
+		})
+	}
+	if s := res.Resume; s != nil {
+		res.Goals = append(res.Goals, goal{
+			Name:   "resume storm: first reconnect to all live, no event missed or doubled",
+			Target: "<= 5 s at 10k connections",
+			Measured: fmt.Sprintf("%.2f s for %d of %d clients (%d events replayed, %.0f/s; missing %d, duplicates %d, not recovered %d)",
+				s.DurationSec, s.Live, s.Conns, s.Replayed, s.ReplayedPerSec, s.Missing, s.Duplicates, s.NotRecovered),
+			Met: s.Conns >= 10000 && s.Live == s.Conns && s.DurationSec <= 5 && s.Missing == 0 && s.Duplicates == 0 &&
+				s.Extra == 0 && s.WrongEpoch == 0 && s.BarrierMissing == 0,
+		})
+	}
+}
+
+func (res *results) judgeSides() {
 	g, f := res.Gateway, res.Floor
 	var memG, memF memPoint
 	if len(g.Memory) > 0 {
@@ -110,15 +143,6 @@ func (res *results) judge() {
 			g.Handshake.PerSec, f.Handshake.PerSec, 100*hr, cpuPer(g.Handshake), cpuPer(f.Handshake), 100*ratio(cpuPer(f.Handshake), cpuPer(g.Handshake))),
 		Met: hr >= 0.8 && g.Handshake.Failed == 0,
 	})
-	rv := res.Revocation
-	rr := ratio(rv.Latency.P99, res.RedisHop.P99)
-	res.Goals = append(res.Goals, goal{
-		Name:   "cross-instance revocation p99 vs raw pub/sub hop p99",
-		Target: "<= 3x, with 10k other conns open",
-		Measured: fmt.Sprintf("%.2f ms vs %.2f ms = %.1fx (%d revocations, %d other conns open)",
-			rv.Latency.P99, res.RedisHop.P99, rr, rv.Latency.N, rv.OthersOpen),
-		Met: rr > 0 && rr <= 3 && rv.OthersOpen >= 10000 && rv.TimedOut == 0 && rv.WrongCode == 0,
-	})
 	fr := ratio(g.FanoutAll.PerSec, f.FanoutAll.PerSec)
 	res.Goals = append(res.Goals, goal{
 		Name:   "fan-out publish-to-all vs bare fan-out floor",
@@ -129,13 +153,52 @@ func (res *results) judge() {
 	})
 }
 
+func (res *results) judgeRevocation() {
+	rv := res.Revocation
+	rr := ratio(rv.Latency.P99, res.RedisHop.P99)
+	res.Goals = append(res.Goals, goal{
+		Name:   "cross-instance revocation p99 vs raw pub/sub hop p99",
+		Target: "<= 3x, with 10k other conns open",
+		Measured: fmt.Sprintf("%.2f ms vs %.2f ms = %.1fx (%d revocations, %d other conns open)",
+			rv.Latency.P99, res.RedisHop.P99, rr, rv.Latency.N, rv.OthersOpen),
+		Met: rr > 0 && rr <= 3 && rv.OthersOpen >= 10000 && rv.TimedOut == 0 && rv.WrongCode == 0,
+	})
+}
+
 // printTable writes the human summary.
 func (res *results) printTable(w io.Writer) {
-	g, f := res.Gateway, res.Floor
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "\nsessiongate load profile %q — %d cores, %s, %s, pinning: %s\nload average at start %s, at end %s (others' CPU below: other workloads on the machine)\n\n",
 		res.Profile.Name, res.Machine.NProc, res.Machine.CPUModel, res.Machine.GoVersion, res.Machine.Pinned, res.Machine.LoadStart, res.Machine.LoadEnd)
 	fmt.Fprintln(tw, "figure\tgateway\tfloor\tratio\t")
+	if res.ranSides() {
+		res.printSides(tw)
+	}
+	if res.Revocation.Revocations > 0 {
+		res.printRevocation(tw)
+	}
+	if res.History != nil {
+		res.History.print(tw)
+	}
+	if res.Resume != nil {
+		res.Resume.print(tw)
+	}
+	_ = tw.Flush()
+	fmt.Fprintln(w, "\ngoals:")
+	for _, gl := range res.Goals {
+		mark := "GAP"
+		if gl.Met {
+			mark = "met"
+		}
+		fmt.Fprintf(w, "  [%s] %s (%s): %s\n", mark, gl.Name, gl.Target, gl.Measured)
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintln(w, "error:", e)
+	}
+}
+
+func (res *results) printSides(tw io.Writer) {
+	g, f := res.Gateway, res.Floor
 	for i := range min(len(g.Memory), len(f.Memory)) {
 		mg, mf := g.Memory[i], f.Memory[i]
 		fmt.Fprintf(tw, "RSS per idle conn @%d (KiB)\t%.2f\t%.2f\t%.2f\t\n", mg.Conns, mg.RSSPerConn/kib, mf.RSSPerConn/kib, ratio(mg.RSSPerConn, mf.RSSPerConn))
@@ -153,27 +216,18 @@ func (res *results) printTable(w io.Writer) {
 		fmt.Fprintf(tw, "  server CPU-s per 1M deliveries\t%.2f\t%.2f\t%.2f\t\n", row.g.CPUSecPerM, row.f.CPUSecPerM, ratio(row.g.CPUSecPerM, row.f.CPUSecPerM))
 		fmt.Fprintf(tw, "  server / loadgen / others CPU (%% core)\t%s\t%s\t\t\n", row.g.CPU.triple(), row.f.CPU.triple())
 	}
+	if hb := g.Heartbeat; hb != nil {
+		fmt.Fprintf(tw, "heartbeats: CPU %% core @%d, ping %s\t%.2f\t%.2f (idle)\t\t\n", hb.Conns, hb.PingInterval, hb.CPU.ServerPctCore, g.IdleCPU.ServerPctCore)
+		fmt.Fprintf(tw, "  µs CPU per ping / 19k@25s proj. %%\t%.1f / %.2f\t\t\t\n", hb.MicrosPerPing, hb.Projected19kPct)
+	}
+}
+
+func (res *results) printRevocation(tw io.Writer) {
 	rv := res.Revocation
 	fmt.Fprintf(tw, "revocation A->B p50 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P50, res.RedisHop.P50, ratio(rv.Latency.P50, res.RedisHop.P50))
 	fmt.Fprintf(tw, "revocation A->B p90 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P90, res.RedisHop.P90, ratio(rv.Latency.P90, res.RedisHop.P90))
 	fmt.Fprintf(tw, "revocation A->B p99 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P99, res.RedisHop.P99, ratio(rv.Latency.P99, res.RedisHop.P99))
 	fmt.Fprintf(tw, "  (n=%d, %d others open, API p50 %.3f ms)\t\t\t\t\n", rv.Latency.N, rv.OthersOpen, rv.APILatency.P50)
-	if hb := g.Heartbeat; hb != nil {
-		fmt.Fprintf(tw, "heartbeats: CPU %% core @%d, ping %s\t%.2f\t%.2f (idle)\t\t\n", hb.Conns, hb.PingInterval, hb.CPU.ServerPctCore, g.IdleCPU.ServerPctCore)
-		fmt.Fprintf(tw, "  µs CPU per ping / 19k@25s proj. %%\t%.1f / %.2f\t\t\t\n", hb.MicrosPerPing, hb.Projected19kPct)
-	}
-	_ = tw.Flush()
-	fmt.Fprintln(w, "\ngoals:")
-	for _, gl := range res.Goals {
-		mark := "GAP"
-		if gl.Met {
-			mark = "met"
-		}
-		fmt.Fprintf(w, "  [%s] %s (%s): %s\n", mark, gl.Name, gl.Target, gl.Measured)
-	}
-	for _, e := range res.Errors {
-		fmt.Fprintln(w, "error:", e)
-	}
 }
 
 func (res *results) writeJSON(dir string) (string, error) {

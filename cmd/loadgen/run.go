@@ -16,14 +16,17 @@ import (
 
 // runner holds what one run starts and must stop.
 type runner struct {
-	phases     string
-	p          profile
-	gatewayBin string
-	self       string
-	logDir     string
-	serverCPU  string // taskset list for servers, "" when unpinned
-	d          *dialers
-	logf       func(format string, args ...any)
+	phases string
+	// stormProfile, when set, is where the resume storm's gateway CPU
+	// profile is written.
+	stormProfile string
+	p            profile
+	gatewayBin   string
+	self         string
+	logDir       string
+	serverCPU    string // taskset list for servers, "" when unpinned
+	d            *dialers
+	logf         func(format string, args ...any)
 
 	secret, encKey string
 	redis          *proc
@@ -91,8 +94,9 @@ func randHex(n int) string {
 }
 
 // startGateway starts one gateway instance on a free port, sharing the
-// run's Redis and secrets, and waits for /readyz.
-func (r *runner) startGateway(ctx context.Context, id string) (*instance, error) {
+// run's Redis and secrets, and waits for /readyz. extra is appended to its
+// environment (later entries win).
+func (r *runner) startGateway(ctx context.Context, id string, extra ...string) (*instance, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -113,7 +117,7 @@ func (r *runner) startGateway(ctx context.Context, id string) (*instance, error)
 	base := "http://" + addr
 	// RATE_LIMIT_RPS=0 turns the per-IP limit off: the load comes from a
 	// few hundred addresses, far over any per-client limit.
-	p, err := startProc(id, r.serverCPU, r.logDir, r.gatewayBin, nil, append(env, "RATE_LIMIT_RPS=0"))
+	p, err := startProc(id, r.serverCPU, r.logDir, r.gatewayBin, nil, append(append(env, "RATE_LIMIT_RPS=0"), extra...))
 	if err != nil {
 		return nil, err
 	}
