@@ -3,6 +3,7 @@ package connmgr
 import (
 	"context"
 	"errors"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,15 +86,24 @@ func (m *Manager) flush(c *conn) { m.flushFrom(c, nil) }
 
 // flushFrom is flush writing head first, then the queue. Closing drops
 // what is left of both.
+//
+// On an upgraded connection, frames written while more are waiting are
+// corked: they collect in one buffer that goes out in one write once the
+// batch is done (a resume's welcome and replay, a burst of events), not
+// one syscall per frame.
 func (m *Manager) flushFrom(c *conn, head [][]byte) {
 	// One deadline serves many frames (a timer per frame is most of the cost
 	// of a small write); see writeDeadline.
 	dl := writeDeadline{clock: m.clock}
 	defer dl.stop()
+	corked := false
 	for {
 		c.mu.Lock()
 		if c.closing {
 			c.mu.Unlock()
+			if corked {
+				_ = c.idle.uncork(m.cfg.WriteTimeout) // the close handshake follows
+			}
 			m.finishClose(c)
 			return
 		}
@@ -101,6 +111,14 @@ func (m *Manager) flushFrom(c *conn, head [][]byte) {
 		switch {
 		case len(head) > 0:
 			frame, head[0], head = head[0], nil, head[1:]
+		case len(c.queue) == 0 && corked:
+			// Write the batch before giving up the token, then look again.
+			c.mu.Unlock()
+			corked = false
+			if err := c.idle.uncork(m.cfg.WriteTimeout); err != nil {
+				m.writeFailed(c, err)
+			}
+			continue
 		case len(c.queue) == 0:
 			c.queue = nil // an idle connection keeps no queue memory
 			c.flushing = false
@@ -111,22 +129,34 @@ func (m *Manager) flushFrom(c *conn, head [][]byte) {
 			c.queue[0] = nil
 			c.queue = c.queue[1:]
 		}
+		more := len(head) > 0 || len(c.queue) > 0
 		c.mu.Unlock()
 
+		if more && !corked && c.idle != nil {
+			c.idle.cork()
+			corked = true
+		}
 		err := c.ws.Write(dl.get(m.cfg.WriteTimeout), websocket.MessageText, frame)
 		if err != nil {
-			code := CodeAbnormal
-			if errors.Is(err, context.DeadlineExceeded) {
-				code = CodeSlowConsumer
-			}
-			m.log.Debug("connection write failed", zap.String("conn_id", c.info.ID), zap.Error(err))
-			m.closeConn(c, code, true)
+			m.writeFailed(c, err)
 			continue
 		}
 		if m.hooks.OnSent != nil {
 			m.hooks.OnSent(1)
 		}
 	}
+}
+
+// writeFailed closes c after a failed write: 4000 when it timed out (a
+// client too slow to read), 1006 otherwise. The caller holds the flush
+// token, so the close runs inline, on its next look at c.
+func (m *Manager) writeFailed(c *conn, err error) {
+	code := CodeAbnormal
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+		code = CodeSlowConsumer
+	}
+	m.log.Debug("connection write failed", zap.String("conn_id", c.info.ID), zap.Error(err))
+	m.closeConn(c, code, true)
 }
 
 // closeHandshakeLimit bounds a close handshake on an upgraded connection

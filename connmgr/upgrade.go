@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 )
@@ -126,7 +127,7 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		ic.primed = true
 	}
 	h.idle = ic
-	return ic, bufio.NewReadWriter(ic.br, bufio.NewWriterSize(conn, writeBufferSize)), nil
+	return ic, bufio.NewReadWriter(ic.br, bufio.NewWriterSize(ic, writeBufferSize)), nil
 }
 
 // idleConn lets a read loop wait until the socket has input without entering
@@ -143,6 +144,68 @@ type idleConn struct {
 	pending [1]byte
 	has     bool
 	primed  bool // input from the handshake's read buffer is waiting
+
+	// wmu serializes writes with cork and uncork; while corked, writes
+	// collect in wbuf (see Manager.flushFrom).
+	wmu    sync.Mutex
+	corked bool
+	wbuf   []byte
+}
+
+// maxCorked bounds what a corked connection collects before it writes
+// anyway.
+const maxCorked = 64 << 10
+
+// Write implements net.Conn: while corked, p is appended to the batch
+// (written at once when the batch would outgrow maxCorked).
+func (c *idleConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if !c.corked {
+		return c.Conn.Write(p)
+	}
+	if len(c.wbuf)+len(p) > maxCorked {
+		if err := c.writeBatchLocked(0); err != nil {
+			return 0, err
+		}
+		if len(p) > maxCorked {
+			return c.Conn.Write(p)
+		}
+	}
+	c.wbuf = append(c.wbuf, p...)
+	return len(p), nil
+}
+
+// cork starts collecting writes.
+func (c *idleConn) cork() {
+	c.wmu.Lock()
+	c.corked = true
+	c.wmu.Unlock()
+}
+
+// uncork writes what was collected in one write, bounded by timeout, and
+// stops collecting.
+func (c *idleConn) uncork(timeout time.Duration) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.corked = false
+	err := c.writeBatchLocked(timeout)
+	c.wbuf = nil // an idle connection keeps no batch memory
+	return err
+}
+
+// writeBatchLocked writes wbuf, within timeout when it is not 0.
+func (c *idleConn) writeBatchLocked(timeout time.Duration) error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	if timeout > 0 {
+		_ = c.Conn.SetWriteDeadline(time.Now().Add(timeout))
+		defer func() { _ = c.Conn.SetWriteDeadline(time.Time{}) }()
+	}
+	_, err := c.Conn.Write(c.wbuf)
+	c.wbuf = c.wbuf[:0]
+	return err
 }
 
 // Read implements net.Conn.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"go.uber.org/zap"
 
@@ -117,7 +118,7 @@ func (s *Server) connStart(ctx context.Context, userID, handle string, from map[
 			continue
 		}
 		if reason == resumeRecovered {
-			st.Replay = s.appendReplay(st.Replay, str.wire, res, userID, handle)
+			st.Replay = s.appendReplay(st.Replay, str.name, res, userID, handle)
 		}
 		through[i] = res.Current
 		st.Positions[str.wire] = connmgr.StreamPosition{Epoch: res.Current.Epoch, Offset: res.Current.Offset}
@@ -202,26 +203,72 @@ func (s *Server) lose(st *connmgr.Start, stream string) {
 	st.Lost = append(st.Lost, stream)
 }
 
-// appendReplay appends to frames the events of res meant for a connection
-// of userID and handle: every event of the broadcast stream, and those of
-// the user's stream sent to the user or to this session (the user's other
-// sessions' events are in the stream too).
-func (s *Server) appendReplay(frames [][]byte, wire string, res history.Result, userID, handle string) [][]byte {
+// appendReplay appends to frames the events of res (of stream) meant for
+// a connection of userID and handle: every event of the broadcast stream,
+// and those of the user's stream sent to the user or to this session (the
+// user's other sessions' events are in the stream too). Each event is
+// decoded and encoded into its frame once (s.replayFrames): a mass
+// reconnect replays the same events to many clients.
+func (s *Server) appendReplay(frames [][]byte, stream string, res history.Result, userID, handle string) [][]byte {
 	n := len(frames)
 	for _, ev := range res.Events {
-		e, err := pubsub.Decode(ev.Data)
-		if err != nil || e.Target == nil {
-			// Only the gateway appends, always a valid message event.
-			s.log.Error("history event unreadable", zap.String("stream", wire), zap.Uint64("offset", ev.Offset), zap.Error(err))
+		rf, ok := s.replayFrames.get(stream, res.Current.Epoch, ev.Offset)
+		if !ok {
+			e, err := pubsub.Decode(ev.Data)
+			if err != nil || e.Target == nil {
+				// Only the gateway appends, always a valid message event.
+				s.log.Error("history event unreadable", zap.String("stream", wireStream(stream)), zap.Uint64("offset", ev.Offset), zap.Error(err))
+				continue
+			}
+			pos := connmgr.EventPosition{Stream: wireStream(stream), StreamPosition: connmgr.StreamPosition{Epoch: res.Current.Epoch, Offset: ev.Offset}}
+			rf = replayFrame{target: *e.Target, frame: connmgr.EncodeEventAt(e.ID, e.Name, e.Data, pos)}
+			s.replayFrames.put(stream, res.Current.Epoch, ev.Offset, rf)
+		}
+		if stream != history.Broadcast && rf.target.UserID != userID && rf.target.Handle != handle {
 			continue
 		}
-		t := *e.Target
-		if wire == wireUser && t.UserID != userID && t.Handle != handle {
-			continue
-		}
-		pos := connmgr.EventPosition{Stream: wire, StreamPosition: connmgr.StreamPosition{Epoch: res.Current.Epoch, Offset: ev.Offset}}
-		frames = append(frames, connmgr.EncodeEventAt(e.ID, e.Name, e.Data, pos))
+		frames = append(frames, rf.frame)
 	}
 	s.metrics.replayed.Add(float64(len(frames) - n))
 	return frames
+}
+
+// replayFrame is a history event ready to replay: its frame and whom it
+// was for.
+type replayFrame struct {
+	target pubsub.Target
+	frame  []byte
+}
+
+// maxReplayFrames bounds the replay frame cache, in events.
+const maxReplayFrames = 50_000
+
+// replayCache keeps the frames of recently replayed events by (stream,
+// epoch, offset), which name one event forever. When full it starts over:
+// a storm replays the latest events of a few streams many times, and a
+// miss costs one decode.
+type replayCache struct {
+	mu sync.Mutex
+	m  map[replayKey]replayFrame
+}
+
+type replayKey struct {
+	stream, epoch string
+	offset        uint64
+}
+
+func (c *replayCache) get(stream, epoch string, offset uint64) (replayFrame, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	f, ok := c.m[replayKey{stream, epoch, offset}]
+	return f, ok
+}
+
+func (c *replayCache) put(stream, epoch string, offset uint64, f replayFrame) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxReplayFrames {
+		c.m = make(map[replayKey]replayFrame)
+	}
+	c.m[replayKey{stream, epoch, offset}] = f
 }

@@ -68,9 +68,11 @@ type Server struct {
 	// gaps watches the offsets the bus delivers for holes; gapCheck wakes
 	// the check of every watched stream after the bus subscribed again
 	// following a gap (busGap).
-	gaps     gapWatch
-	gapCheck chan struct{}
-	busGap   atomic.Bool
+	gaps gapWatch
+	// replayFrames caches the frames of replayed history events.
+	replayFrames replayCache
+	gapCheck     chan struct{}
+	busGap       atomic.Bool
 
 	draining   atomic.Bool
 	subscribed atomic.Bool
