@@ -197,26 +197,31 @@ func TestReplyFailureIsRetried(t *testing.T) {
 // timeout fails the message for a retry; so does one that cannot be
 // reached, and a worker that is stopping.
 func TestTimeoutIsRetried(t *testing.T) {
-	release := make(chan struct{})
-	srv, reqs := app(t, func(w http.ResponseWriter, r *http.Request, _ []byte, _ int) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
-	})
-	t.Cleanup(func() { close(release) }) // runs before srv.Close
+	// stuck is an application that never answers (until the test ends).
+	stuck := func(t *testing.T) (string, chan seen) {
+		release := make(chan struct{})
+		srv, reqs := app(t, func(_ http.ResponseWriter, r *http.Request, _ []byte, _ int) {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		})
+		t.Cleanup(func() { close(release) }) // runs before srv.Close
+		return srv.URL, reqs
+	}
 	_, rp := newReplier()
 
 	t.Run("timeout", func(t *testing.T) {
-		h := newHandler(t, srv.URL, nil, nil, rp, 50*time.Millisecond)
+		url, _ := stuck(t)
+		h := newHandler(t, url, nil, nil, rp, 50*time.Millisecond)
 		err := h(context.Background(), testMsg())
 		if kind(err) != "retry" || !strings.Contains(err.Error(), "no answer within 50ms") {
 			t.Fatalf("handler = %v, want a retryable timeout", err)
 		}
-		<-reqs
 	})
 	t.Run("caller's context ends", func(t *testing.T) {
-		h := newHandler(t, srv.URL, nil, nil, rp, time.Minute)
+		url, reqs := stuck(t)
+		h := newHandler(t, url, nil, nil, rp, time.Minute)
 		ctx, cancel := context.WithCancel(context.Background())
 		errc := make(chan error, 1)
 		go func() { errc <- h(ctx, testMsg()) }()
