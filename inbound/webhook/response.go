@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"go.uber.org/zap"
@@ -78,19 +80,30 @@ func (f *forwarder) reply(ctx context.Context, m *inbound.Message, r response) e
 }
 
 // clipBody quotes the start of an error response's body for an error
-// message: at most shownBody bytes, valid UTF-8, control characters
-// escaped by the quoting.
+// message: valid UTF-8, control and other unprintable characters shown as
+// '.', at most shownBody bytes before quoting (so at most twice that
+// after).
 func clipBody(b []byte) string {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return "(empty body)"
 	}
-	s, more := string(b), ""
-	if len(s) > shownBody {
-		s, more = s[:shownBody], "..."
-		for !utf8.ValidString(s) && len(s) > shownBody-utf8.UTFMax {
-			s = s[:len(s)-1] // do not cut a character in two
-		}
+	more := ""
+	if len(b) > 4*shownBody {
+		b, more = b[:4*shownBody], "..." // enough to fill shownBody whatever the cleaning does
 	}
-	return fmt.Sprintf("%q%s", strings.ToValidUTF8(s, "\uFFFD"), more)
+	s := strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return '.'
+		}
+		return r
+	}, strings.ToValidUTF8(string(b), "\uFFFD"))
+	if len(s) > shownBody {
+		cut := shownBody
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut-- // do not cut a character in two
+		}
+		s, more = s[:cut], "..."
+	}
+	return strconv.Quote(s) + more
 }
