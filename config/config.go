@@ -224,6 +224,23 @@ type Config struct {
 	// InboundMaxDeliveries is how many times a message is delivered before
 	// it goes to the dead letters (INBOUND_MAX_DELIVERIES). Defaults to 5.
 	InboundMaxDeliveries int
+	// InboundWebhookURL, when set, turns on the built-in forwarder: the
+	// gateway POSTs each inbound message, signed, to this http(s) URL and
+	// delivers the JSON reply to the sender (INBOUND_WEBHOOK_URL;
+	// docs/INBOUND.md). https:// in production unless the host is
+	// loopback. Defaults to empty: off.
+	InboundWebhookURL string
+	// InboundWebhookSecret keys the HMAC-SHA256 X-Sessiongate-Signature
+	// header the application verifies (INBOUND_WEBHOOK_SECRET). Required
+	// with InboundWebhookURL; at least 32 bytes in production.
+	InboundWebhookSecret []byte
+	// InboundWebhookTimeout bounds one POST, the response included
+	// (INBOUND_WEBHOOK_TIMEOUT). Defaults to 10s.
+	InboundWebhookTimeout time.Duration
+	// InboundWebhookConcurrency is how many partitions the forwarder
+	// handles at once, one message each: the most POSTs in flight from
+	// one gateway (INBOUND_WEBHOOK_CONCURRENCY). Defaults to 8.
+	InboundWebhookConcurrency int
 }
 
 // HistoryOff reports whether HISTORY_SIZE or HISTORY_TTL turns history off.

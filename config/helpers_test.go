@@ -11,6 +11,8 @@ const (
 	testKey    = "a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebfc0"
 	testKey2   = "c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0"
 	testAPIKey = "api-key-0123456789abcdef"
+	// testWebhookSecret is a valid production INBOUND_WEBHOOK_SECRET.
+	testWebhookSecret = "webhook-secret-0123456789abcdef-0123456789"
 )
 
 // lookup turns a map into a lookupEnv function.

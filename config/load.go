@@ -92,6 +92,12 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) 
 	c.InboundGroup = s.str("INBOUND_GROUP")
 	s.dur("INBOUND_VISIBILITY_TIMEOUT", &c.InboundVisibilityTimeout)
 	s.intField("INBOUND_MAX_DELIVERIES", &c.InboundMaxDeliveries)
+	c.InboundWebhookURL = s.str("INBOUND_WEBHOOK_URL")
+	if v, ok := s.lookup("INBOUND_WEBHOOK_SECRET"); ok {
+		c.InboundWebhookSecret = []byte(v)
+	}
+	s.dur("INBOUND_WEBHOOK_TIMEOUT", &c.InboundWebhookTimeout)
+	s.intField("INBOUND_WEBHOOK_CONCURRENCY", &c.InboundWebhookConcurrency)
 
 	if c.InboundMaxBytes == 0 { // unset: the default, within the frame limit
 		c.InboundMaxBytes = int(min(defaultInboundMaxBytes, c.WSMaxMessageBytes))

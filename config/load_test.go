@@ -117,6 +117,13 @@ func TestPrecedence(t *testing.T) {
 		{name: "inbound rate flag", args: []string{"--ws-inbound-rate=2.5", "--ws-max-connections-per-session=3"}, get: func(c Config) any {
 			return []any{c.WSInboundRate, c.WSMaxConnectionsPerSession}
 		}, want: []any{2.5, 3}},
+		{name: "inbound webhook defaults", get: func(c Config) any {
+			return []any{c.InboundWebhookURL, c.InboundWebhookSecret == nil, c.InboundWebhookTimeout, c.InboundWebhookConcurrency}
+		}, want: []any{"", true, 10 * time.Second, 8}},
+		{name: "inbound webhook from env and flag", env: map[string]string{"INBOUND_WEBHOOK_URL": "http://app:9000/in", "INBOUND_WEBHOOK_SECRET": " s3cret ", "INBOUND_WEBHOOK_TIMEOUT": "3s"},
+			args: []string{"--inbound-webhook-concurrency=2"}, get: func(c Config) any {
+				return []any{c.InboundWebhookURL, string(c.InboundWebhookSecret), c.InboundWebhookTimeout, c.InboundWebhookConcurrency}
+			}, want: []any{"http://app:9000/in", "s3cret", 3 * time.Second, 2}},
 		{name: "float flag", args: []string{"--rate-limit-rps=0.5"}, get: func(c Config) any { return c.RateLimitRPS }, want: 0.5},
 		{name: "list env trimmed", env: map[string]string{"GATEWAY_ALLOWED_ORIGINS": " http://a.test , ,https://b.test:8443 "}, get: func(c Config) any { return c.AllowedOrigins }, want: []string{"http://a.test", "https://b.test:8443"}},
 		{name: "api keys flag", env: map[string]string{"GATEWAY_API_KEYS": "envkey"}, args: []string{"--gateway-api-keys=k1,k2"}, get: func(c Config) any { return c.APIKeys }, want: []string{"k1", "k2"}},

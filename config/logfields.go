@@ -10,7 +10,8 @@ import (
 // LogFields returns the effective configuration as fields for one start-up
 // log line. Secrets are never included: the session secret and keys appear
 // as "set"/"ephemeral"/"example" and a count, API keys as a count, the Redis
-// password as "***" and the webhook URL without credentials or query.
+// password as "***" and the webhook URLs without credentials or query;
+// the inbound webhook secret not at all.
 func (c Config) LogFields() []zap.Field {
 	secrets := "set"
 	switch {
@@ -79,6 +80,9 @@ func (c Config) LogFields() []zap.Field {
 		zap.String("inbound_group", c.InboundGroup),
 		zap.Duration("inbound_visibility_timeout", c.InboundVisibilityTimeout),
 		zap.Int("inbound_max_deliveries", c.InboundMaxDeliveries),
+		zap.String("inbound_webhook_url", redactURL(c.InboundWebhookURL)),
+		zap.Duration("inbound_webhook_timeout", c.InboundWebhookTimeout),
+		zap.Int("inbound_webhook_concurrency", c.InboundWebhookConcurrency),
 	}
 }
 

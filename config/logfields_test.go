@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -20,6 +21,8 @@ func TestLogFieldsRedactSecrets(t *testing.T) {
 		"AUTH_WEBHOOK_URL=https://user:"+hookPass+"@auth.internal/login?token="+hookToken,
 		"GATEWAY_API_KEYS="+testAPIKey+",second-api-key-0123456789",
 		"SESSION_ENCRYPTION_KEY="+testKey+","+testKey2,
+		"INBOUND_WEBHOOK_URL=https://app:"+hookPass+"@app.internal/inbound?token="+hookToken,
+		"INBOUND_WEBHOOK_SECRET="+testWebhookSecret,
 	)
 	c := mustLoad(t, nil, env)
 	core, logs := observer.New(zapcore.InfoLevel)
@@ -30,7 +33,7 @@ func TestLogFieldsRedactSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, secret := range []string{redisPass, hookPass, hookToken, testAPIKey, "second-api-key", testSecret, testKey, testKey2} {
+	for _, secret := range []string{redisPass, hookPass, hookToken, testAPIKey, "second-api-key", testSecret, testKey, testKey2, testWebhookSecret} {
 		if strings.Contains(out, secret) {
 			t.Fatalf("LogFields leaks %q:\n%s", secret, out)
 		}
@@ -43,6 +46,9 @@ func TestLogFieldsRedactSecrets(t *testing.T) {
 	}{
 		{name: "redis redacted", key: "redis", want: "redis://:***@r.internal:6379/1"},
 		{name: "webhook url without credentials", key: "auth_webhook_url", want: "https://auth.internal/login"},
+		{name: "inbound webhook url without credentials", key: "inbound_webhook_url", want: "https://app.internal/inbound"},
+		{name: "inbound webhook timeout", key: "inbound_webhook_timeout", want: 10 * time.Second},
+		{name: "inbound webhook concurrency", key: "inbound_webhook_concurrency", want: int64(8)},
 		{name: "api keys counted", key: "api_keys", want: int64(2)},
 		{name: "keys counted", key: "encryption_keys", want: int64(2)},
 		{name: "secrets state", key: "session_secrets", want: "set"},

@@ -108,6 +108,7 @@ func (c Config) problems() []error {
 	positive(add, "RECONCILE_INTERVAL", c.ReconcileInterval)
 	c.historyProblems(add)
 	c.inboundProblems(add)
+	c.inboundWebhookProblems(add)
 	return out
 }
 
@@ -164,6 +165,48 @@ func (c Config) inboundProblems(add func(string, ...any)) {
 	if c.InboundMaxDeliveries < 1 || c.InboundMaxDeliveries > maxInboundDeliveries {
 		add("INBOUND_MAX_DELIVERIES must be between 1 and %d; got %d", maxInboundDeliveries, c.InboundMaxDeliveries)
 	}
+}
+
+// Bounds of the INBOUND_WEBHOOK_* variables: more POSTs in flight than
+// partitions never run (a worker handles one message per partition).
+const maxInboundWebhookConcurrency = maxInboundPartitions
+
+// inboundWebhookProblems checks the forwarder's settings. Its URL receives
+// users' messages, signed: production requires TLS unless the application
+// is on the same host, and a secret long enough not to be guessed.
+func (c Config) inboundWebhookProblems(add func(string, ...any)) {
+	if c.InboundWebhookTimeout <= 0 || c.InboundWebhookTimeout > maxHTTPTimeout {
+		add("INBOUND_WEBHOOK_TIMEOUT must be a positive duration of at most %s; got %s", maxHTTPTimeout, c.InboundWebhookTimeout)
+	}
+	if c.InboundWebhookConcurrency < 1 || c.InboundWebhookConcurrency > maxInboundWebhookConcurrency {
+		add("INBOUND_WEBHOOK_CONCURRENCY must be between 1 and %d; got %d", maxInboundWebhookConcurrency, c.InboundWebhookConcurrency)
+	}
+	if c.InboundWebhookURL == "" {
+		return
+	}
+	// The URL and the secret are never quoted: the URL may carry credentials.
+	if u, err := url.Parse(c.InboundWebhookURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		add("INBOUND_WEBHOOK_URL must be an http:// or https:// URL with a host")
+	} else if c.Production() && u.Scheme != "https" && !loopbackHost(u.Hostname()) {
+		add("INBOUND_WEBHOOK_URL must be an https:// URL in production unless its host is loopback (127.0.0.1, ::1, localhost): it carries users' messages")
+	}
+	switch s := c.InboundWebhookSecret; {
+	case len(s) == 0:
+		add("INBOUND_WEBHOOK_SECRET is required with INBOUND_WEBHOOK_URL: the application verifies each request's signature with it; generate one with: openssl rand -hex 32")
+	case bytes.Equal(s, c.SessionSecret):
+		add("INBOUND_WEBHOOK_SECRET must differ from SESSION_SECRET: the application holds it, and SESSION_SECRET signs the session cookies")
+	case c.Production() && len(s) < minSecretBytes:
+		add("INBOUND_WEBHOOK_SECRET must be at least %d bytes in production; got %d (generate one with: openssl rand -hex 32)", minSecretBytes, len(s))
+	}
+}
+
+// loopbackHost reports whether host (a URL's hostname) is this machine.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func positive(add func(string, ...any), name string, d time.Duration) {

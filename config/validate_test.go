@@ -210,6 +210,25 @@ func TestValidationRules(t *testing.T) {
 		{name: "inbound visibility huge", env: with(dev, "INBOUND_VISIBILITY_TIMEOUT=2h"), want: "INBOUND_VISIBILITY_TIMEOUT must be between 1s and 1h0m0s"},
 		{name: "inbound deliveries zero", env: with(dev, "INBOUND_MAX_DELIVERIES=0"), want: "INBOUND_MAX_DELIVERIES must be between 1 and 100; got 0"},
 		{name: "inbound deliveries huge", env: with(dev, "INBOUND_MAX_DELIVERIES=101"), want: "INBOUND_MAX_DELIVERIES must be between 1 and 100"},
+		{name: "inbound webhook off by default valid", env: with(prod, "INBOUND_WEBHOOK_SECRET=")},
+		{name: "inbound webhook https in production valid", env: with(prod, "INBOUND_WEBHOOK_URL=https://app.internal/inbound", "INBOUND_WEBHOOK_SECRET="+testWebhookSecret)},
+		{name: "inbound webhook http on loopback in production valid", env: with(prod, "INBOUND_WEBHOOK_URL=http://127.0.0.1:9000/inbound", "INBOUND_WEBHOOK_SECRET="+testWebhookSecret)},
+		{name: "inbound webhook http on localhost in production valid", env: with(prod, "INBOUND_WEBHOOK_URL=http://LocalHost:9000/inbound", "INBOUND_WEBHOOK_SECRET="+testWebhookSecret)},
+		{name: "inbound webhook http on ::1 in production valid", env: with(prod, "INBOUND_WEBHOOK_URL=http://[::1]:9000/inbound", "INBOUND_WEBHOOK_SECRET="+testWebhookSecret)},
+		{name: "inbound webhook http with a short secret in development valid", env: with(dev, "INBOUND_WEBHOOK_URL=http://app:9000/inbound", "INBOUND_WEBHOOK_SECRET=hunter2")},
+		{name: "inbound webhook bounds valid", env: with(prod, "INBOUND_WEBHOOK_TIMEOUT=5m", "INBOUND_WEBHOOK_CONCURRENCY=1024")},
+		{name: "inbound webhook http in production", env: with(prod, "INBOUND_WEBHOOK_URL=http://app.internal/inbound", "INBOUND_WEBHOOK_SECRET="+testWebhookSecret), want: "INBOUND_WEBHOOK_URL must be an https:// URL in production unless its host is loopback"},
+		{name: "inbound webhook http on a private address in production", env: with(prod, "INBOUND_WEBHOOK_URL=http://10.0.0.5/inbound", "INBOUND_WEBHOOK_SECRET="+testWebhookSecret), want: "INBOUND_WEBHOOK_URL must be an https:// URL in production"},
+		{name: "inbound webhook not http", env: with(dev, "INBOUND_WEBHOOK_URL=ftp://u:hunter2@app/in", "INBOUND_WEBHOOK_SECRET=s"), want: "INBOUND_WEBHOOK_URL must be an http:// or https:// URL with a host"},
+		{name: "inbound webhook no host", env: with(dev, "INBOUND_WEBHOOK_URL=http:///in?token=hunter2", "INBOUND_WEBHOOK_SECRET=s"), want: "INBOUND_WEBHOOK_URL must be an http:// or https:// URL with a host"},
+		{name: "inbound webhook without a secret", env: with(dev, "INBOUND_WEBHOOK_URL=http://app:9000/inbound"), want: "INBOUND_WEBHOOK_SECRET is required with INBOUND_WEBHOOK_URL"},
+		{name: "inbound webhook short secret in production", env: with(prod, "INBOUND_WEBHOOK_URL=https://app.internal/inbound", "INBOUND_WEBHOOK_SECRET=hunter2"), want: "INBOUND_WEBHOOK_SECRET must be at least 32 bytes in production; got 7"},
+		{name: "inbound webhook secret is the session secret", env: with(prod, "INBOUND_WEBHOOK_URL=https://app.internal/inbound", "INBOUND_WEBHOOK_SECRET="+testSecret), want: "INBOUND_WEBHOOK_SECRET must differ from SESSION_SECRET"},
+		{name: "inbound webhook timeout zero", env: with(dev, "INBOUND_WEBHOOK_TIMEOUT=0s"), want: "INBOUND_WEBHOOK_TIMEOUT must be a positive duration of at most 5m0s; got 0s"},
+		{name: "inbound webhook timeout huge", env: with(dev, "INBOUND_WEBHOOK_TIMEOUT=6m"), want: "INBOUND_WEBHOOK_TIMEOUT must be a positive duration of at most 5m0s"},
+		{name: "inbound webhook timeout garbage", env: with(dev, "INBOUND_WEBHOOK_TIMEOUT=soon"), want: `INBOUND_WEBHOOK_TIMEOUT must be a duration such as "90s"`},
+		{name: "inbound webhook concurrency zero", env: with(dev, "INBOUND_WEBHOOK_CONCURRENCY=0"), want: "INBOUND_WEBHOOK_CONCURRENCY must be between 1 and 1024; got 0"},
+		{name: "inbound webhook concurrency huge", env: with(prod, "INBOUND_WEBHOOK_CONCURRENCY=1025"), want: "INBOUND_WEBHOOK_CONCURRENCY must be between 1 and 1024"},
 
 		// Flags go through the same rules.
 		{name: "flag value validated", env: dev, args: []string{"--ws-send-queue=0"}, want: "WS_SEND_QUEUE must be between 1 and 65536"},
@@ -236,7 +255,7 @@ func TestValidationRules(t *testing.T) {
 			if !strings.Contains(msg, tt.want) {
 				t.Fatalf("error does not contain %q:\n%s", tt.want, msg)
 			}
-			for _, secret := range []string{"hunter2", testSecret, testKey, ExampleEncryptionKey, ExampleSessionSecret, testAPIKey} {
+			for _, secret := range []string{"hunter2", testWebhookSecret, testSecret, testKey, ExampleEncryptionKey, ExampleSessionSecret, testAPIKey} {
 				if strings.Contains(msg, secret) {
 					t.Fatalf("error leaks secret %q:\n%s", secret, msg)
 				}

@@ -89,5 +89,9 @@ func variables() []variable {
 		{group: "Inbound", name: "INBOUND_GROUP", def: "app", help: "consumer group the application's workers read through (1-64 letters, digits, '.', '_', ':' or '-')"},
 		{group: "Inbound", name: "INBOUND_VISIBILITY_TIMEOUT", def: "30s", help: "a delivered message not acknowledged this long may be claimed by another worker (1s..1h)"},
 		{group: "Inbound", name: "INBOUND_MAX_DELIVERIES", def: "5", help: "deliveries of a message before it goes to the dead letters (1..100)"},
+		{group: "Inbound", name: "INBOUND_WEBHOOK_URL", secret: true, defText: "(none: off)", help: "URL the gateway POSTs each client message to, signed, delivering the JSON reply to the sender (https:// in production unless the host is loopback; redirects are not followed)"},
+		{group: "Inbound", name: "INBOUND_WEBHOOK_SECRET", secret: true, defText: "(none; required with INBOUND_WEBHOOK_URL)", help: "HMAC-SHA256 key of the X-Sessiongate-Signature header the application verifies (at least 32 bytes in production)"},
+		{group: "Inbound", name: "INBOUND_WEBHOOK_TIMEOUT", def: "10s", help: "timeout of one POST to INBOUND_WEBHOOK_URL, response included (at most 5m); a timeout is retried"},
+		{group: "Inbound", name: "INBOUND_WEBHOOK_CONCURRENCY", def: "8", help: "POSTs in flight at once from one gateway, one per partition (1..1024)"},
 	}
 }
