@@ -26,6 +26,7 @@ import (
 	"github.com/sessiongate/sessiongate/gateway"
 	"github.com/sessiongate/sessiongate/inbound"
 	"github.com/sessiongate/sessiongate/inbound/echo"
+	"github.com/sessiongate/sessiongate/inbound/webhook"
 	"github.com/sessiongate/sessiongate/internal/wiring"
 	"github.com/sessiongate/sessiongate/redisconn"
 )
@@ -131,27 +132,47 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 	if err != nil {
 		return fmt.Errorf("listen on GATEWAY_ADDR %s: %w", cfg.Addr, err)
 	}
-	if rdb == nil && cfg.DemoEnabled {
-		// Embedded: the inbound queue lives in this process, so the example
-		// worker the demo page talks to runs here too (with Redis it is
-		// cmd/worker, a process of its own).
-		wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			w := inbound.Worker{
-				Consumer: parts.Inbound,
-				Name:     cfg.InstanceID + "-echo",
-				Default:  echo.Handler(inbound.RedisReplier{History: parts.History, Channel: wiring.EventChannel(cfg)}, cfg.InstanceID+"-echo"),
-				Log:      log.Named("worker"),
-			}
-			if err := w.Run(wctx); err != nil && wctx.Err() == nil {
-				log.Error("example worker stopped", zap.Error(err))
-			}
-		}()
-		defer func() { cancel(); <-done }()
+	stopWorker, err := startWorker(ctx, cfg, parts, rdb == nil, log)
+	if err != nil {
+		return err
 	}
+	defer stopWorker()
 	return srv.Run(ctx, ln)
+}
+
+// startWorker runs the in-process consumer of the inbound queue, if any,
+// until the returned stop is called (after the drain):
+//   - with INBOUND_WEBHOOK_URL, the HTTP forwarder (every gateway is then a
+//     consumer of the group, INBOUND_WEBHOOK_CONCURRENCY posts at once);
+//   - otherwise, in embedded mode with the demo page, the example echo
+//     worker: the queue lives in this process, so its worker must too
+//     (with Redis, cmd/worker is a process of its own).
+func startWorker(ctx context.Context, cfg config.Config, parts wiring.Parts, embedded bool, log *zap.Logger) (stop func(), err error) {
+	replier := inbound.RedisReplier{History: parts.History, Channel: wiring.EventChannel(cfg), Origin: cfg.InstanceID + "-worker"}
+	w := inbound.Worker{Consumer: parts.Inbound, Log: log.Named("worker")}
+	switch {
+	case cfg.InboundWebhookURL != "":
+		h, err := webhook.New(webhook.Config{URL: cfg.InboundWebhookURL, Secret: cfg.InboundWebhookSecret, Timeout: cfg.InboundWebhookTimeout},
+			replier, webhook.NewClient(cfg.InboundWebhookTimeout), log.Named("webhook"))
+		if err != nil {
+			return nil, err
+		}
+		w.Name, w.Default, w.Concurrency = cfg.InstanceID+"-webhook", h, cfg.InboundWebhookConcurrency
+	case embedded && cfg.DemoEnabled:
+		w.Name = cfg.InstanceID + "-echo"
+		w.Default = echo.Handler(replier, w.Name)
+	default:
+		return func() {}, nil
+	}
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := w.Run(wctx); err != nil && wctx.Err() == nil {
+			log.Error("inbound worker ended", zap.String("worker", w.Name), zap.Error(err))
+		}
+	}()
+	return func() { cancel(); <-done }, nil
 }
 
 // smallStacks re-executes the gateway once with
