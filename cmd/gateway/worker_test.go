@@ -94,7 +94,7 @@ func TestWebhookForwardingProcess(t *testing.T) {
 	}
 	var posted struct {
 		ID, Event string
-		ClientID          string `json:"client_id"`
+		ClientID  string `json:"client_id"`
 	}
 	if err := json.Unmarshal([]byte(<-got), &posted); err != nil {
 		t.Fatal(err)
