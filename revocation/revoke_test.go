@@ -302,7 +302,11 @@ func TestRevokeUserStoreDownFailsClosed(t *testing.T) {
 		t.Fatal("a connection registered during the pending user revocation stayed open")
 	}
 	rg.fs.down.Store(false)
-	waitFor(t, generous, "confirmed", func() bool { return rg.r.Pending() == 0 })
+	// The confirmation is logged right after the queue empties: wait for
+	// both.
+	waitFor(t, generous, "confirmed", func() bool {
+		return rg.r.Pending() == 0 && rg.logs.FilterMessage("revocation confirmed").Len() > 0
+	})
 	if rg.r.UserPending("gil") {
 		t.Fatal("UserPending after the revocation was confirmed")
 	}
