@@ -100,13 +100,30 @@ func (s *Server) connStart(ctx context.Context, userID, handle string, from map[
 	// up to once the Start is written: held frames up to it are skipped.
 	var through [len(streams)]history.Position
 	var unread []int // streams whose current position is still to read
+	// The resumed streams are read at once (two round trips in parallel,
+	// not one after the other).
+	type read struct {
+		res    history.Result
+		reason string
+	}
+	var reads [len(streams)]read
+	var wg sync.WaitGroup
 	for i, str := range streams {
-		pos, asked := from[str.wire]
-		if !asked {
+		if pos, asked := from[str.wire]; asked {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				reads[i].res, reads[i].reason = s.resumeRead(ctx, str.name, pos, userID, handle)
+			}()
+		}
+	}
+	wg.Wait()
+	for i, str := range streams {
+		if _, asked := from[str.wire]; !asked {
 			unread = append(unread, i)
 			continue
 		}
-		res, reason := s.resumeRead(ctx, str.name, pos, userID, handle)
+		res, reason := reads[i].res, reads[i].reason
 		s.metrics.resumes.WithLabelValues(str.wire, reason).Inc()
 		if reason != resumeRecovered {
 			s.lose(&st, str.wire)
