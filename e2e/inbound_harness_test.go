@@ -148,6 +148,17 @@ func (p *inboundPage) waitAnswered(timeout time.Duration, tag, what string) send
 	return s
 }
 
+// waitSettled waits until every send of tag has settled (acked or
+// rejected) and returns the counts.
+func (p *inboundPage) waitSettled(timeout time.Duration, tag, what string) sendSummary {
+	p.t.Helper()
+	var s sendSummary
+	p.waitFor(timeout, what, fmt.Sprintf(`(() => {
+		const s = window.__in.summary(%s);
+		return s.pending === 0 ? s : null; })()`, tagArg(tag)), &s)
+	return s
+}
+
 // sendRecord is how one send settled.
 type sendRecord struct {
 	Tag   string `json:"tag"`

@@ -185,7 +185,8 @@ func TestInboundWorkerKilledMessagesRedelivered(t *testing.T) {
 
 // Redis stopped: a send is refused with "unavailable" (or, should the
 // socket drop, rejected with "disconnected"), never acked; once Redis is
-// back, sends are acked and answered, and so is every message acked before.
+// back, sends are acked and answered, and so are the messages acked before
+// the outage that no worker had handled yet: an ack means durably queued.
 func TestInboundRedisDownRefusesThenRecovers(t *testing.T) {
 	tc := startInboundCluster(t, 1, nil)
 	b := startBrowser(t, tc, false)
@@ -193,8 +194,18 @@ func TestInboundRedisDownRefusesThenRecovers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
+	p.send(5, "warmup")
+	if s := p.waitAnswered(generous, "warmup", "messages before the outage answered"); s.Acked != 5 {
+		t.Fatalf("before the outage: %+v", s)
+	}
+	// Acked but not handled when Redis dies: the worker is frozen.
+	worker := tc.Worker("worker-1")
+	if err := worker.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = worker.Signal(syscall.SIGCONT) })
 	p.send(20, "before")
-	if s := p.waitAnswered(generous, "before", "messages before the outage answered"); s.Acked != 20 {
+	if s := p.waitSettled(generous, "before", "messages before the outage settled"); s.Acked != 20 {
 		t.Fatalf("before the outage: %+v", s)
 	}
 
@@ -217,6 +228,9 @@ func TestInboundRedisDownRefusesThenRecovers(t *testing.T) {
 	if err := tc.Redis.Restart(ctx); err != nil {
 		t.Fatal(err)
 	}
+	if err := worker.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
 	// Redis is back: sends are acked (the first ones may still be refused
 	// while the instance reconnects).
 	try := 0
@@ -232,6 +246,9 @@ func TestInboundRedisDownRefusesThenRecovers(t *testing.T) {
 	p.send(20, "after")
 	if s := p.waitAnswered(generous, "after", "messages after the outage answered"); s.Acked != 20 {
 		t.Fatalf("after the outage: %+v", s)
+	}
+	if s := p.waitAnswered(generous, "before", "messages acked before the outage answered"); s.Acked != 20 {
+		t.Fatalf("acked before the outage: %+v", s)
 	}
 	checkReplies(t, p.sends(""), p.replies(), false)
 }
