@@ -18,9 +18,10 @@ TEST_DEPS := redis-server:redis-server redis-cli:redis-tools chromium:chromium h
 run:
 	GATEWAY_API_KEYS=$${GATEWAY_API_KEYS:-dev-local-api-key-0123} DRAIN_WINDOW=$${DRAIN_WINDOW:-2s} $(GO) run ./cmd/gateway
 
-## build: the gateway and load generator binaries into bin/
+## build: the gateway, example worker and load generator binaries into bin/
 build:
 	$(GO) build -o bin/gateway ./cmd/gateway
+	$(GO) build -o bin/worker ./cmd/worker
 	$(GO) build -o bin/loadgen ./cmd/loadgen
 
 ## deps: install what the tests need (redis-server, redis-tools, chromium, haproxy) when missing; fail if it cannot
@@ -79,7 +80,7 @@ bench: deps build
 bench-full: deps build
 	bin/loadgen -profile full
 
-## cluster: redis-server + 3 gateway instances + haproxy on localhost, for a person to try
+## cluster: redis-server + 3 gateway instances + haproxy + 1 example worker on localhost, for a person to try
 cluster: deps build
 	$(GO) run ./e2e/cmd/cluster
 

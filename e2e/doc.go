@@ -1,7 +1,9 @@
 // Package e2e holds sessiongate's end-to-end tests (build tag "e2e"): the
 // built gateway binary runs as three real processes against a real
 // redis-server behind haproxy, and real Chromium drives the browser client
-// (client-js) through the load balancer. Run them with `make test-e2e`.
+// (client-js) through the load balancer. The inbound tests add the example
+// worker (cmd/worker) as real processes consuming the queue of client
+// messages. Run them with `make test-e2e`.
 //
 // Needs redis-server, haproxy, chromium, node and client-js/node_modules
 // (`make deps js-deps`; `make test-e2e` runs both first). A missing program

@@ -43,6 +43,7 @@ func startCluster(t *testing.T, o cluster.Options) *testCluster {
 	}
 	o.Dir = dir
 	o.GatewayBin = suite.gatewayBin
+	o.WorkerBin = suite.workerBin
 	o.Logf = t.Logf
 	tc := &testCluster{t: t, secrets: map[string]string{}, client: &http.Client{Timeout: 10 * time.Second}}
 	t.Cleanup(func() {
@@ -109,29 +110,38 @@ func (tc *testCluster) checkLogs() {
 	tc.checkLogSchema()
 }
 
-// checkLogSchema checks every line of every gateway's log against the log
-// schema (docs/LOGS.md): one JSON object with unique keys, a known event,
-// its level and its typed fields.
+// checkLogSchema checks every line of every gateway's and worker's log
+// against the log schema (docs/LOGS.md): one JSON object with unique keys,
+// a known event, its level and its typed fields. The example worker logs
+// with the gateway's zap configuration and its events are in the schema, so
+// its lines are held to the same bar.
 func (tc *testCluster) checkLogSchema() {
 	tc.t.Helper()
 	events := logschema.Events()
-	lines, bad := 0, 0
+	var procs []*cluster.Process
 	for _, g := range tc.Gateways {
-		b, err := os.ReadFile(g.LogPath)
+		procs = append(procs, g.Process)
+	}
+	for _, w := range tc.Workers {
+		procs = append(procs, w.Process)
+	}
+	lines, bad := 0, 0
+	for _, p := range procs {
+		b, err := os.ReadFile(p.LogPath)
 		if err != nil {
-			tc.t.Errorf("read log %s: %v", g.LogPath, err)
+			tc.t.Errorf("read log %s: %v", p.LogPath, err)
 			continue
 		}
 		for _, line := range bytes.Split(b, []byte("\n")) {
 			// Blank lines and the harness's own "=== cluster: ..." markers
-			// (written between a process's runs) are not the gateway's.
+			// (written between a process's runs) are not the process's.
 			if len(bytes.TrimSpace(line)) == 0 || bytes.HasPrefix(line, []byte("=== cluster:")) {
 				continue
 			}
 			lines++
 			if err := logschema.Check(line, events); err != nil {
 				if bad++; bad <= 20 {
-					tc.t.Errorf("log %s breaks the log schema: %v\n\t%.400s", filepath.Base(g.LogPath), err, line)
+					tc.t.Errorf("log %s breaks the log schema: %v\n\t%.400s", filepath.Base(p.LogPath), err, line)
 				}
 			}
 		}
@@ -139,7 +149,7 @@ func (tc *testCluster) checkLogSchema() {
 	if lines == 0 {
 		tc.t.Errorf("log schema: no gateway log line to check")
 	}
-	tc.t.Logf("log schema: %d gateway log lines checked, %d bad", lines, bad)
+	tc.t.Logf("log schema: %d log lines of %d gateways and %d workers checked, %d bad", lines, len(tc.Gateways), len(tc.Workers), bad)
 }
 
 // other returns a running instance that is not id.

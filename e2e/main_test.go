@@ -26,6 +26,7 @@ const generous = 30 * time.Second
 var suite struct {
 	repoRoot   string
 	gatewayBin string
+	workerBin  string // the example worker, cmd/worker
 	// missing says why the suite cannot run (a program is not installed).
 	missing error
 }
@@ -55,6 +56,10 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	suite.gatewayBin = bin
+	if suite.workerBin, err = cluster.BuildWorker(ctx, suite.repoRoot, dir); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
 	return m.Run()
 }
 

@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/config"
@@ -73,6 +74,8 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 	}
 	log = log.With(zap.String("instance", name))
 
+	// go-redis reports pool dial failures through a process-wide logger.
+	redis.SetLogger(redisLogger{log.Named("go-redis")})
 	rm, err := redisconn.New(cfg.Redis, log.Named("redis"))
 	if err != nil {
 		return err

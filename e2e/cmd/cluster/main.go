@@ -1,11 +1,14 @@
 // Command cluster (`make cluster`) runs a local sessiongate cluster for a
 // person to try: one redis-server, three gateway instances built from
-// ./cmd/gateway and haproxy in front (round robin, no stickiness). It prints
-// the URL, the API key and example commands, and stops everything on Ctrl-C.
+// ./cmd/gateway, haproxy in front (round robin, no stickiness) and one
+// example worker built from ./cmd/worker, which answers the demo page's
+// "Send message to server" with an echo.reply event. It prints the URL, the
+// API key and example commands, and stops everything on Ctrl-C.
 //
 // Environment: CLUSTER_PORT (load balancer port, default 8080),
 // CLUSTER_REDIS_PORT (default: a free port), CLUSTER_INSTANCES (default 3),
-// CLUSTER_DIR (logs and config, default a new temporary directory).
+// CLUSTER_WORKERS (example workers, default 1), CLUSTER_DIR (logs and
+// config, default a new temporary directory).
 package main
 
 import (
@@ -44,6 +47,10 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
+	workers, err := intEnv(env, "CLUSTER_WORKERS", 1)
+	if err != nil {
+		return err
+	}
 	dir, ok := env("CLUSTER_DIR")
 	if !ok || dir == "" {
 		if dir, err = os.MkdirTemp("", "sessiongate-cluster-"); err != nil {
@@ -58,8 +65,12 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 		return errors.New("run from the repository root (make cluster)")
 	}
 	logger := log.New(os.Stderr, "cluster: ", log.Ltime)
-	logger.Printf("building ./cmd/gateway")
+	logger.Printf("building ./cmd/gateway and ./cmd/worker")
 	bin, err := cluster.Build(ctx, root, dir)
+	if err != nil {
+		return err
+	}
+	workerBin, err := cluster.BuildWorker(ctx, root, dir)
 	if err != nil {
 		return err
 	}
@@ -67,6 +78,8 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 		Dir:        dir,
 		GatewayBin: bin,
 		Instances:  instances,
+		WorkerBin:  workerBin,
+		Workers:    workers,
 		LBPort:     lbPort,
 		RedisPort:  redisPort,
 		Env: map[string]string{
@@ -91,12 +104,19 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 	}()
 
 	url, key := c.URL(), c.APIKey
+	messages := `"Send message to server" queues the message (the page logs "ack <msg_id>")
+and the example worker answers it with an echo.reply event, through haproxy.`
+	if len(c.Workers) == 0 {
+		messages = `No example worker (CLUSTER_WORKERS=0): "Send message to server" is acked
+(queued in Redis) but nobody answers it.`
+	}
 	first := c.Gateways[0].URL()
 	fmt.Printf(`
 sessiongate cluster is up.
 
 %s
 Open %s/ in a browser and log in (any user id; development mode).
+%s
 API key: %s
 
 Try:
@@ -112,8 +132,22 @@ Try:
   # drain one instance and watch its browsers move: kill -TERM %d
 
 Ctrl-C stops everything.
-`, c.Summary(), url, key, key, url, first, url, url, c.Gateways[0].Pid())
+`, c.Summary(), url, messages, key, key, url, first, url, url, c.Gateways[0].Pid())
 
+	// A worker that exits (a crash, or a kill -9 to watch redelivery) is
+	// reported, not fatal: its messages wait in Redis for a worker.
+	for _, w := range c.Workers {
+		go func() {
+			select {
+			case <-w.Done():
+				if ctx.Err() != nil {
+					return // stopped by Ctrl-C
+				}
+				logger.Printf("%s exited (%v); its messages wait in Redis for a worker; see %s", w.ID, w.ExitErr(), w.LogPath)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	select {
 	case <-ctx.Done():
 	case <-c.Redis.Done():

@@ -23,6 +23,14 @@ type Options struct {
 	GatewayBin string
 	// Instances is the number of gateway instances. Defaults to 3.
 	Instances int
+	// WorkerBin is the example worker binary (see [BuildWorker]); required
+	// when Workers > 0.
+	WorkerBin string
+	// Workers is the number of example worker processes (cmd/worker,
+	// named worker-1, worker-2, ...) consuming the inbound queue, started
+	// after Redis with the instances' environment. Defaults to 0: client
+	// messages are queued and acked, but nobody answers them.
+	Workers int
 	// LBPort is the load balancer's port on 127.0.0.1. Defaults to a free port.
 	LBPort int
 	// RedisPort is redis-server's port. Defaults to a free port.
@@ -49,6 +57,7 @@ type Cluster struct {
 	APIKey   string
 	Redis    *Redis
 	Gateways []*Gateway
+	Workers  []*Worker
 	LB       *HAProxy
 
 	sessionSecret string
@@ -65,6 +74,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	}
 	if o.Instances <= 0 {
 		o.Instances = 3
+	}
+	if o.Workers > 0 && o.WorkerBin == "" {
+		return nil, errors.New("cluster: Options.WorkerBin is required with Options.Workers")
 	}
 	logf := o.Logf
 	if logf == nil {
@@ -116,6 +128,13 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		}
 	}
 	lbOrigin := scheme + "://127.0.0.1:" + strconv.Itoa(lbPort)
+	for i := 0; i < o.Workers; i++ {
+		w := newWorker(o.WorkerBin, o.Dir, "worker-"+strconv.Itoa(i+1), c.env(o, lbOrigin))
+		c.Workers = append(c.Workers, w)
+		if err := w.Start(); err != nil {
+			return c, err
+		}
+	}
 	for i := 0; i < o.Instances; i++ {
 		g := newGateway(o.GatewayBin, o.Dir, "gw"+strconv.Itoa(i+1), ports[3+i], c.env(o, lbOrigin))
 		c.Gateways = append(c.Gateways, g)
@@ -130,6 +149,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 			return c, err
 		}
 		logf("gateway %s ready on %s (log %s)", g.ID, g.URL(), g.LogPath)
+	}
+	for _, w := range c.Workers {
+		if err := w.WaitReady(readyCtx); err != nil {
+			return c, err
+		}
+		logf("worker %s reads the inbound queue (log %s)", w.ID, w.LogPath)
 	}
 	pages, err := lbPages(o.Pages)
 	if err != nil {
@@ -190,6 +215,16 @@ func (c *Cluster) Gateway(id string) *Gateway {
 	return nil
 }
 
+// Worker returns the worker with the given id (e.g. "worker-1"), or nil.
+func (c *Cluster) Worker(id string) *Worker {
+	for _, w := range c.Workers {
+		if w.ID == id {
+			return w
+		}
+	}
+	return nil
+}
+
 // Secrets are the values no log may contain: the API key, the session
 // secret and the encryption key.
 func (c *Cluster) Secrets() []string {
@@ -205,14 +240,17 @@ func (c *Cluster) LogFiles() []string {
 	for _, g := range c.Gateways {
 		out = append(out, g.LogPath)
 	}
+	for _, w := range c.Workers {
+		out = append(out, w.LogPath)
+	}
 	if c.LB != nil {
 		out = append(out, c.LB.LogPath)
 	}
 	return out
 }
 
-// Close stops haproxy, then the instances (SIGTERM, a bounded drain, then
-// SIGKILL), then redis-server. Safe to call twice.
+// Close stops haproxy, then the instances and the workers (SIGTERM, a
+// bounded drain, then SIGKILL), then redis-server. Safe to call twice.
 func (c *Cluster) Close() {
 	c.closeOnce.Do(func() {
 		if c.LB != nil {
@@ -224,6 +262,13 @@ func (c *Cluster) Close() {
 			go func() {
 				defer wg.Done()
 				g.Stop(15 * time.Second)
+			}()
+		}
+		for _, w := range c.Workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				w.Stop(15 * time.Second)
 			}()
 		}
 		wg.Wait()
@@ -265,6 +310,9 @@ func (c *Cluster) Summary() string {
 	fmt.Fprintf(&b, "load balancer  %s   (haproxy stats http://127.0.0.1:%d/stats)\n", c.URL(), c.LB.StatsPort)
 	for _, g := range c.Gateways {
 		fmt.Fprintf(&b, "instance %-5s %s   log %s\n", g.ID, g.URL(), g.LogPath)
+	}
+	for _, w := range c.Workers {
+		fmt.Fprintf(&b, "worker %-7s pid %d   log %s\n", w.ID, w.Pid(), w.LogPath)
 	}
 	fmt.Fprintf(&b, "redis-server   %s\n", c.Redis.URL())
 	fmt.Fprintf(&b, "logs           %s\n", c.Dir)

@@ -16,11 +16,16 @@ import (
 // Build compiles ./cmd/gateway of the module at repoRoot into outDir and
 // returns the binary's path.
 func Build(ctx context.Context, repoRoot, outDir string) (string, error) {
-	out := filepath.Join(outDir, "gateway")
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/gateway")
+	return build(ctx, repoRoot, outDir, "gateway")
+}
+
+// build compiles ./cmd/<name> into outDir/<name>.
+func build(ctx context.Context, repoRoot, outDir, name string) (string, error) {
+	out := filepath.Join(outDir, name)
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "./cmd/"+name)
 	cmd.Dir = repoRoot
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("cluster: go build ./cmd/gateway: %w\n%s", err, b)
+		return "", fmt.Errorf("cluster: go build ./cmd/%s: %w\n%s", name, err, b)
 	}
 	return out, nil
 }

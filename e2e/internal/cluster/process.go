@@ -47,7 +47,7 @@ func (p *Process) Start() error {
 	if err != nil {
 		return fmt.Errorf("cluster: %s log: %w", p.Name, err)
 	}
-	fmt.Fprintf(f, "\n=== cluster: starting %s at %s ===\n", p.Name, time.Now().Format(time.RFC3339Nano))
+	fmt.Fprintf(f, "\n%s%s at %s ===\n", runMarker, p.Name, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = p.env
 	cmd.Dir = p.dir
