@@ -195,8 +195,8 @@ func TestInboundAdminAPI(t *testing.T) {
 	if st.Length != 2 || st.Dead != 0 || len(st.Partitions) != 16 {
 		t.Fatalf("stats %+v", st)
 	}
-	if m := g.metricsText(); !strings.Contains(m, "sessiongate_inbound_queue_length 2") {
-		t.Fatalf("/metrics lacks the queue length:\n%s", grepLines(m, "inbound"))
+	if m := g.metricsText(); !strings.Contains(m, "sessiongate_inbound_queue_length 2") || !strings.Contains(m, "sessiongate_inbound_redeliveries_total 0") {
+		t.Fatalf("/metrics lacks the queue's figures:\n%s", grepLines(m, "inbound"))
 	}
 	// A worker whose handler fails permanently dead-letters both.
 	ctx, cancel := context.WithCancel(context.Background())

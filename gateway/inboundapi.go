@@ -136,8 +136,8 @@ const queueStatsTimeout = 2 * time.Second
 // length, pending, lag and dead letters. A scrape that cannot read the
 // queue exports none of them (the scrape still succeeds).
 type queueCollector struct {
-	q                          inbound.Admin
-	length, pending, lag, dead *prometheus.Desc
+	q                                       inbound.Admin
+	length, pending, lag, dead, redelivered *prometheus.Desc
 }
 
 func newQueueCollector(q inbound.Admin) *queueCollector {
@@ -149,6 +149,8 @@ func newQueueCollector(q inbound.Admin) *queueCollector {
 		pending: d("queue_pending", "Client messages delivered to a worker and not yet acknowledged."),
 		lag:     d("queue_lag", "Client messages not yet delivered to any worker (consumer lag; absent before Redis 7)."),
 		dead:    d("dead_letters", "Client messages in the dead letters."),
+		redelivered: d("redeliveries_total", "Deliveries of client messages after the first, by every worker since the queue was created: "+
+			"claims of messages a worker left past INBOUND_VISIBILITY_TIMEOUT, and retries after a handler failed."),
 	}
 }
 
@@ -158,6 +160,7 @@ func (q *queueCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- q.pending
 	ch <- q.lag
 	ch <- q.dead
+	ch <- q.redelivered
 }
 
 // Collect implements prometheus.Collector.
@@ -174,4 +177,5 @@ func (q *queueCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(q.lag, prometheus.GaugeValue, float64(st.Lag))
 	}
 	ch <- prometheus.MustNewConstMetric(q.dead, prometheus.GaugeValue, float64(st.Dead))
+	ch <- prometheus.MustNewConstMetric(q.redelivered, prometheus.CounterValue, float64(st.Redelivered))
 }

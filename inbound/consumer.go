@@ -91,6 +91,10 @@ type Stats struct {
 	Lag int64 `json:"lag"`
 	// Dead is the number of dead letters.
 	Dead int64 `json:"dead"`
+	// Redelivered counts, since the queue was created, the deliveries
+	// after the first: claims of messages a consumer left past the
+	// visibility timeout, and retries in process.
+	Redelivered int64 `json:"redelivered"`
 }
 
 // PartitionStats are one partition's figures.

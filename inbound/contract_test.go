@@ -164,8 +164,8 @@ func TestQueueContract(t *testing.T) {
 				if err := h.q.Ack(ctx, got.ID); err != nil {
 					t.Fatal(err)
 				}
-				if s := stats(t, h.q); s.Length != 0 || s.Pending != 0 {
-					t.Fatalf("stats = %+v", s)
+				if s := stats(t, h.q); s.Length != 0 || s.Pending != 0 || s.Redelivered != 1 {
+					t.Fatalf("stats = %+v, want nothing left and 1 redelivery", s)
 				}
 			})
 
@@ -179,6 +179,9 @@ func TestQueueContract(t *testing.T) {
 				h.expire(t)
 				if got := readN(t, h.q, "c2", 1)[0]; got.ID != id || got.Deliveries != 3 {
 					t.Fatalf("claimed %s with %d deliveries, want %s with 3", got.ID, got.Deliveries, id)
+				}
+				if s := stats(t, h.q); s.Redelivered != 2 {
+					t.Fatalf("stats = %+v, want 2 redeliveries (a retry, a claim)", s)
 				}
 			})
 

@@ -28,6 +28,9 @@ func partitionKey(prefix string, n int) string {
 // deadKey is the Redis Stream of dead letters (a slot of its own).
 func deadKey(prefix string) string { return prefix + "in:dead" }
 
+// countsKey is the hash of the queue's counters (field "redelivered").
+func countsKey(prefix string) string { return prefix + "in:counts" }
+
 // messageID is a message's queue id: its partition and its entry id.
 func messageID(partition int, entryID string) string {
 	return strconv.Itoa(partition) + "-" + entryID

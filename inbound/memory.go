@@ -21,6 +21,8 @@ type Memory struct {
 	parts   []*memPartition
 	dead    []DeadLetter
 	deadIDs idGen
+	// redelivered counts deliveries after the first (Stats).
+	redelivered int64
 	wake    chan struct{} // closed and replaced when a message is added
 }
 
@@ -166,6 +168,7 @@ func (q *Memory) claimLocked(consumer string, count int) []Message {
 			n++
 		}
 	}
+	q.redelivered += int64(len(out))
 	return out
 }
 

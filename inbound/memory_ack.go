@@ -91,6 +91,7 @@ func (q *Memory) Retry(_ context.Context, consumer string, m *Message) error {
 	e.at = q.now()
 	e.deliveries++
 	m.Deliveries = e.deliveries
+	q.redelivered++
 	return nil
 }
 

@@ -9,7 +9,7 @@ import (
 func (q *Memory) Stats(context.Context) (Stats, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	s := Stats{Partitions: make([]PartitionStats, len(q.parts)), Dead: int64(len(q.dead))}
+	s := Stats{Partitions: make([]PartitionStats, len(q.parts)), Dead: int64(len(q.dead)), Redelivered: q.redelivered}
 	for p, part := range q.parts {
 		ps := PartitionStats{Partition: p, Length: int64(len(part.byID))}
 		for i, e := range part.entries {

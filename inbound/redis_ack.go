@@ -45,6 +45,7 @@ func (r *Redis) Retry(ctx context.Context, consumer string, m *Message) error {
 	n, err := r.touch(ctx, consumer, m, 1, 0)
 	if err == nil {
 		m.Deliveries = n
+		r.countRedelivered(ctx, 1)
 	}
 	return err
 }

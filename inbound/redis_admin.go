@@ -2,6 +2,7 @@ package inbound
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ func (r *Redis) Stats(ctx context.Context) (Stats, error) {
 	lens := make([]*redis.IntCmd, r.cfg.Partitions)
 	groups := make([]*redis.XInfoGroupsCmd, r.cfg.Partitions)
 	var dead *redis.IntCmd
+	var redelivered *redis.StringCmd
 	_, _ = r.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 		for p := range lens {
 			key := partitionKey(r.cfg.Prefix, p)
@@ -22,6 +24,7 @@ func (r *Redis) Stats(ctx context.Context) (Stats, error) {
 			groups[p] = pipe.XInfoGroups(ctx, key)
 		}
 		dead = pipe.XLen(ctx, deadKey(r.cfg.Prefix))
+		redelivered = pipe.HGet(ctx, countsKey(r.cfg.Prefix), "redelivered")
 		return nil
 	})
 	s := Stats{Partitions: make([]PartitionStats, r.cfg.Partitions)}
@@ -44,6 +47,9 @@ func (r *Redis) Stats(ctx context.Context) (Stats, error) {
 	}
 	var err error
 	if s.Dead, err = dead.Result(); err != nil {
+		return Stats{}, fmt.Errorf("inbound: stats: %w", err)
+	}
+	if s.Redelivered, err = redelivered.Int64(); err != nil && !errors.Is(err, redis.Nil) {
 		return Stats{}, fmt.Errorf("inbound: stats: %w", err)
 	}
 	s.total()

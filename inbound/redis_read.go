@@ -126,7 +126,16 @@ func (r *Redis) claim(ctx context.Context, consumer string, count int) ([]Messag
 			out = append(out, m)
 		}
 	}
+	r.countRedelivered(ctx, len(out))
 	return out, nil
+}
+
+// countRedelivered adds n to the queue's redelivery counter. A failure
+// costs the counter, never the delivery.
+func (r *Redis) countRedelivered(ctx context.Context, n int) {
+	if n > 0 {
+		_ = r.rdb.HIncrBy(ctx, countsKey(r.cfg.Prefix), "redelivered", int64(n)).Err()
+	}
 }
 
 // readNew reads messages never delivered to the group, at most count per
