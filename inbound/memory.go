@@ -23,7 +23,7 @@ type Memory struct {
 	deadIDs idGen
 	// redelivered counts deliveries after the first (Stats).
 	redelivered int64
-	wake    chan struct{} // closed and replaced when a message is added
+	wake        chan struct{} // closed and replaced when a message is added
 }
 
 // MemoryOptions are the seams of a [Memory].
