@@ -45,21 +45,34 @@ type inboundResult struct {
 // floor uses as many streams.
 const inboundPartitions = 16
 
+// floorPool bounds the floor producers' Redis connections: with more
+// messages in flight, producers wait for a connection (in the closed
+// loop, as a real client's pool makes them).
+const floorPool = 256
+
 // inboundPhase measures the floor, then the gateway: the enqueue sweep
 // without workers, the workers started, the round-trip sweep and the
 // paced step.
 // others are the pids of the run's other gateways, metered apart.
-func (r *runner) inboundPhase(ctx context.Context, users, tokens []string, others []int) (inboundResult, error) {
+func (r *runner) inboundPhase(ctx context.Context, users, tokens []string, others []int) (res inboundResult, err error) {
 	p := r.p
 	n := min(p.InboundConns, len(tokens))
 	users, tokens = users[:n], tokens[:n]
-	res := inboundResult{Conns: n, Workers: r.inboundWorkers, Partitions: inboundPartitions}
+	res = inboundResult{Conns: n, Workers: r.inboundWorkers, Partitions: inboundPartitions}
 	maxConc := 0
 	for _, c := range p.InboundConcs {
 		maxConc = max(maxConc, c)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr, PoolSize: maxConc + 8})
+	// rdb: counters and keys. The floor's producers get their own pool,
+	// at most floorPool connections (the run's redis-server allows 1000
+	// clients; the gateway and workers need theirs), closed after the
+	// floor; its consumer its own connection.
+	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr, PoolSize: 4})
 	defer rdb.Close()
+	prdb := redis.NewClient(&redis.Options{Addr: r.redisAddr, PoolSize: min(maxConc, floorPool), PoolTimeout: time.Minute})
+	defer prdb.Close()
+	crdb := redis.NewClient(&redis.Options{Addr: r.redisAddr, PoolSize: 2})
+	defer crdb.Close()
 	stepID := 0
 	spec := func(mode string, onAck bool, conc int, rate float64, measure time.Duration) stepSpec {
 		return stepSpec{mode: mode, onAck: onAck, conc: conc, rate: rate, warm: p.InboundWarm, measure: measure, conns: n}
@@ -78,7 +91,7 @@ func (r *runner) inboundPhase(ctx context.Context, users, tokens []string, other
 
 	// The floor.
 	var cur atomic.Pointer[loadRun]
-	fl := newInboundFloor(rdb, users, inboundPartitions, maxConc, &cur)
+	fl := newInboundFloor(prdb, crdb, users, inboundPartitions, maxConc, &cur)
 	defer fl.close()
 	meter := inboundMeter(0, r.redis.pid(), nil, others)
 	for _, c := range p.InboundConcs {
@@ -123,12 +136,13 @@ func (r *runner) inboundPhase(ctx context.Context, users, tokens []string, other
 	if err := fl.deleteKeys(ctx); err != nil {
 		return res, err
 	}
+	_ = prdb.Close() // the floor's connections go before the gateway starts
+	_ = crdb.Close()
 
 	// The gateway.
 	var gwEnv []string
 	var debugAddr string
 	if r.inboundProfile != "" {
-		var err error
 		if debugAddr, err = freeAddr(); err != nil {
 			return res, err
 		}

@@ -172,7 +172,9 @@ func TestInboundFloorOnRedis(t *testing.T) {
 	defer cancel()
 	var cur atomic.Pointer[loadRun]
 	users := []string{"u-1", "u-2", "u-3", "u-4"}
-	fl := newInboundFloor(rdb, users, inboundPartitions, 4, &cur)
+	crdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), PoolSize: 2})
+	defer crdb.Close()
+	fl := newInboundFloor(rdb, crdb, users, inboundPartitions, 4, &cur)
 	defer fl.close()
 
 	st := runStep(ctx, 1, fl, stepSpec{mode: "floor xadd", onAck: true, conc: 4, warm: 20 * time.Millisecond, measure: 200 * time.Millisecond, conns: 4}, nil, &cur)

@@ -31,7 +31,8 @@ func floorInKey(p int) string { return floorInPrefix + "{" + strconv.Itoa(p) + "
 // XREADGROUP (COUNT floorBatch, BLOCK) and XACKs each batch (one XACK per
 // stream, pipelined).
 type inboundFloor struct {
-	rdb        *redis.Client
+	rdb        *redis.Client // producers
+	crdb       *redis.Client // the consumer's own connection
 	users      []string
 	partitions int
 	jobs       chan floorJob
@@ -46,9 +47,11 @@ type floorJob struct {
 	k int64
 }
 
-// newInboundFloor starts producers goroutines; stop them with close.
-func newInboundFloor(rdb *redis.Client, users []string, partitions, producers int, cur *atomic.Pointer[loadRun]) *inboundFloor {
-	f := &inboundFloor{rdb: rdb, users: users, partitions: partitions, jobs: make(chan floorJob, producers), cur: cur}
+// newInboundFloor starts producers goroutines (sending through rdb; the
+// consumer reads through crdb, so it never waits for a connection of
+// rdb's pool); stop them with close.
+func newInboundFloor(rdb, crdb *redis.Client, users []string, partitions, producers int, cur *atomic.Pointer[loadRun]) *inboundFloor {
+	f := &inboundFloor{rdb: rdb, crdb: crdb, users: users, partitions: partitions, jobs: make(chan floorJob, producers), cur: cur}
 	for range producers {
 		f.wg.Go(f.produce)
 	}
@@ -136,7 +139,7 @@ func (f *inboundFloor) consume(ctx context.Context) {
 		streams = append(streams, ">")
 	}
 	for ctx.Err() == nil {
-		res, err := f.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: floorGroup, Consumer: "c1",
+		res, err := f.crdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: floorGroup, Consumer: "c1",
 			Streams: streams, Count: floorBatch, Block: 100 * time.Millisecond}).Result()
 		now := time.Now().UnixNano()
 		if errors.Is(err, redis.Nil) {
@@ -159,7 +162,7 @@ func (f *inboundFloor) consume(ctx context.Context) {
 				}
 			}
 		}
-		_, err = f.rdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
+		_, err = f.crdb.Pipelined(ctx, func(pipe redis.Pipeliner) error {
 			for _, st := range res {
 				ids := make([]string, len(st.Messages))
 				for i, m := range st.Messages {

@@ -78,6 +78,9 @@ func runMain(args []string) error {
 	if *inWorkers == 0 {
 		*inWorkers = p.InboundWorkers
 	}
+	if *inWorkers < 1 {
+		return fmt.Errorf("-inbound-workers must be at least 1; got %d", *inWorkers)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
