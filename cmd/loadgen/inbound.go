@@ -52,92 +52,20 @@ const floorPool = 256
 
 // inboundPhase measures the floor, then the gateway: the enqueue sweep
 // without workers, the workers started, the round-trip sweep and the
-// paced step.
-// others are the pids of the run's other gateways, metered apart.
+// paced step. others are the pids of the run's other gateways, metered
+// apart.
 func (r *runner) inboundPhase(ctx context.Context, users, tokens []string, others []int) (res inboundResult, err error) {
 	p := r.p
 	n := min(p.InboundConns, len(tokens))
 	users, tokens = users[:n], tokens[:n]
 	res = inboundResult{Conns: n, Workers: r.inboundWorkers, Partitions: inboundPartitions}
-	maxConc := 0
-	for _, c := range p.InboundConcs {
-		maxConc = max(maxConc, c)
-	}
-	// rdb: counters and keys. The floor's producers get their own pool,
-	// at most floorPool connections (the run's redis-server allows 1000
-	// clients; the gateway and workers need theirs), closed after the
-	// floor; its consumer its own connection.
+	// rdb reads the counters and deletes keys; the floor has its own.
 	rdb := redis.NewClient(&redis.Options{Addr: r.redisAddr, PoolSize: 4})
 	defer rdb.Close()
-	prdb := redis.NewClient(&redis.Options{Addr: r.redisAddr, PoolSize: min(maxConc, floorPool), PoolTimeout: time.Minute})
-	defer prdb.Close()
-	crdb := redis.NewClient(&redis.Options{Addr: r.redisAddr, PoolSize: 2})
-	defer crdb.Close()
-	stepID := 0
-	spec := func(mode string, onAck bool, conc int, rate float64, measure time.Duration) stepSpec {
-		return stepSpec{mode: mode, onAck: onAck, conc: conc, rate: rate, warm: p.InboundWarm, measure: measure, conns: n}
-	}
-	// withRedis runs one step with the redis-server's command counters
-	// read around it.
-	withRedis := func(run func() inboundStep) inboundStep {
-		before, berr := readRedisCounters(ctx, rdb)
-		st := run()
-		if after, err := readRedisCounters(ctx, rdb); berr == nil && err == nil {
-			d := diffRedis(before, after)
-			st.Redis = &d
-		}
-		return st
-	}
-
-	// The floor.
-	var cur atomic.Pointer[loadRun]
-	fl := newInboundFloor(prdb, crdb, users, inboundPartitions, maxConc, &cur)
-	defer fl.close()
-	meter := inboundMeter(0, r.redis.pid(), nil, others)
-	for _, c := range p.InboundConcs {
-		r.logf("inbound floor: XADD, %d in flight, %s", c, p.InboundStep)
-		stepID++
-		st := withRedis(func() inboundStep {
-			return runStep(ctx, stepID, fl, spec("floor xadd", true, c, 0, p.InboundStep), meter, &cur)
-		})
-		res.FloorEnqueue = append(res.FloorEnqueue, st)
-		if err := fl.deleteKeys(ctx); err != nil {
-			return res, err
-		}
-	}
-	if err := fl.ensureGroups(ctx); err != nil {
-		return res, fmt.Errorf("floor groups: %w", err)
-	}
-	cctx, stopConsumer := context.WithCancel(ctx)
-	consumed := make(chan struct{})
-	go func() { defer close(consumed); fl.consume(cctx) }()
-	for _, c := range p.InboundConcs {
-		r.logf("inbound floor: XADD + XREADGROUP + XACK, %d in flight, %s", c, p.InboundStep)
-		stepID++
-		st := withRedis(func() inboundStep {
-			return runStep(ctx, stepID, fl, spec("floor round trip", false, c, 0, p.InboundStep), meter, &cur)
-		})
-		res.FloorRoundTrip = append(res.FloorRoundTrip, st)
-	}
-	if peak, ok := peakOf(res.FloorRoundTrip); ok {
-		rate := peak.PerSec / 2
-		r.logf("inbound floor: paced at %.0f/s (half the peak), %s", rate, p.InboundPaced)
-		stepID++
-		st := withRedis(func() inboundStep {
-			return runStep(ctx, stepID, fl, spec("floor paced", false, 0, rate, p.InboundPaced), meter, &cur)
-		})
-		res.FloorPaced = &st
-	}
-	stopConsumer()
-	<-consumed
-	if err := fl.consumeErr.Load(); err != nil {
-		res.Error = fmt.Sprintf("floor consumer: %v", *err)
-	}
-	if err := fl.deleteKeys(ctx); err != nil {
+	st := &inboundSteps{r: r, rdb: rdb, conns: n}
+	if err := st.floor(ctx, users, others, &res); err != nil {
 		return res, err
 	}
-	_ = prdb.Close() // the floor's connections go before the gateway starts
-	_ = crdb.Close()
 
 	// The gateway.
 	var gwEnv []string
@@ -160,14 +88,10 @@ func (r *runner) inboundPhase(ctx context.Context, users, tokens []string, other
 	}
 	defer func() { f.close(); res.StaleFrames = f.stale.Load() }()
 	gs := gatewaySender{f: f}
-	meter = inboundMeter(gw.p.pid(), r.redis.pid(), nil, others)
+	meter := inboundMeter(gw.p.pid(), r.redis.pid(), nil, others)
 	for _, c := range p.InboundConcs {
 		r.logf("inbound: enqueue (no worker), %d in flight, %s", c, p.InboundStep)
-		stepID++
-		st := withRedis(func() inboundStep {
-			return runStep(ctx, stepID, gs, spec("enqueue", true, c, 0, p.InboundStep), meter, &f.cur)
-		})
-		res.Enqueue = append(res.Enqueue, st)
+		res.Enqueue = append(res.Enqueue, st.run(ctx, gs, st.spec("enqueue", true, c, 0, p.InboundStep), meter, &f.cur))
 		if err := deleteQueue(ctx, rdb); err != nil {
 			return res, err
 		}
@@ -189,11 +113,7 @@ func (r *runner) inboundPhase(ctx context.Context, users, tokens []string, other
 	meter = inboundMeter(gw.p.pid(), r.redis.pid(), pids, others)
 	for _, c := range p.InboundConcs {
 		r.logf("inbound: round trip through %d workers, %d in flight, %s", len(workers), c, p.InboundStep)
-		stepID++
-		st := withRedis(func() inboundStep {
-			return runStep(ctx, stepID, gs, spec("round trip", false, c, 0, p.InboundStep), meter, &f.cur)
-		})
-		res.RoundTrip = append(res.RoundTrip, st)
+		res.RoundTrip = append(res.RoundTrip, st.run(ctx, gs, st.spec("round trip", false, c, 0, p.InboundStep), meter, &f.cur))
 	}
 	peak, ok := peakOf(res.RoundTrip)
 	if !ok {
@@ -201,21 +121,15 @@ func (r *runner) inboundPhase(ctx context.Context, users, tokens []string, other
 	}
 	rate := peak.PerSec / 2
 	r.logf("inbound: round trip paced at %.0f/s (half the peak, %.1f/s per connection), %s", rate, rate/float64(n), p.InboundPaced)
-	stepID++
-	st := withRedis(func() inboundStep {
-		return runStep(ctx, stepID, gs, spec("round trip paced", false, 0, rate, p.InboundPaced), meter, &f.cur)
-	})
-	res.Paced = &st
+	paced := st.run(ctx, gs, st.spec("round trip paced", false, 0, rate, p.InboundPaced), meter, &f.cur)
+	res.Paced = &paced
 	if debugAddr != "" {
 		r.logf("inbound: round trip at %d in flight with a CPU profile of the gateway", peak.Conc)
 		profDone := make(chan error, 1)
 		secs := int((p.InboundWarm + p.InboundStep) / time.Second)
 		go func() { profDone <- fetchProfile(ctx, debugAddr, r.inboundProfile, secs) }()
-		stepID++
-		st := withRedis(func() inboundStep {
-			return runStep(ctx, stepID, gs, spec("round trip profiled", false, peak.Conc, 0, p.InboundStep), meter, &f.cur)
-		})
-		res.Profiled = &st
+		prof := st.run(ctx, gs, st.spec("round trip profiled", false, peak.Conc, 0, p.InboundStep), meter, &f.cur)
+		res.Profiled = &prof
 		if err := <-profDone; err != nil {
 			r.logf("  WARNING: inbound CPU profile: %v", err)
 		} else {
@@ -223,6 +137,78 @@ func (r *runner) inboundPhase(ctx context.Context, users, tokens []string, other
 		}
 	}
 	return res, nil
+}
+
+// inboundSteps runs the phase's steps: each numbered (the message ids
+// carry the number, so a late answer is never taken for another step's),
+// with the redis-server's command counters read around it.
+type inboundSteps struct {
+	r     *runner
+	rdb   *redis.Client
+	conns int
+	id    int
+}
+
+func (st *inboundSteps) spec(mode string, onAck bool, conc int, rate float64, measure time.Duration) stepSpec {
+	return stepSpec{mode: mode, onAck: onAck, conc: conc, rate: rate, warm: st.r.p.InboundWarm, measure: measure, conns: st.conns}
+}
+
+func (st *inboundSteps) run(ctx context.Context, s sender, spec stepSpec, meter func() func() inboundCPU, cur *atomic.Pointer[loadRun]) inboundStep {
+	st.id++
+	before, berr := readRedisCounters(ctx, st.rdb)
+	out := runStep(ctx, st.id, s, spec, meter, cur)
+	if after, err := readRedisCounters(ctx, st.rdb); berr == nil && err == nil {
+		d := diffRedis(before, after)
+		out.Redis = &d
+	}
+	return out
+}
+
+// floor runs the floor's sweeps on the run's redis-server: XADD alone,
+// then with the consumer, then paced at half the latter's peak. The
+// producers get their own pool, at most floorPool connections (the
+// redis-server allows 1000 clients; the gateway and workers need
+// theirs), closed when it returns; the consumer its own connection.
+func (st *inboundSteps) floor(ctx context.Context, users []string, others []int, res *inboundResult) error {
+	p := st.r.p
+	maxConc := slices.Max(p.InboundConcs)
+	prdb := redis.NewClient(&redis.Options{Addr: st.r.redisAddr, PoolSize: min(maxConc, floorPool), PoolTimeout: time.Minute})
+	defer prdb.Close()
+	crdb := redis.NewClient(&redis.Options{Addr: st.r.redisAddr, PoolSize: 2})
+	defer crdb.Close()
+	var cur atomic.Pointer[loadRun]
+	fl := newInboundFloor(prdb, crdb, users, inboundPartitions, maxConc, &cur)
+	defer fl.close()
+	meter := inboundMeter(0, st.r.redis.pid(), nil, others)
+	for _, c := range p.InboundConcs {
+		st.r.logf("inbound floor: XADD, %d in flight, %s", c, p.InboundStep)
+		res.FloorEnqueue = append(res.FloorEnqueue, st.run(ctx, fl, st.spec("floor xadd", true, c, 0, p.InboundStep), meter, &cur))
+		if err := fl.deleteKeys(ctx); err != nil {
+			return err
+		}
+	}
+	if err := fl.ensureGroups(ctx); err != nil {
+		return fmt.Errorf("floor groups: %w", err)
+	}
+	cctx, stopConsumer := context.WithCancel(ctx)
+	consumed := make(chan struct{})
+	go func() { defer close(consumed); fl.consume(cctx) }()
+	for _, c := range p.InboundConcs {
+		st.r.logf("inbound floor: XADD + XREADGROUP + XACK, %d in flight, %s", c, p.InboundStep)
+		res.FloorRoundTrip = append(res.FloorRoundTrip, st.run(ctx, fl, st.spec("floor round trip", false, c, 0, p.InboundStep), meter, &cur))
+	}
+	if peak, ok := peakOf(res.FloorRoundTrip); ok {
+		rate := peak.PerSec / 2
+		st.r.logf("inbound floor: paced at %.0f/s (half the peak), %s", rate, p.InboundPaced)
+		paced := st.run(ctx, fl, st.spec("floor paced", false, 0, rate, p.InboundPaced), meter, &cur)
+		res.FloorPaced = &paced
+	}
+	stopConsumer()
+	<-consumed
+	if err := fl.consumeErr.Load(); err != nil {
+		res.Error = fmt.Sprintf("floor consumer: %v", *err)
+	}
+	return fl.deleteKeys(ctx)
 }
 
 // deleteQueue removes the gateway's queue partitions (and their group),
