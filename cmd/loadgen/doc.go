@@ -3,9 +3,12 @@
 // same job, a raw Redis PUBLISH->SUBSCRIBE hop, or (for the event history)
 // a raw XADD+PUBLISH pipelined to a SUBSCRIBE. The "resume" phase kills a
 // gateway holding N connections and measures their resume storm on another.
+// The "inbound" phase sends client messages through a gateway into the
+// inbound queue and through bin/worker processes back to the clients, next
+// to a raw XADD / XADD+XREADGROUP+XACK floor on the same redis-server.
 //
-// It orchestrates everything itself: a redis-server on a free port, one or
-// two gateway instances (bin/gateway), the floor server (its own subcommand,
+// It orchestrates everything itself: a redis-server on a free port, the
+// gateway instances (bin/gateway), worker processes (bin/worker), the floor server (its own subcommand,
 // "loadgen floor-server"), measures, stops them all, prints a table and
 // writes bench-results/<profile>.json. On a machine with two or more cores
 // the servers are pinned to core 0 and the generator to core 1 (taskset), so
@@ -13,9 +16,10 @@
 //
 // Usage:
 //
-//	loadgen -profile small|full [-gateway bin/gateway] [-out bench-results]
-//	        [-phases gateway,floor,revocation,history,resume] [-no-pin]
-//	        [-storm-cpuprofile file]
+//	loadgen -profile small|full [-gateway bin/gateway] [-worker bin/worker]
+//	        [-out bench-results] [-no-pin]
+//	        [-phases gateway,floor,revocation,history,resume,inbound]
+//	        [-storm-cpuprofile file] [-inbound-workers n] [-inbound-cpuprofile file]
 //	loadgen floor-server -addr 127.0.0.1:0   (started by loadgen itself)
 //
 // The client side is a minimal hand-written WebSocket client over net.Conn

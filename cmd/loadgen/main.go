@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -30,6 +32,9 @@ func main() {
 	}
 }
 
+// defaultPhases is every phase, in the order they run.
+const defaultPhases = "gateway,floor,revocation,history,resume,inbound"
+
 // pinnedEnv marks a loadgen that already re-executed itself under taskset.
 const pinnedEnv = "LOADGEN_PINNED_CPU"
 
@@ -38,8 +43,11 @@ func runMain(args []string) error {
 	prof := fs.String("profile", "small", "load profile: small | full")
 	gw := fs.String("gateway", "bin/gateway", "gateway binary")
 	out := fs.String("out", "bench-results", "directory for <profile>.json and server logs")
-	phases := fs.String("phases", "gateway,floor,revocation,history,resume", "comma-separated phases to run")
+	phases := fs.String("phases", defaultPhases, "comma-separated phases to run")
 	noPin := fs.Bool("no-pin", false, "do not pin servers to core 0 and the generator to core 1")
+	worker := fs.String("worker", "bin/worker", "worker binary (cmd/worker) for the inbound phase")
+	inWorkers := fs.Int("inbound-workers", 0, "worker processes in the inbound phase (0: the profile's)")
+	inProf := fs.String("inbound-cpuprofile", "", "write a CPU profile of the gateway over one more round-trip step at the peak's concurrency to this file")
 	stormProf := fs.String("storm-cpuprofile", "", "write a CPU profile of the gateway the resume storm reconnects to, over the storm, to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -54,6 +62,24 @@ func runMain(args []string) error {
 	}
 	if _, err := os.Stat(gwBin); err != nil {
 		return fmt.Errorf("gateway binary: %w (run make build, or pass -gateway)", err)
+	}
+	workerBin, err := filepath.Abs(*worker)
+	if err != nil {
+		return err
+	}
+	phaseList := *phases
+	if _, err := os.Stat(workerBin); err != nil && slices.Contains(strings.Split(phaseList, ","), "inbound") {
+		if *phases != defaultPhases {
+			return fmt.Errorf("worker binary: %w (go build -o bin/worker ./cmd/worker, or pass -worker)", err)
+		}
+		fmt.Fprintf(os.Stderr, "loadgen: no worker binary at %s (go build -o bin/worker ./cmd/worker): skipping the inbound phase\n", workerBin)
+		phaseList = strings.ReplaceAll(phaseList, ",inbound", "")
+	}
+	if *inWorkers == 0 {
+		*inWorkers = p.InboundWorkers
+	}
+	if *inWorkers < 1 {
+		return fmt.Errorf("-inbound-workers must be at least 1; got %d", *inWorkers)
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -83,8 +109,8 @@ func runMain(args []string) error {
 	defer stop()
 
 	r := &runner{
-		phases: *phases, stormProfile: *stormProf,
-		p: p, gatewayBin: gwBin, self: self, serverCPU: serverCPU,
+		phases: phaseList, stormProfile: *stormProf, inboundProfile: *inProf, inboundWorkers: *inWorkers,
+		p: p, gatewayBin: gwBin, workerBin: workerBin, self: self, serverCPU: serverCPU,
 		logDir: filepath.Join(*out, "logs"), d: newDialers(10 * time.Second),
 		secret: randHex(32), encKey: randHex(32),
 		logf: func(format string, a ...any) {
@@ -127,7 +153,7 @@ func (r *runner) run(ctx context.Context) error {
 		return err
 	}
 	defer a.api.close()
-	n := max(p.MemLevels[len(p.MemLevels)-1], p.HistConns, p.StormConns)
+	n := max(p.MemLevels[len(p.MemLevels)-1], p.HistConns, p.StormConns, p.InboundConns)
 	users := make([]string, n)
 	for i := range users {
 		users[i] = fmt.Sprintf("u-%06d", i)
@@ -184,6 +210,13 @@ func (r *runner) run(ctx context.Context) error {
 		res.Resume = &s
 		if err != nil {
 			return fmt.Errorf("resume phase: %w", err)
+		}
+	}
+	if r.enabled("inbound") {
+		in, err := r.inboundPhase(ctx, users, tokens, []int{a.p.pid()})
+		res.Inbound = &in
+		if err != nil {
+			return fmt.Errorf("inbound phase: %w", err)
 		}
 	}
 	return nil

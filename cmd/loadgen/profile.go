@@ -54,6 +54,18 @@ type profile struct {
 	// StormProfileSec is the length of the storm's CPU profile
 	// (-storm-cpuprofile).
 	StormProfileSec int `json:"storm_profile_s"`
+
+	// Inbound phase: InboundConns clients (distinct users) send client
+	// messages; InboundWorkers bin/worker processes echo them back. Each
+	// closed-loop step of the sweep keeps InboundConcs[i] messages in
+	// flight for InboundWarm (not measured) then InboundStep; the paced
+	// step sends at half the round-trip peak for InboundPaced.
+	InboundConns   int           `json:"inbound_conns"`
+	InboundWorkers int           `json:"inbound_workers"`
+	InboundConcs   []int         `json:"inbound_in_flight"`
+	InboundWarm    time.Duration `json:"inbound_warm"`
+	InboundStep    time.Duration `json:"inbound_step"`
+	InboundPaced   time.Duration `json:"inbound_paced"`
 }
 
 func profileByName(name string) (profile, error) {
@@ -66,6 +78,8 @@ func profileByName(name string) (profile, error) {
 			Revocations: 1000, RevokeOthers: 2000, RedisHops: 2000,
 			HistConns: 2000, HistPublishes: 10000, HistConc: 32, HistLatencySamples: 2000,
 			StormConns: 2000, StormUserEvents: 3, StormAllEvents: 10, StormConc: 512, StormProfileSec: 3,
+			InboundConns: 1000, InboundWorkers: 2, InboundConcs: []int{4, 16, 64, 256},
+			InboundWarm: time.Second, InboundStep: 4 * time.Second, InboundPaced: 8 * time.Second,
 		}, nil
 	case "full":
 		return profile{
@@ -75,6 +89,8 @@ func profileByName(name string) (profile, error) {
 			Revocations: 2000, RevokeOthers: 10000, RedisHops: 5000,
 			HistConns: 10000, HistPublishes: 30000, HistConc: 64, HistLatencySamples: 5000,
 			StormConns: 10000, StormUserEvents: 3, StormAllEvents: 10, StormConc: 512, StormProfileSec: 10,
+			InboundConns: 5000, InboundWorkers: 2, InboundConcs: []int{4, 16, 64, 256, 1024},
+			InboundWarm: 2 * time.Second, InboundStep: 8 * time.Second, InboundPaced: 15 * time.Second,
 		}, nil
 	}
 	return profile{}, fmt.Errorf("loadgen: unknown profile %q (small|full)", name)

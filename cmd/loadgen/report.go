@@ -24,6 +24,7 @@ type results struct {
 	Revocation  revocationResult `json:"revocation"`
 	History     *historyResult   `json:"history,omitempty"`
 	Resume      *stormResult     `json:"resume,omitempty"`
+	Inbound     *inboundResult   `json:"inbound,omitempty"`
 	Goals       []goal           `json:"goals"`
 	Errors      []string         `json:"errors,omitempty"`
 }
@@ -104,6 +105,9 @@ func (res *results) judge() {
 				s.Extra == 0 && s.WrongEpoch == 0 && s.BarrierMissing == 0,
 		})
 	}
+	if in := res.Inbound; in != nil {
+		res.Goals = append(res.Goals, in.goals()...)
+	}
 }
 
 func (res *results) judgeSides() {
@@ -182,6 +186,9 @@ func (res *results) printTable(w io.Writer) {
 	}
 	if res.Resume != nil {
 		res.Resume.print(tw)
+	}
+	if res.Inbound != nil {
+		res.Inbound.print(tw)
 	}
 	_ = tw.Flush()
 	fmt.Fprintln(w, "\ngoals:")

@@ -20,13 +20,18 @@ type runner struct {
 	// stormProfile, when set, is where the resume storm's gateway CPU
 	// profile is written.
 	stormProfile string
-	p            profile
-	gatewayBin   string
-	self         string
-	logDir       string
-	serverCPU    string // taskset list for servers, "" when unpinned
-	d            *dialers
-	logf         func(format string, args ...any)
+	// inboundProfile, when set, is where the inbound phase's gateway CPU
+	// profile is written; inboundWorkers is its worker process count.
+	inboundProfile string
+	inboundWorkers int
+	workerBin      string
+	p              profile
+	gatewayBin     string
+	self           string
+	logDir         string
+	serverCPU      string // taskset list for servers, "" when unpinned
+	d              *dialers
+	logf           func(format string, args ...any)
 
 	secret, encKey string
 	redis          *proc
@@ -101,19 +106,13 @@ func (r *runner) startGateway(ctx context.Context, id string, extra ...string) (
 	if err != nil {
 		return nil, err
 	}
-	env := []string{
-		"GATEWAY_ADDR=" + addr,
-		"GATEWAY_INSTANCE_ID=" + id,
-		"GATEWAY_API_KEYS=" + benchAPIKey,
-		"GATEWAY_ENV=development",
-		"USE_REDIS_SESSIONS=true",
-		"REDIS_URL=redis://" + r.redisAddr + "/0",
-		"SESSION_SECRET=" + r.secret,
-		"SESSION_ENCRYPTION_KEY=" + r.encKey,
-		"WS_PING_INTERVAL=" + r.p.PingInterval.String(),
+	env := append(r.commonEnv(),
+		"GATEWAY_ADDR="+addr,
+		"GATEWAY_INSTANCE_ID="+id,
+		"GATEWAY_API_KEYS="+benchAPIKey,
+		"WS_PING_INTERVAL="+r.p.PingInterval.String(),
 		"WS_PONG_TIMEOUT=10s",
-		"LOG_LEVEL=warn",
-	}
+	)
 	base := "http://" + addr
 	// RATE_LIMIT_RPS=0 turns the per-IP limit off: the load comes from a
 	// few hundred addresses, far over any per-client limit.
@@ -126,6 +125,19 @@ func (r *runner) startGateway(ctx context.Context, id string, extra ...string) (
 		return nil, err
 	}
 	return &instance{p: p, addr: addr, base: base, api: newAPIClient(base, benchAPIKey)}, nil
+}
+
+// commonEnv is the environment every gateway and worker of the run
+// shares: the run's Redis and secrets.
+func (r *runner) commonEnv() []string {
+	return []string{
+		"GATEWAY_ENV=development",
+		"USE_REDIS_SESSIONS=true",
+		"REDIS_URL=redis://" + r.redisAddr + "/0",
+		"SESSION_SECRET=" + r.secret,
+		"SESSION_ENCRYPTION_KEY=" + r.encKey,
+		"LOG_LEVEL=warn",
+	}
 }
 
 // startFloor starts "loadgen floor-server" pinned like the gateway.
