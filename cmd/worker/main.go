@@ -25,6 +25,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/sessiongate/sessiongate/config"
 	"github.com/sessiongate/sessiongate/history"
@@ -62,6 +63,11 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 		zc.DisableStacktrace = true
 	}
 	zc.Sampling = nil
+	lvl, err := zapcore.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	zc.Level = zap.NewAtomicLevelAt(lvl)
 	log, err := zc.Build()
 	if err != nil {
 		return err
