@@ -138,6 +138,11 @@ func (s *Server) closeMissed(stream, cause string, last, now history.Position) {
 		n = s.conns.CloseAll(connmgr.CodeEventsMissed)
 	}
 	s.gaps.forget(stream)
+	if n == 0 {
+		// Nobody here was following it any more (e.g. the reconcile
+		// already closed the sessions a Redis restart lost, with 4504).
+		return
+	}
 	s.metrics.eventGaps.WithLabelValues(wireStream(stream), cause).Inc()
 	s.log.Warn("events missed", zap.String("stream", wireStream(stream)), zap.String("user_id", streamUser(stream)),
 		zap.String("cause", cause), zap.Uint64("last_offset", last.Offset), zap.Uint64("offset", now.Offset),
