@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/inbound"
+	"github.com/sessiongate/sessiongate/internal/httpclient"
 )
 
 // userAgent names the forwarder in the application's access logs.
@@ -56,7 +57,7 @@ func New(cfg Config, replier inbound.Replier, client *http.Client, log *zap.Logg
 		client = NewClient(cfg.Timeout)
 	}
 	c := *client // our own copy: the caller's client keeps its redirect policy
-	c.CheckRedirect = noRedirect
+	c.CheckRedirect = httpclient.NoRedirect
 	if log == nil {
 		log = zap.NewNop()
 	}
