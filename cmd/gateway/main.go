@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 	if cfg.UseRedis {
 		// go-redis reports pool dial failures through a process-wide logger;
 		// send them to ours (at debug: redisconn logs the state changes).
-		redis.SetLogger(redisLogger{log.Named("go-redis")})
+		redis.SetLogger(redisconn.GoRedisLogger{L: log.Named("go-redis")})
 		rm, err := redisconn.New(cfg.Redis, log.Named("redis"))
 		if err != nil {
 			return err
@@ -240,13 +240,6 @@ func serveMetrics(addr string, h http.Handler, log *zap.Logger) (stop func(), er
 	go func() { _ = hs.Serve(ln) }()
 	log.Info("metrics listening", zap.String("metrics_addr", ln.Addr().String()))
 	return func() { _ = hs.Close() }, nil
-}
-
-// redisLogger adapts zap to go-redis's internal logger.
-type redisLogger struct{ l *zap.Logger }
-
-func (r redisLogger) Printf(_ context.Context, format string, v ...any) {
-	r.l.Debug("go-redis", zap.String("detail", fmt.Sprintf(format, v...)))
 }
 
 func newLogger(cfg config.Config) (*zap.Logger, error) {

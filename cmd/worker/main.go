@@ -81,7 +81,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 	log = log.With(zap.String("instance", name))
 
 	// go-redis reports pool dial failures through a process-wide logger.
-	redis.SetLogger(redisLogger{log.Named("go-redis")})
+	redis.SetLogger(redisconn.GoRedisLogger{L: log.Named("go-redis")})
 	rm, err := redisconn.New(cfg.Redis, log.Named("redis"))
 	if err != nil {
 		return err
