@@ -35,15 +35,7 @@ const (
 // It returns once the welcome is written, with the errors of [Manager.Serve];
 // if the handshake itself fails, websocket.Accept has already answered r.
 func (m *Manager) Upgrade(w http.ResponseWriter, r *http.Request, info Info) error {
-	return m.UpgradeAt(w, r, info, nil)
-}
-
-// UpgradeAt is [Manager.Upgrade] with the current positions of the
-// connection's history streams, by the client's name for them ("user",
-// "all"), sent in the welcome; nil sends none. They are not kept with the
-// connection (an idle connection's size matters).
-func (m *Manager) UpgradeAt(w http.ResponseWriter, r *http.Request, info Info, positions map[string]StreamPosition) error {
-	return m.upgrade(w, r, info, positions, nil)
+	return m.upgrade(w, r, info, nil)
 }
 
 // UpgradeWith is [Manager.Upgrade] for a connection whose first frames
@@ -60,10 +52,10 @@ func (m *Manager) UpgradeAt(w http.ResponseWriter, r *http.Request, info Info, p
 // caller's request context); frames held meanwhile count against
 // [Config.SendQueue] as usual.
 func (m *Manager) UpgradeWith(w http.ResponseWriter, r *http.Request, info Info, start func() Start) error {
-	return m.upgrade(w, r, info, nil, start)
+	return m.upgrade(w, r, info, start)
 }
 
-func (m *Manager) upgrade(w http.ResponseWriter, r *http.Request, info Info, positions map[string]StreamPosition, start func() Start) error {
+func (m *Manager) upgrade(w http.ResponseWriter, r *http.Request, info Info, start func() Start) error {
 	h := &hijacker{ResponseWriter: w}
 	ws, err := websocket.Accept(h, r, &websocket.AcceptOptions{
 		// The caller checked Origin against its own policy.
@@ -74,7 +66,7 @@ func (m *Manager) upgrade(w http.ResponseWriter, r *http.Request, info Info, pos
 		return err
 	}
 	m.work.add()
-	c, stop, err := m.register(context.Background(), ws, info, positions)
+	c, stop, err := m.register(context.Background(), ws, info)
 	if err != nil {
 		m.work.done()
 		return err
