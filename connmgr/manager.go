@@ -98,7 +98,7 @@ func (m *Manager) Admit(userID, handle string) error {
 func (m *Manager) Serve(ctx context.Context, ws *websocket.Conn, info Info) error {
 	m.work.add()
 	defer m.work.done()
-	c, stop, err := m.register(ctx, ws, info)
+	c, stop, err := m.register(ctx, ws, info, false)
 	if err != nil {
 		return err
 	}
@@ -116,7 +116,7 @@ func (m *Manager) Serve(ctx context.Context, ws *websocket.Conn, info Info) erro
 // already closed. [Manager.Shutdown] waits for the read loop.
 func (m *Manager) Start(ctx context.Context, ws *websocket.Conn, info Info) error {
 	m.work.add()
-	c, stop, err := m.register(ctx, ws, info)
+	c, stop, err := m.register(ctx, ws, info, false)
 	if err != nil {
 		m.work.done()
 		return err
@@ -129,11 +129,12 @@ func (m *Manager) Start(ctx context.Context, ws *websocket.Conn, info Info) erro
 	return nil
 }
 
-// register makes ws a live connection with its welcome queued first
-// (UpgradeWith replaces it) and the flush
+// register makes ws a live connection with its welcome queued first (with
+// deferWelcome, a nil placeholder that begin replaces: UpgradeWith's
+// welcome depends on its start) and the flush
 // token held by the caller, who must call m.flush(c) next. stop releases the
 // ctx watcher and must be passed to run.
-func (m *Manager) register(ctx context.Context, ws *websocket.Conn, info Info) (c *conn, stop func() bool, err error) {
+func (m *Manager) register(ctx context.Context, ws *websocket.Conn, info Info, deferWelcome bool) (c *conn, stop func() bool, err error) {
 	if m.draining.Load() {
 		_ = ws.Close(websocket.StatusCode(CodeGoingAway), CodeGoingAway.String())
 		return nil, nil, ErrDraining
@@ -150,7 +151,11 @@ func (m *Manager) register(ctx context.Context, ws *websocket.Conn, info Info) (
 	c.nextPing.Store(now + 1 + rand.Int64N(int64(m.cfg.PingInterval)))
 	// The welcome goes first: queue it and hold the flush token before the
 	// connection becomes visible to senders.
-	c.queue = [][]byte{EncodeWelcome(info.ID, info.UserID, m.cfg.InstanceID, m.cfg.PingInterval, Start{})}
+	var welcome []byte
+	if !deferWelcome {
+		welcome = EncodeWelcome(info.ID, info.UserID, m.cfg.InstanceID, m.cfg.PingInterval, Start{})
+	}
+	c.queue = [][]byte{welcome}
 	c.flushing = true
 
 	c.mu.Lock()

@@ -37,7 +37,7 @@ func (m *Manager) begin(c *conn, st Start) [][]byte {
 	if c.closing {
 		return nil
 	}
-	// c.queue[0] is the placeholder welcome register queued: the flush
+	// c.queue[0] is the placeholder register queued (nil): the flush
 	// token has been held since, so nothing took it.
 	n := 0
 	for _, f := range c.queue[1:] {

@@ -66,7 +66,7 @@ func (m *Manager) upgrade(w http.ResponseWriter, r *http.Request, info Info, sta
 		return err
 	}
 	m.work.add()
-	c, stop, err := m.register(context.Background(), ws, info)
+	c, stop, err := m.register(context.Background(), ws, info, start != nil)
 	if err != nil {
 		m.work.done()
 		return err
