@@ -15,8 +15,9 @@ import (
 	"github.com/sessiongate/sessiongate/inbound/webhook"
 )
 
-// sendAndCollect sends one client message on c and returns the frames up
-// to the first event (the ack, then the reply).
+// sendAndCollect sends one client message on c and returns its answer
+// (ack or error) and the first event, in whichever order they come: a fast
+// worker's reply can overtake the ack.
 func sendAndCollect(t *testing.T, c *websocket.Conn, msg string) (ack, reply map[string]any) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), generous)
@@ -24,7 +25,7 @@ func sendAndCollect(t *testing.T, c *websocket.Conn, msg string) (ack, reply map
 	if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
 		t.Fatal(err)
 	}
-	for reply == nil {
+	for reply == nil || ack == nil {
 		_, b, err := c.Read(ctx)
 		if err != nil {
 			t.Fatalf("read: %v (ack %v)", err, ack)
