@@ -48,6 +48,8 @@ test-js: deps js-deps
 test-e2e: deps js-deps
 	$(GO) test -race -count=1 -tags e2e -timeout 20m ./e2e/...
 
+REPS ?= 3
+
 ## test-stress: `make test` RUNS times (default 3) while stress-ng loads STRESS_CPUS cores (default 2)
 RUNS ?= 3
 test-stress:
@@ -74,11 +76,11 @@ fuzz:
 bench: deps build
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./session/... ./connmgr/... ./pubsub/...
 	GODEBUG=adaptivestackstart=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./bench/...
-	bin/loadgen -profile small
+	bin/loadgen -profile small -reps $(REPS)
 
-## bench-full: the big load profile (10k and 19k connections)
+## bench-full: the big load profile (10k and 19k connections), REPS repetitions (default 3), goals judged on the median
 bench-full: deps build
-	bin/loadgen -profile full
+	bin/loadgen -profile full -reps $(REPS)
 
 ## cluster: redis-server + 3 gateway instances + haproxy + 1 example worker on localhost, for a person to try
 cluster: deps build

@@ -48,6 +48,7 @@ func runMain(args []string) error {
 	worker := fs.String("worker", "bin/worker", "worker binary (cmd/worker) for the inbound phase")
 	inWorkers := fs.Int("inbound-workers", 0, "worker processes in the inbound phase (0: the profile's)")
 	inProf := fs.String("inbound-cpuprofile", "", "write a CPU profile of the gateway over one more round-trip step at the peak's concurrency to this file")
+	reps := fs.Int("reps", 3, "repetitions of the whole run (fresh servers each); goals are judged on the median")
 	stormProf := fs.String("storm-cpuprofile", "", "write a CPU profile of the gateway the resume storm reconnects to, over the storm, to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -77,6 +78,9 @@ func runMain(args []string) error {
 	}
 	if *inWorkers == 0 {
 		*inWorkers = p.InboundWorkers
+	}
+	if *reps < 1 || *reps > 20 {
+		return fmt.Errorf("-reps must be 1-20; got %d", *reps)
 	}
 	if *inWorkers < 1 {
 		return fmt.Errorf("-inbound-workers must be at least 1; got %d", *inWorkers)
@@ -108,33 +112,46 @@ func runMain(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	r := &runner{
-		phases: phaseList, stormProfile: *stormProf, inboundProfile: *inProf, inboundWorkers: *inWorkers,
-		p: p, gatewayBin: gwBin, workerBin: workerBin, self: self, serverCPU: serverCPU,
-		logDir: filepath.Join(*out, "logs"), d: newDialers(10 * time.Second),
-		secret: randHex(32), encKey: randHex(32),
-		logf: func(format string, a ...any) {
-			fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
-		},
+	logf := func(format string, a ...any) {
+		fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, a...)...)
 	}
-	res := &results{Profile: p, Machine: machineInfo(pinned, nofile), Started: time.Now()}
-	r.res = res
-	defer r.stopAll()
-	if err := r.run(ctx); err != nil {
-		res.Errors = append(res.Errors, err.Error())
-		r.logf("run failed: %v", err)
+	rep := report{Profile: p}
+	failed := false
+	for i := range *reps {
+		if ctx.Err() != nil {
+			break
+		}
+		logf("repetition %d of %d", i+1, *reps)
+		r := &runner{
+			phases: phaseList, stormProfile: *stormProf, inboundProfile: *inProf, inboundWorkers: *inWorkers,
+			p: p, gatewayBin: gwBin, workerBin: workerBin, self: self, serverCPU: serverCPU,
+			logDir: filepath.Join(*out, "logs", fmt.Sprintf("rep%d", i+1)), d: newDialers(10 * time.Second),
+			secret: randHex(32), encKey: randHex(32), logf: logf,
+		}
+		noise := startNoise()
+		res := &results{Profile: p, Machine: machineInfo(pinned, nofile), Started: time.Now()}
+		r.res = res
+		if err := r.run(ctx); err != nil {
+			res.Errors = append(res.Errors, err.Error())
+			r.logf("run failed: %v", err)
+		}
+		r.stopAll()
+		res.DurationSec = time.Since(res.Started).Seconds()
+		res.Machine.LoadEnd = loadAvg()
+		res.judge()
+		fmt.Printf("\n---- repetition %d of %d ----", i+1, *reps)
+		res.printTable(os.Stdout)
+		rep.Reps = append(rep.Reps, repetition{results: res, OthersPctCore: noise.othersPctCore()})
+		failed = failed || len(res.Errors) > 0
 	}
-	r.stopAll()
-	res.DurationSec = time.Since(res.Started).Seconds()
-	res.Machine.LoadEnd = loadAvg()
-	res.judge()
-	res.printTable(os.Stdout)
-	path, err := res.writeJSON(*out)
+	rep.Summary = summarizeGoals(rep.Reps)
+	printSummary(os.Stdout, rep.Reps, rep.Summary)
+	path, err := rep.writeJSON(*out)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("\nwrote %s (server logs in %s)\n", path, r.logDir)
-	if len(res.Errors) > 0 {
+	fmt.Printf("\nwrote %s (server logs in %s)\n", path, filepath.Join(*out, "logs"))
+	if failed || len(rep.Reps) < *reps {
 		return errors.New("run incomplete; see errors above")
 	}
 	return nil

@@ -111,13 +111,13 @@ func (in *inboundResult) goals() []goal {
 	ep, _ := peakOf(in.Enqueue)
 	xp, _ := peakOf(in.FloorEnqueue)
 	r := ratio(gp.PerSec, fp.PerSec)
-	out := []goal{{
+	out := []goal{goal{
 		Name:   "inbound round trips per second (client -> queue -> worker -> client) vs raw XADD + XREADGROUP + XACK",
 		Target: fmt.Sprintf(">= %.0f%%", 100*inboundRoundTripRatio),
 		Measured: fmt.Sprintf("%.0f/s (%d in flight) vs %.0f/s (%d in flight) = %.0f%% (enqueue: %.0f/s vs XADD %.0f/s = %.0f%%)",
 			gp.PerSec, gp.Conc, fp.PerSec, fp.Conc, 100*r, ep.PerSec, xp.PerSec, 100*ratio(ep.PerSec, xp.PerSec)),
-		Met: gok && fok && r >= inboundRoundTripRatio,
-	}}
+		Value: r, Limit: inboundRoundTripRatio, AtLeast: true, Valid: gok && fok,
+	}.judged()}
 	if s := in.Paced; s != nil {
 		fl := ""
 		if f := in.FloorPaced; f != nil {
@@ -128,8 +128,9 @@ func (in *inboundResult) goals() []goal {
 			Target: fmt.Sprintf("<= %.0f ms", inboundPacedP99),
 			Measured: fmt.Sprintf("%.2f ms at %.0f/s (p50 %.2f ms, %d round trips)%s",
 				s.SendToReply.P99, s.Rate, s.SendToReply.P50, s.SendToReply.N, fl),
-			Met: s.Error == "" && s.SendToReply.N > 0 && s.SendToReply.P99 <= inboundPacedP99,
-		})
+			Value: s.SendToReply.P99, Unit: " ms", Limit: inboundPacedP99,
+			Valid: s.Error == "" && s.SendToReply.N > 0,
+		}.judged())
 	}
 	return out
 }
