@@ -102,6 +102,13 @@ type Config struct {
 	// SessionTouchInterval is the least time between two idle-TTL extensions
 	// of one session (SESSION_TOUCH_INTERVAL). Defaults to 1m.
 	SessionTouchInterval time.Duration
+	// SessionCacheTTL is how long a handshake's session stays in this
+	// instance's memory, so a reconnect needs no Redis read
+	// (SESSION_CACHE_TTL; 0 turns the cache off). It serves only while the
+	// bus is proven live and is invalidated by every revocation event; it
+	// must not exceed SESSION_TOUCH_INTERVAL nor the revocation
+	// tombstones' lifetime (max(2×RECONCILE_INTERVAL, 1m)). Defaults to 10s.
+	SessionCacheTTL time.Duration
 
 	// CookieName is the session cookie's base name (COOKIE_NAME). Defaults to
 	// "sg_session"; see [Config.EffectiveCookieName].

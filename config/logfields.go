@@ -45,6 +45,7 @@ func (c Config) LogFields() []zap.Field {
 		zap.Duration("session_idle_ttl", c.SessionIdleTTL),
 		zap.Duration("session_lifetime", c.SessionLifetime),
 		zap.Duration("session_touch_interval", c.SessionTouchInterval),
+		zap.Duration("session_cache_ttl", c.SessionCacheTTL),
 		zap.String("cookie_name", c.EffectiveCookieName()),
 		zap.String("cookie_domain", c.CookieDomain),
 		zap.String("cookie_samesite", c.CookieSameSite),

@@ -265,6 +265,18 @@ func (c Config) sessionProblems(add func(string, ...any)) {
 	if c.SessionTouchInterval > 0 && c.SessionTouchInterval >= c.SessionIdleTTL {
 		add("SESSION_TOUCH_INTERVAL (%s) must be shorter than SESSION_IDLE_TTL (%s), or active sessions expire", c.SessionTouchInterval, c.SessionIdleTTL)
 	}
+	if c.SessionCacheTTL < 0 {
+		add("SESSION_CACHE_TTL must be 0 (off) or positive; got %s", c.SessionCacheTTL)
+	}
+	if c.SessionCacheTTL > c.SessionTouchInterval && c.SessionTouchInterval > 0 {
+		add("SESSION_CACHE_TTL (%s) must not exceed SESSION_TOUCH_INTERVAL (%s): a cached session's idle TTL would not be extended in time", c.SessionCacheTTL, c.SessionTouchInterval)
+	}
+	// The tombstone lifetime (revocation.Config.TombstoneTTL's default):
+	// a session revoked on this instance must stay refused longer than any
+	// entry read before the revocation can live.
+	if tomb := max(2*c.ReconcileInterval, time.Minute); c.SessionCacheTTL > tomb {
+		add("SESSION_CACHE_TTL (%s) must not exceed the revocation tombstones' lifetime, max(2×RECONCILE_INTERVAL, 1m) = %s", c.SessionCacheTTL, tomb)
+	}
 }
 
 func (c Config) cookieProblems(add func(string, ...any)) {

@@ -36,6 +36,11 @@ func TestValidationRules(t *testing.T) {
 		{name: "debug addr public", env: with(dev, "GATEWAY_DEBUG_ADDR=0.0.0.0:6060"), want: "GATEWAY_DEBUG_ADDR must be a loopback host:port"},
 		{name: "debug addr without host", env: with(dev, "GATEWAY_DEBUG_ADDR=:6060"), want: "GATEWAY_DEBUG_ADDR must be a loopback host:port"},
 		{name: "debug addr garbage", env: with(dev, "GATEWAY_DEBUG_ADDR=nope"), want: "GATEWAY_DEBUG_ADDR must be a loopback host:port"},
+		{name: "session cache off valid", env: with(dev, "SESSION_CACHE_TTL=0")},
+		{name: "session cache at the touch interval valid", env: with(dev, "SESSION_CACHE_TTL=1m")},
+		{name: "session cache negative", env: with(dev, "SESSION_CACHE_TTL=-1s"), want: "SESSION_CACHE_TTL must be 0 (off) or positive"},
+		{name: "session cache past the touch interval", env: with(dev, "SESSION_CACHE_TTL=2m", "SESSION_TOUCH_INTERVAL=90s"), want: "SESSION_CACHE_TTL (2m0s) must not exceed SESSION_TOUCH_INTERVAL"},
+		{name: "session cache past the tombstones", env: with(dev, "SESSION_CACHE_TTL=2m", "SESSION_TOUCH_INTERVAL=5m", "RECONCILE_INTERVAL=10s"), want: "must not exceed the revocation tombstones' lifetime"},
 
 		// Production refusals.
 		{name: "production missing secret", env: with(prod, "SESSION_SECRET="), want: "SESSION_SECRET is required"},

@@ -55,6 +55,11 @@ type Config struct {
 	// ReconcileInterval is the period of the revoked-session sweep.
 	// Defaults to revocation's (30s).
 	ReconcileInterval time.Duration
+	// SessionCacheTTL keeps handshakes' sessions in memory (package
+	// sessioncache) for this long; 0, the default, reads the store on
+	// every handshake. It must not exceed the revocation tombstones'
+	// lifetime nor the store's touch interval (the config package checks).
+	SessionCacheTTL time.Duration
 
 	// EventChannel is the bus's pub/sub channel, on which the history
 	// publishes each event as it stores it. Defaults to

@@ -26,6 +26,7 @@ func ConfigFrom(c config.Config) Config {
 		ShutdownTimeout:   c.ShutdownTimeout,
 		HeartbeatInterval: c.HeartbeatInterval,
 		ReconcileInterval: c.ReconcileInterval,
+		SessionCacheTTL:   c.SessionCacheTTL,
 		EventChannel:      c.KeyPrefix + "events",
 		HistoryOff:        c.HistoryOff(),
 		HistorySize:       c.HistorySize,

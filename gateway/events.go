@@ -48,6 +48,16 @@ func (s *Server) handleEvent(_ context.Context, e pubsub.Event) {
 	s.metrics.events.WithLabelValues(string(e.Kind)).Inc()
 	switch e.Kind {
 	case pubsub.KindSessionRevoked, pubsub.KindUserRevoked:
+		// The session cache forgets first: once the revocation unit
+		// tombstones the handle, no handshake may find it cached.
+		switch {
+		case e.Kind == pubsub.KindSessionRevoked:
+			s.sessions.Invalidate(e.Handle)
+		case len(e.Handles) > 0:
+			s.sessions.Invalidate(e.Handles...)
+		default:
+			s.sessions.Clear() // a user revocation that does not name its sessions
+		}
 		s.rev.HandleEvent(e)
 	case pubsub.KindMessage:
 		s.handleMessage(e)

@@ -19,6 +19,7 @@ import (
 	"github.com/sessiongate/sessiongate/redisconn"
 	"github.com/sessiongate/sessiongate/revocation"
 	"github.com/sessiongate/sessiongate/session"
+	"github.com/sessiongate/sessiongate/sessioncache"
 )
 
 // Deps are the parts [New] wires together. Log, Store, Codec, Bus, History
@@ -60,7 +61,10 @@ type Server struct {
 	metrics *metrics
 	proxies proxies
 	rev     *revocation.Revoker
-	started time.Time
+	// sessions answers handshakes' session reads, from memory for a
+	// reconnect while the bus is live (package sessioncache).
+	sessions *sessioncache.Cache
+	started  time.Time
 	// echoes are the publishes waiting for their event to come back from
 	// the bus; reader coalesces identical history reads.
 	echoes echoWaiters
@@ -147,6 +151,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		Addr:       cfg.Addr,
 		Interval:   cfg.HeartbeatInterval,
 	}, s.instanceInfo, d.Log.Named("cluster"))
+	s.sessions = sessioncache.New(sessioncache.Config{TTL: cfg.SessionCacheTTL, Now: d.Now}, d.Store, s.cluster.Live)
 	s.cluster.OnLiveness(func(live bool) {
 		if !live {
 			s.requestReconcile("pub/sub liveness lost")
@@ -164,6 +169,8 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if b, ok := d.Bus.(interface{ OnGap(func(string)) }); ok {
 		b.OnGap(func(reason string) {
+			// Any event may have been lost, a revocation among them.
+			s.sessions.Clear()
 			s.subscribed.Store(false)
 			s.busGap.Store(true)
 			s.requestReconcile("pub/sub gap: " + reason)

@@ -50,7 +50,7 @@ func (s *Server) handleWS(c echo.Context) error {
 		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "session expired or revoked")
 	}
-	sess, found, err := s.d.Store.Load(r.Context(), handle)
+	sess, found, err := s.sessions.Lookup(r.Context(), handle)
 	if err != nil {
 		s.metrics.handshakeRefused.WithLabelValues("store").Inc()
 		return s.storeError("load session", err)

@@ -3,9 +3,10 @@ package history
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessiongate/sessiongate/internal/redisbatch"
 )
 
 // Positions returns the current position of each stream, in order, like
@@ -24,15 +25,22 @@ func (r *Redis) Positions(ctx context.Context, streams ...string) ([]Position, e
 	if r.cfg.Off() || len(streams) == 0 {
 		return out, nil
 	}
+	// Every new connection asks for its positions: through the batcher,
+	// concurrent handshakes share round trips.
 	cmds := make([]*redis.Cmd, len(streams))
-	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, s := range streams {
-			cmds[i] = r.s.position.EvalSha(ctx, p,
-				[]string{streamKey(r.cfg.Prefix, s), metaKey(r.cfg.Prefix, s)}, newEpoch(), r.ttlMillis())
+	batch := make([]redis.Cmder, len(streams))
+	for i, s := range streams {
+		cmds[i] = redisbatch.EvalSha(ctx, r.s.position,
+			[]string{streamKey(r.cfg.Prefix, s), metaKey(r.cfg.Prefix, s)}, newEpoch(), r.ttlMillis())
+		batch[i] = cmds[i]
+	}
+	err := r.batch.Do(ctx, batch...)
+	for _, c := range cmds {
+		if err == nil && c.Err() != nil {
+			err = c.Err()
 		}
-		return nil
-	})
-	if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+	}
+	if redisbatch.IsNoScript(err) {
 		for i, s := range streams {
 			if out[i], err = r.Position(ctx, s); err != nil {
 				return nil, err

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessiongate/sessiongate/internal/redisbatch"
 )
 
 // Redis is the history kept in Redis: one Redis Stream and one hash per
@@ -15,14 +17,15 @@ import (
 // it starts no goroutine and holds nothing to close (the client is the
 // caller's).
 type Redis struct {
-	rdb redis.UniversalClient
-	cfg Config
-	s   scripts
+	rdb   redis.UniversalClient
+	batch *redisbatch.Batcher // Positions of concurrent handshakes share round trips
+	cfg   Config
+	s     scripts
 }
 
 // NewRedis returns the history kept in Redis through rdb.
 func NewRedis(rdb redis.UniversalClient, cfg Config) *Redis {
-	return &Redis{rdb: rdb, cfg: cfg.withDefaults(), s: newScripts()}
+	return &Redis{rdb: rdb, batch: redisbatch.New(rdb, redisbatch.Config{}), cfg: cfg.withDefaults(), s: newScripts()}
 }
 
 // ttlMillis is the TTL in whole milliseconds, at least 1.

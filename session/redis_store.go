@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessiongate/sessiongate/internal/logfield"
+	"github.com/sessiongate/sessiongate/internal/redisbatch"
 )
 
 // RedisStore is the [Store] kept in Redis. Each session is one string key,
@@ -19,9 +20,11 @@ import (
 // one key and nothing spans keys in a transaction, so RedisStore works
 // against a single Redis, Sentinel and Redis Cluster alike. It needs Redis
 // 6.2 or newer (GETDEL; SET KEEPTTL in scripts). It is safe for concurrent
-// use and starts no goroutines.
+// use and starts no goroutines while idle. Reads on the handshake path
+// (Get, Load) of concurrent callers share round trips (package redisbatch).
 type RedisStore struct {
 	rdb   redis.UniversalClient
+	batch *redisbatch.Batcher
 	codec *Codec
 	keys  *Keyring
 	opts  Options
@@ -41,7 +44,8 @@ func NewRedisStore(rdb redis.UniversalClient, codec *Codec, keys *Keyring, opts 
 	if err != nil {
 		return nil, err
 	}
-	return &RedisStore{rdb: rdb, codec: codec, keys: keys, opts: o, touch: newToucher(o.TouchInterval), lua: newScripts()}, nil
+	return &RedisStore{rdb: rdb, batch: redisbatch.New(rdb, redisbatch.Config{}), codec: codec, keys: keys, opts: o,
+		touch: newToucher(o.TouchInterval), lua: newScripts()}, nil
 }
 
 func (r *RedisStore) sessionKey(handle string) string { return r.opts.Prefix + "s:" + handle }
@@ -92,7 +96,11 @@ func (r *RedisStore) Get(ctx context.Context, handle string) (Session, bool, err
 	if !ValidHandle(handle) {
 		return Session{}, false, nil
 	}
-	blob, err := r.rdb.Get(ctx, r.sessionKey(handle)).Bytes()
+	cmd := redis.NewStringCmd(ctx, "get", r.sessionKey(handle))
+	if err := r.batch.Do(ctx, cmd); err != nil {
+		return Session{}, false, fmt.Errorf("session: get %s: %w", logfield.ShortHandle(handle), err)
+	}
+	blob, err := cmd.Bytes()
 	return r.finishRead(ctx, handle, blob, err)
 }
 
@@ -110,7 +118,7 @@ func (r *RedisStore) Load(ctx context.Context, handle string) (Session, bool, er
 	// outlives the session (not even for a moment, not even if the
 	// connection drops mid-way).
 	key := r.sessionKey(handle)
-	text, err := r.lua.touch.Run(ctx, r.rdb, []string{key}, r.opts.IdleTTL.Milliseconds(), now.UnixMilli()).Text()
+	text, err := r.runBatched(ctx, r.lua.touch, []string{key}, r.opts.IdleTTL.Milliseconds(), now.UnixMilli()).Text()
 	blob := []byte(text)
 	if err != nil {
 		r.touch.forget(handle)
@@ -448,4 +456,19 @@ func sortSessions(ss []Session) {
 		}
 		return ss[i].Handle < ss[j].Handle
 	})
+}
+
+// runBatched runs script s with EVALSHA through the batcher (its round trip
+// shared with concurrent callers'), falling back to EVAL when the server
+// does not have the script cached (after a restart or failover).
+func (r *RedisStore) runBatched(ctx context.Context, s *redis.Script, keys []string, args ...any) *redis.Cmd {
+	cmd := redisbatch.EvalSha(ctx, s, keys, args...)
+	if err := r.batch.Do(ctx, cmd); err != nil {
+		cmd.SetErr(err)
+		return cmd
+	}
+	if redisbatch.IsNoScript(cmd.Err()) {
+		return s.Eval(ctx, r.rdb, keys, args...) // EVAL caches it for the next EVALSHA
+	}
+	return cmd
 }

@@ -1,0 +1,181 @@
+// Package sessioncache keeps the sessions of recent handshakes in memory
+// so a client that reconnects (a page reload, a network change, a resume
+// storm after an instance died) is authenticated without a Redis round
+// trip.
+//
+// A cache must never let a revoked session connect. Every session is
+// destroyed through the revocation unit, which tombstones the handle on
+// its own instance and publishes an event that every other instance
+// receives; so this cache
+//   - serves only while the instance's bus is proven live (its own
+//     heartbeat comes back: the caller's live func), and empties itself
+//     the moment it is not;
+//   - is told of every revocation event before the revocation unit
+//     tombstones the handle ([Cache.Invalidate]), and emptied whole on any
+//     bus gap and on a store reset ([Cache.Clear]): an event pub/sub may
+//     have lost can have named any session;
+//   - never stores what it read before an invalidation that happened while
+//     it read (a fill that races a revocation is dropped);
+//   - keeps an entry at most TTL, which the gateway bounds by the
+//     tombstone lifetime (a revocation on this instance is refused by its
+//     tombstone for longer than any entry read before it can live) and by
+//     the touch interval (the Redis key's idle TTL is always extended by a
+//     store read at least that often).
+//
+// What remains is the time an event takes to arrive: a handshake on
+// instance B that starts after instance A deleted a session but before A's
+// event reached B is accepted from the cache, registered, and closed with
+// 4500 when the event arrives (B's tombstone check at registration, or the
+// event's close) — the same outcome as a connection opened just before the
+// revocation. A bus that dies silently is noticed within the liveness
+// timeout; the cache stops serving then, and the reconcile pass that
+// follows closes whatever the lost events revoked.
+package sessioncache
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sessiongate/sessiongate/session"
+)
+
+// Loader reads a session from the store; session.Store satisfies it.
+type Loader interface {
+	Load(ctx context.Context, handle string) (session.Session, bool, error)
+}
+
+// Config tunes a [Cache]. Zero fields take their defaults.
+type Config struct {
+	// TTL is the longest an entry is served. 0 turns the cache off
+	// (every Load goes to the store).
+	TTL time.Duration
+	// MaxEntries bounds the entries; past it a fill evicts an entry.
+	// Defaults to 100000.
+	MaxEntries int
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Cache is a session cache in front of a [Loader]. Safe for concurrent
+// use; it starts no goroutines.
+type Cache struct {
+	store Loader
+	live  func() bool
+	cfg   Config
+
+	mu      sync.Mutex
+	entries map[string]entry
+	// seq counts invalidations; a fill that saw another value before its
+	// store read is not stored.
+	seq uint64
+
+	hits, misses atomic.Uint64
+}
+
+type entry struct {
+	s     session.Session
+	until time.Time
+}
+
+// New returns a cache reading through store, serving only while live
+// returns true.
+func New(cfg Config, store Loader, live func() bool) *Cache {
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = 100000
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Cache{store: store, live: live, cfg: cfg, entries: make(map[string]entry)}
+}
+
+// Lookup returns what a handshake needs of handle's session (its Data is
+// always left out, cached or not, so callers cannot come to depend on
+// it): from the cache when an entry is fresh and the bus is live, else
+// from the store, caching a found, unexpired session.
+func (c *Cache) Lookup(ctx context.Context, handle string) (session.Session, bool, error) {
+	if c.cfg.TTL <= 0 {
+		s, found, err := c.store.Load(ctx, handle)
+		s.Data = nil
+		return s, found, err
+	}
+	now := c.cfg.Now()
+	live := c.live()
+	c.mu.Lock()
+	if !live {
+		// Events may be lost from now on: nothing cached before can be
+		// trusted once the bus is back.
+		c.clearLocked()
+	} else if e, ok := c.entries[handle]; ok {
+		if now.Before(e.until) && !e.s.Expired(now) {
+			c.mu.Unlock()
+			c.hits.Add(1)
+			return e.s, true, nil
+		}
+		delete(c.entries, handle)
+	}
+	seq := c.seq
+	c.mu.Unlock()
+	c.misses.Add(1)
+
+	s, found, err := c.store.Load(ctx, handle)
+	s.Data = nil // an entry is ~150 bytes, whatever the application stores
+	if err != nil || !found || !live {
+		return s, found, err
+	}
+	now = c.cfg.Now()
+	if s.Expired(now) {
+		return s, found, err
+	}
+	c.mu.Lock()
+	if c.seq == seq {
+		if len(c.entries) >= c.cfg.MaxEntries {
+			for h := range c.entries { // any one: a random eviction
+				delete(c.entries, h)
+				break
+			}
+		}
+		c.entries[handle] = entry{s: s, until: now.Add(c.cfg.TTL)}
+	}
+	c.mu.Unlock()
+	return s, found, err
+}
+
+// Invalidate forgets the sessions named by handles. Call it for every
+// revocation event, before the revocation unit handles the event.
+func (c *Cache) Invalidate(handles ...string) {
+	c.mu.Lock()
+	c.seq++
+	for _, h := range handles {
+		delete(c.entries, h)
+	}
+	c.mu.Unlock()
+}
+
+// Clear forgets every session: on a bus gap, a store reset, or a
+// revocation event that does not name its sessions.
+func (c *Cache) Clear() {
+	c.mu.Lock()
+	c.clearLocked()
+	c.mu.Unlock()
+}
+
+func (c *Cache) clearLocked() {
+	c.seq++
+	if len(c.entries) > 0 {
+		c.entries = make(map[string]entry)
+	}
+}
+
+// Len returns the number of entries (fresh or not).
+func (c *Cache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.entries)
+}
+
+// Hits and Misses count Loads served from the cache and from the store.
+func (c *Cache) Hits() uint64   { return c.hits.Load() }
+func (c *Cache) Misses() uint64 { return c.misses.Load() }
