@@ -48,6 +48,7 @@ func runMain(args []string) error {
 	worker := fs.String("worker", "bin/worker", "worker binary (cmd/worker) for the inbound phase")
 	inWorkers := fs.Int("inbound-workers", 0, "worker processes in the inbound phase (0: the profile's)")
 	inProf := fs.String("inbound-cpuprofile", "", "write a CPU profile of the gateway over one more round-trip step at the peak's concurrency to this file")
+	profDir := fs.String("profile-dir", "", "write CPU profiles of the gateway during the handshake, fan-out and revocation phases of each repetition to this directory")
 	reps := fs.Int("reps", 3, "repetitions of the whole run (fresh servers each); goals are judged on the median")
 	stormProf := fs.String("storm-cpuprofile", "", "write a CPU profile of the gateway the resume storm reconnects to, over the storm, to this file")
 	if err := fs.Parse(args); err != nil {
@@ -78,6 +79,11 @@ func runMain(args []string) error {
 	}
 	if *inWorkers == 0 {
 		*inWorkers = p.InboundWorkers
+	}
+	if *profDir != "" {
+		if err := os.MkdirAll(*profDir, 0o755); err != nil {
+			return err
+		}
 	}
 	if *reps < 1 || *reps > 20 {
 		return fmt.Errorf("-reps must be 1-20; got %d", *reps)
@@ -127,6 +133,7 @@ func runMain(args []string) error {
 			p: p, gatewayBin: gwBin, workerBin: workerBin, self: self, serverCPU: serverCPU,
 			logDir: filepath.Join(*out, "logs", fmt.Sprintf("rep%d", i+1)), d: newDialers(10 * time.Second),
 			secret: randHex(32), encKey: randHex(32), logf: logf,
+			profileDir: *profDir, rep: i + 1,
 		}
 		noise := startNoise()
 		res := &results{Profile: p, Machine: machineInfo(pinned, nofile), Started: time.Now()}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,14 +25,19 @@ type runner struct {
 	// profile is written; inboundWorkers is its worker process count.
 	inboundProfile string
 	inboundWorkers int
-	workerBin      string
-	p              profile
-	gatewayBin     string
-	self           string
-	logDir         string
-	serverCPU      string // taskset list for servers, "" when unpinned
-	d              *dialers
-	logf           func(format string, args ...any)
+	// profileDir, when set, receives a CPU profile of the gateway during
+	// each judged phase (handshakes, fan-out, revocation on B), named
+	// rep<N>-<phase>.pprof.
+	profileDir string
+	rep        int
+	workerBin  string
+	p          profile
+	gatewayBin string
+	self       string
+	logDir     string
+	serverCPU  string // taskset list for servers, "" when unpinned
+	d          *dialers
+	logf       func(format string, args ...any)
 
 	secret, encKey string
 	redis          *proc
@@ -48,6 +54,8 @@ type instance struct {
 	addr string
 	base string
 	api  *apiClient
+	// debugAddr is the gateway's pprof listener when -profile-dir is set.
+	debugAddr string
 }
 
 func (r *runner) enabled(phase string) bool {
@@ -114,6 +122,13 @@ func (r *runner) startGateway(ctx context.Context, id string, extra ...string) (
 		"WS_PONG_TIMEOUT=10s",
 	)
 	base := "http://" + addr
+	var debugAddr string
+	if r.profileDir != "" {
+		if debugAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		env = append(env, "GATEWAY_DEBUG_ADDR="+debugAddr)
+	}
 	// RATE_LIMIT_RPS=0 turns the per-IP limit off: the load comes from a
 	// few hundred addresses, far over any per-client limit.
 	p, err := startProc(id, r.serverCPU, r.logDir, r.gatewayBin, nil, append(append(env, "RATE_LIMIT_RPS=0"), extra...))
@@ -124,7 +139,7 @@ func (r *runner) startGateway(ctx context.Context, id string, extra ...string) (
 	if err := waitHTTP(ctx, p, base+"/readyz", 20*time.Second); err != nil {
 		return nil, err
 	}
-	return &instance{p: p, addr: addr, base: base, api: newAPIClient(base, benchAPIKey)}, nil
+	return &instance{p: p, addr: addr, base: base, api: newAPIClient(base, benchAPIKey), debugAddr: debugAddr}, nil
 }
 
 // commonEnv is the environment every gateway and worker of the run
@@ -297,7 +312,9 @@ func (r *runner) side(ctx context.Context, in *instance, gateway bool, users []s
 			return in.api.do(ctx, http.MethodPost, "/send?i="+strconv.Itoa(i%n), floorEvent(t), http.StatusAccepted, nil)
 		}
 	}
+	wait := r.profilePhase(ctx, in, "fanout", 3)
 	out.FanoutAll = fanoutAll(ctx, f, pubAll, r.p.FanoutBatches, r.p.FanoutBatch, in.p.pid(), redisPid)
+	wait()
 	r.logf("  fan-out to one user: %d publishes, %d in flight", r.p.UserPublishes, r.p.UserConc)
 	out.FanoutUser = fanoutUser(ctx, f, pubUser, r.p.UserPublishes, r.p.UserConc, in.p.pid(), redisPid)
 	f.closeAll()
@@ -308,7 +325,9 @@ func (r *runner) side(ctx context.Context, in *instance, gateway bool, users []s
 	if gateway {
 		hsPath, hsTokens = "/ws", tokens
 	}
+	wait = r.profilePhase(ctx, in, "handshake", int(r.p.HandshakeRun.Seconds())-1)
 	out.Handshake = handshakeRate(ctx, r.d, in.addr, hsPath, hsTokens, r.p.HandshakeConc, r.p.HandshakeRun, in.p.pid(), redisPid)
+	wait()
 	return out, nil
 }
 
@@ -367,10 +386,31 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 	}
 	others0 := f.openCount() - len(toks)
 	r.logf("  revoking %d sessions through A, one at a time", len(toks))
+	wait := r.profilePhase(ctx, b, "revocation-b", 3)
 	m := startCPU(a.p.pid(), b.p.pid())
 	res := revokeAll(ctx, a.api, conns, handles)
+	wait()
 	v, _ := m.stop()
 	res.ServerCPUSec = v[0] + v[1]
 	res.OthersOpen = others0
 	return res, hop, nil
+}
+
+// profilePhase starts a CPU profile of in over secs seconds when profiles
+// are asked for; wait returns once it is written (errors are logged: a
+// missing profile must not fail the measurement).
+func (r *runner) profilePhase(ctx context.Context, in *instance, phase string, secs int) (wait func()) {
+	if r.profileDir == "" || in.debugAddr == "" {
+		return func() {}
+	}
+	path := filepath.Join(r.profileDir, fmt.Sprintf("rep%d-%s.pprof", r.rep, phase))
+	done := make(chan error, 1)
+	go func() { done <- fetchProfile(ctx, in.debugAddr, path, max(secs, 1)) }()
+	return func() {
+		if err := <-done; err != nil {
+			r.logf("  WARNING: %s profile: %v", phase, err)
+			return
+		}
+		r.logf("  %s CPU profile (%d s) in %s", phase, max(secs, 1), path)
+	}
 }
