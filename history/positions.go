@@ -27,8 +27,8 @@ func (r *Redis) Positions(ctx context.Context, streams ...string) ([]Position, e
 	cmds := make([]*redis.Cmd, len(streams))
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, s := range streams {
-			cmds[i] = r.s.position.EvalSha(ctx, p,
-				[]string{streamKey(r.cfg.Prefix, s), metaKey(r.cfg.Prefix, s)}, newEpoch(), r.ttlMillis())
+			ks := r.keys(s)
+			cmds[i] = r.s.position.EvalSha(ctx, p, []string{ks.stream, ks.meta}, newEpoch(), r.ttlMillis())
 		}
 		return nil
 	})
