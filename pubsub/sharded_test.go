@@ -359,3 +359,38 @@ func TestShardedBusSurvivesKilledConnections(t *testing.T) {
 	waitLive(t, "every shard live again", a)
 	o.receivedPast(t, "events after the kill", f.sent.Load())
 }
+
+// Cluster.Live (and with it /readyz) is false while a shard is not live,
+// even when the instance's own heartbeats still come back on the classic
+// channel: the master serving only a shard channel is stopped (SIGSTOP).
+func TestClusterNotLiveWhileAShardIsNot(t *testing.T) {
+	c := startShardCluster(t)
+	bus := newShardedBusT(t, c, 0)
+	cl := NewCluster(bus, ClusterConfig{InstanceID: "a", Interval: 100 * time.Millisecond, LivenessTimeout: 5 * time.Second}, nil, zaptest.NewLogger(t))
+	runBus(t, bus, func(_ context.Context, e Event) { cl.Observe(e) })
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { cl.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	eventuallyFor(t, "the cluster view live", cl.Live)
+
+	classic := c.MasterOfKey("t:events")
+	var victim *redistest.Node
+	for n := range testShards {
+		if m := c.MasterOfKey(shardkey.Channel("t:events", n)); m != classic {
+			victim = m
+			break
+		}
+	}
+	c.Pause(victim)
+	paused := true
+	t.Cleanup(func() {
+		if paused {
+			c.Cont(victim)
+		}
+	})
+	eventuallyFor(t, "Live false while a shard's master is stopped", func() bool { return !cl.Live() })
+	c.Cont(victim)
+	paused = false
+	eventuallyFor(t, "Live again", cl.Live)
+}
