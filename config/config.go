@@ -192,6 +192,13 @@ type Config struct {
 	// HeartbeatInterval is the instance heartbeat period
 	// (PUBSUB_HEARTBEAT_INTERVAL). Defaults to 5s.
 	HeartbeatInterval time.Duration
+	// PubsubShards is the number of shard channels a user's events travel
+	// on with SPUBLISH/SSUBSCRIBE on Redis Cluster (PUBSUB_SHARDS, Redis 7
+	// or later): used only when the deployment is a Cluster (several
+	// REDIS_ADDRS without REDIS_MASTER_NAME); 0 keeps classic PUBLISH
+	// there too. Single Redis and Sentinel always use classic PUBLISH.
+	// Defaults to 16; 0 to 1024. See [Config.ShardedPubsub].
+	PubsubShards int
 	// ReconcileInterval is the period of the revoked-session sweep
 	// (RECONCILE_INTERVAL). Defaults to 30s.
 	ReconcileInterval time.Duration
@@ -248,6 +255,16 @@ type Config struct {
 	// handles at once, one message each: the most POSTs in flight from
 	// one gateway (INBOUND_WEBHOOK_CONCURRENCY). Defaults to 8.
 	InboundWebhookConcurrency int
+}
+
+// ShardedPubsub is the number of shard channels the bus and the history
+// use: PubsubShards on a Redis Cluster (several REDIS_ADDRS, no
+// REDIS_MASTER_NAME), 0 (classic PUBLISH) otherwise.
+func (c Config) ShardedPubsub() int {
+	if !c.UseRedis || c.Redis.MasterName != "" || len(c.Redis.Addrs) < 2 {
+		return 0
+	}
+	return c.PubsubShards
 }
 
 // HistoryOff reports whether HISTORY_SIZE or HISTORY_TTL turns history off.

@@ -71,6 +71,7 @@ func (c Config) LogFields() []zap.Field {
 		zap.Duration("drain_window", c.DrainWindow),
 		zap.Duration("shutdown_timeout", c.ShutdownTimeout),
 		zap.Duration("heartbeat_interval", c.HeartbeatInterval),
+		zap.Int("pubsub_shards", c.PubsubShards),
 		zap.Duration("reconcile_interval", c.ReconcileInterval),
 		zap.Int("history_size", c.HistorySize),
 		zap.Duration("history_ttl", c.HistoryTTL),

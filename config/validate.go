@@ -117,7 +117,14 @@ func (c Config) problems() []error {
 // send RESUME_MAX_EVENTS frames at once.
 const maxHistory = 100_000
 
+// maxPubsubShards bounds PUBSUB_SHARDS: every instance holds one
+// subscription connection per shard channel.
+const maxPubsubShards = 1024
+
 func (c Config) historyProblems(add func(string, ...any)) {
+	if c.PubsubShards < 0 || c.PubsubShards > maxPubsubShards {
+		add("PUBSUB_SHARDS must be between 0 (classic PUBLISH) and %d; got %d", maxPubsubShards, c.PubsubShards)
+	}
 	if c.HistorySize < 0 || c.HistorySize > maxHistory {
 		add("HISTORY_SIZE must be between 0 (history off) and %d; got %d", maxHistory, c.HistorySize)
 	}

@@ -80,6 +80,7 @@ func variables() []variable {
 		{group: "Lifecycle", name: "DRAIN_WINDOW", def: "10s", help: "on SIGTERM, connections close spread over this window"},
 		{group: "Lifecycle", name: "SHUTDOWN_TIMEOUT", def: "30s", help: "hard limit for the whole shutdown (longer than DRAIN_WINDOW)"},
 		{group: "Lifecycle", name: "PUBSUB_HEARTBEAT_INTERVAL", def: "5s", help: "instance heartbeat period (an instance missing 3 is gone)"},
+		{group: "Lifecycle", name: "PUBSUB_SHARDS", def: "16", help: "Redis Cluster only (several REDIS_ADDRS, no REDIS_MASTER_NAME; Redis 7+): user events go over this many shard channels with SPUBLISH; 0 keeps classic PUBLISH (0..1024; changing it starts new user histories)"},
 		{group: "Lifecycle", name: "RECONCILE_INTERVAL", def: "30s", help: "sweep closing connections of revoked sessions (bounds revocation delay if pub/sub is lost)"},
 		{group: "History", name: "HISTORY_SIZE", def: "100", help: "events kept per stream (one per user, one broadcast) for positions and replay; 0 turns history off (at most 100000)"},
 		{group: "History", name: "HISTORY_TTL", def: "24h", help: "a stream is dropped this long after its last event; 0 turns history off (otherwise at least 1s)"},

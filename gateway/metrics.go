@@ -97,6 +97,9 @@ func newMetrics(s *Server) *metrics {
 	limit.WithLabelValues("session").Set(float64(s.cfg.Conn.MaxConnectionsPerSession))
 	f(limit)
 	f(newQueueCollector(s.d.Inbound))
+	if c := newShardCollector(s.d.Bus); c != nil {
+		f(c)
+	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_connections_open", Help: "Open WebSocket connections."},
 		func() float64 { return float64(s.conns.Stats().Connections) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_sessions_connected", Help: "Distinct sessions with an open connection here."},

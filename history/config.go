@@ -26,6 +26,14 @@ type Config struct {
 	// Prefix is prepended to every Redis key (the gateway passes its key
 	// prefix, "sessiongate:" by default). Ignored by [Memory].
 	Prefix string
+	// Shards is the number of shard channels of a sharded event bus
+	// (PUBSUB_SHARDS on Redis Cluster); 0, the default, is the classic
+	// bus. With Shards set, a user stream's keys carry the hash tag of the
+	// user's shard (internal/shardkey) and Append SPUBLISHes its live
+	// envelope on the shard channel channel + ":{n}"; other streams
+	// PUBLISH on channel as before. Changing it renames the user streams'
+	// keys: their histories start a new epoch. Ignored by [Memory].
+	Shards int
 }
 
 // Off reports whether c turns history off. With history off, Append keeps

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessiongate/sessiongate/internal/redistest"
+	"github.com/sessiongate/sessiongate/internal/shardkey"
 )
 
 // waitFor is the generous bound of every "eventually" in these tests.
@@ -52,9 +53,11 @@ type harness struct {
 	// exactTrim is true when the history keeps exactly Size events (the
 	// memory ring); Redis's MAXLEN ~ keeps at least Size.
 	exactTrim bool
-	// redis and prefix are the client and key prefix of a Redis history.
+	// redis and prefix are the client and key prefix of a Redis history;
+	// shards is its Config.Shards.
 	redis  redis.UniversalClient
 	prefix string
+	shards int
 }
 
 // impl builds a harness for a configuration.
@@ -73,12 +76,19 @@ func impls(t *testing.T) []impl {
 		}
 		return real
 	}
-	var cluster *redistest.Server
-	clusterServer := func() *redistest.Server {
+	var cluster *redistest.Cluster
+	clusterServer := func() *redistest.Cluster {
 		if cluster == nil {
 			cluster = startCluster(outer)
 		}
 		return cluster
+	}
+	var sharded *redistest.Cluster
+	shardedCluster := func() *redistest.Cluster {
+		if sharded == nil {
+			sharded = redistest.StartCluster(outer, redistest.ClusterOptions{Masters: 3})
+		}
+		return sharded
 	}
 	var prefixes atomic.Int64
 	return []impl{
@@ -99,6 +109,16 @@ func impls(t *testing.T) []impl {
 			srv := clusterServer()
 			cfg.Prefix = "c" + strconv.FormatInt(prefixes.Add(1), 10) + ":"
 			rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{srv.Addr()}, DialTimeout: time.Second})
+			t.Cleanup(func() { _ = rdb.Close() })
+			return newRedisHarness(t, rdb, cfg)
+		}},
+		// Three masters and a sharded bus: user streams SPUBLISH on their
+		// shard channel from the append script, in their keys' slot.
+		{"redis-cluster-sharded", func(t *testing.T, cfg Config) *harness {
+			c := shardedCluster()
+			cfg.Prefix = "s" + strconv.FormatInt(prefixes.Add(1), 10) + ":"
+			cfg.Shards = 4
+			rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), DialTimeout: time.Second})
 			t.Cleanup(func() { _ = rdb.Close() })
 			return newRedisHarness(t, rdb, cfg)
 		}},
@@ -156,7 +176,15 @@ func newClient(t testing.TB, addr string) redis.UniversalClient {
 func newRedisHarness(t *testing.T, rdb redis.UniversalClient, cfg Config) *harness {
 	h := &harness{h: NewRedis(rdb, cfg)}
 	h.lose = func(t *testing.T) {
-		if err := rdb.FlushAll(context.Background()).Err(); err != nil {
+		var err error
+		if cc, ok := rdb.(*redis.ClusterClient); ok {
+			err = cc.ForEachMaster(context.Background(), func(ctx context.Context, c *redis.Client) error {
+				return c.FlushAll(ctx).Err()
+			})
+		} else {
+			err = rdb.FlushAll(context.Background()).Err()
+		}
+		if err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -164,7 +192,8 @@ func newRedisHarness(t *testing.T, rdb redis.UniversalClient, cfg Config) *harne
 		t.Helper()
 		checkTTL(t, h, stream, cfg.withDefaults().TTL)
 		ctx := context.Background()
-		keys := []string{streamKey(cfg.Prefix, stream), metaKey(cfg.Prefix, stream)}
+		ks := keysOf(cfg.Prefix, cfg.Shards, stream)
+		keys := []string{ks.stream, ks.meta}
 		for _, k := range keys {
 			if err := rdb.PExpire(ctx, k, time.Millisecond).Err(); err != nil {
 				t.Fatal(err)
@@ -176,30 +205,40 @@ func newRedisHarness(t *testing.T, rdb redis.UniversalClient, cfg Config) *harne
 	}
 	h.subscribe = func(t *testing.T, channel string) <-chan []byte {
 		t.Helper()
-		ps := rdb.Subscribe(context.Background(), channel)
-		if _, err := ps.Receive(context.Background()); err != nil { // confirmation
-			t.Fatal(err)
+		// The classic channel, and with shards each shard channel on its
+		// own connection (one SSUBSCRIBE per connection: go-redis routes
+		// a connection by its first channel's slot).
+		pss := []*redis.PubSub{rdb.Subscribe(context.Background(), channel)}
+		for n := range cfg.Shards {
+			pss = append(pss, rdb.SSubscribe(context.Background(), shardkey.Channel(channel, n)))
 		}
 		out := make(chan []byte, 100_000)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for m := range ps.Channel(redis.WithChannelSize(100_000)) {
-				out <- []byte(m.Payload)
+		for _, ps := range pss {
+			if _, err := ps.Receive(context.Background()); err != nil { // confirmation
+				t.Fatal(err)
 			}
-		}()
-		t.Cleanup(func() { _ = ps.Close(); <-done })
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for m := range ps.Channel(redis.WithChannelSize(100_000)) {
+					out <- []byte(m.Payload)
+				}
+			}()
+			t.Cleanup(func() { _ = ps.Close(); <-done })
+		}
 		return out
 	}
 	h.redis = rdb
 	h.prefix = cfg.Prefix
+	h.shards = cfg.Shards
 	return h
 }
 
 // checkTTL fails unless both keys of stream have a TTL in (0, ttl].
 func checkTTL(t *testing.T, h *harness, stream string, ttl time.Duration) {
 	t.Helper()
-	for _, k := range []string{streamKey(h.prefix, stream), metaKey(h.prefix, stream)} {
+	ks := keysOf(h.prefix, h.shards, stream)
+	for _, k := range []string{ks.stream, ks.meta} {
 		got := h.redis.PTTL(context.Background(), k).Val()
 		if got <= 0 || got > ttl {
 			t.Fatalf("PTTL %s = %v, want in (0, %v]", k, got, ttl)
@@ -207,20 +246,12 @@ func checkTTL(t *testing.T, h *harness, stream string, ttl time.Duration) {
 	}
 }
 
-// startCluster starts a redis-server in cluster mode that serves every
-// slot: a one-node Redis Cluster, where a script or MULTI whose keys span
-// two slots fails with CROSSSLOT.
-func startCluster(t *testing.T) *redistest.Server {
+// startCluster starts a one-node Redis Cluster (redistest.StartCluster)
+// that serves every slot, where a command or script whose keys span two
+// slots fails with CROSSSLOT.
+func startCluster(t *testing.T) *redistest.Cluster {
 	t.Helper()
-	srv := redistest.Start(t, "--cluster-enabled", "yes")
-	if r, err := srv.Do("CLUSTER ADDSLOTSRANGE 0 16383"); err != nil || r != "+OK" {
-		t.Fatalf("CLUSTER ADDSLOTSRANGE: %q, %v", r, err)
-	}
-	eventually(t, "the cluster to be up", func() bool {
-		r, _ := srv.Do("SET history:probe 1")
-		return r == "+OK"
-	})
-	return srv
+	return redistest.StartCluster(t, redistest.ClusterOptions{Masters: 1})
 }
 
 // startRedis starts a real redis-server for one test.

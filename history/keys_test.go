@@ -1,10 +1,12 @@
 package history
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/sessiongate/sessiongate/internal/redistest"
+	"github.com/sessiongate/sessiongate/internal/shardkey"
 )
 
 // crc16 is CRC-16/XMODEM, the checksum Redis Cluster maps keys to slots
@@ -67,6 +69,37 @@ func TestKeysAreWellFormedAndDistinct(t *testing.T) {
 					t.Errorf("key %q is used by streams %q and %q", k, other, s)
 				}
 				seen[k] = s
+			}
+		}
+	}
+}
+
+// With shards, a user stream's two keys share the slot of its shard
+// channel; no key is used by two streams, sharded or not.
+func TestShardedKeysAreWellFormedAndDistinct(t *testing.T) {
+	seen := map[string]string{}
+	for _, prefix := range []string{"", "sessiongate:"} {
+		for _, shards := range []int{0, 1, 16, 1024} {
+			for _, id := range append([]string{"m", "s", "a:m"}, oddUserIDs...) {
+				s := UserStream(id)
+				ks := keysOf(prefix, shards, s)
+				if shards > 0 {
+					ch := shardkey.Channel(prefix+"events", shardkey.Of(id, shards))
+					if keySlot(ks.stream) != keySlot(ch) || keySlot(ks.meta) != keySlot(ch) {
+						t.Errorf("%q, %d shards: keys in slots %d, %d; channel %q in %d",
+							s, shards, keySlot(ks.stream), keySlot(ks.meta), ch, keySlot(ch))
+					}
+				}
+				for _, k := range []string{ks.stream, ks.meta} {
+					who := fmt.Sprintf("%s/%d", s, shards)
+					if other, dup := seen[k]; dup && other != who && !strings.HasPrefix(other, s+"/") {
+						t.Errorf("key %q is used by %q and %q", k, other, who)
+					}
+					seen[k] = who
+				}
+			}
+			if ks := keysOf(prefix, shards, Broadcast); ks.sharded || ks.stream != streamKey(prefix, Broadcast) {
+				t.Errorf("the broadcast stream is sharded: %+v", ks)
 			}
 		}
 	}

@@ -30,8 +30,8 @@ func (r *Redis) Positions(ctx context.Context, streams ...string) ([]Position, e
 	cmds := make([]*redis.Cmd, len(streams))
 	batch := make([]redis.Cmder, len(streams))
 	for i, s := range streams {
-		cmds[i] = redisbatch.EvalSha(ctx, r.s.position,
-			[]string{streamKey(r.cfg.Prefix, s), metaKey(r.cfg.Prefix, s)}, newEpoch(), r.ttlMillis())
+		ks := r.keys(s)
+		cmds[i] = redisbatch.EvalSha(ctx, r.s.position, []string{ks.stream, ks.meta}, newEpoch(), r.ttlMillis())
 		batch[i] = cmds[i]
 	}
 	err := r.batch.Do(ctx, batch...)

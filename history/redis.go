@@ -38,24 +38,37 @@ func (r *Redis) ttlMillis() int64 { return max(r.cfg.TTL.Milliseconds(), 1) }
 //
 // On Redis Cluster the script's keys are in the stream's slot; the channel
 // may be any: a classic PUBLISH from a script is not bound to the slot and
-// reaches subscribers on every node (a sharded SPUBLISH would have to be in
-// the slot).
+// reaches subscribers on every node. With Config.Shards set, a user
+// stream's event goes out with SPUBLISH on its shard channel instead
+// (channel + ":{n}", see [keyspace]), whose slot is the slot of the
+// stream's keys: Redis refuses a script's SPUBLISH to a channel another
+// node serves ("non local key"), and a channel in another slot of the same
+// node would break when one of the two slots migrates.
 func (r *Redis) Append(ctx context.Context, stream string, data []byte, channel string) (Position, error) {
 	if err := checkStream(stream); err != nil {
 		return Position{}, err
+	}
+	ks := r.keys(stream)
+	publish := "p"
+	if channel != "" && ks.sharded {
+		channel, publish = ks.channel(channel), "s"
 	}
 	if r.cfg.Off() {
 		if channel == "" {
 			return Position{}, nil
 		}
-		if err := r.rdb.Publish(ctx, channel, EncodeLive(stream, Position{}, data)).Err(); err != nil {
+		live := EncodeLive(stream, Position{}, data)
+		cmd := r.rdb.Publish(ctx, channel, live)
+		if publish == "s" {
+			cmd = r.rdb.SPublish(ctx, channel, live)
+		}
+		if err := cmd.Err(); err != nil {
 			return Position{}, fmt.Errorf("history: publish: %w", err)
 		}
 		return Position{}, nil
 	}
-	v, err := run(ctx, r.rdb, r.s.append,
-		[]string{streamKey(r.cfg.Prefix, stream), metaKey(r.cfg.Prefix, stream)},
-		newEpoch(), r.cfg.Size, r.ttlMillis(), data, channel, stream)
+	v, err := run(ctx, r.rdb, r.s.append, []string{ks.stream, ks.meta},
+		newEpoch(), r.cfg.Size, r.ttlMillis(), data, channel, stream, publish)
 	if err != nil {
 		return Position{}, fmt.Errorf("history: append: %w", err)
 	}
@@ -73,9 +86,8 @@ func (r *Redis) Position(ctx context.Context, stream string) (Position, error) {
 	if r.cfg.Off() {
 		return Position{}, nil
 	}
-	v, err := run(ctx, r.rdb, r.s.position,
-		[]string{streamKey(r.cfg.Prefix, stream), metaKey(r.cfg.Prefix, stream)},
-		newEpoch(), r.ttlMillis())
+	ks := r.keys(stream)
+	v, err := run(ctx, r.rdb, r.s.position, []string{ks.stream, ks.meta}, newEpoch(), r.ttlMillis())
 	if err != nil {
 		return Position{}, fmt.Errorf("history: position: %w", err)
 	}
@@ -97,15 +109,16 @@ func (r *Redis) Since(ctx context.Context, stream string, pos Position, limit in
 	if r.cfg.Off() {
 		return Result{}, nil
 	}
+	ks := r.keys(stream)
 	var meta *redis.SliceCmd
 	var xr *redis.XMessageSliceCmd
 	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		meta = p.HMGet(ctx, metaKey(r.cfg.Prefix, stream), "e", "o")
+		meta = p.HMGet(ctx, ks.meta, "e", "o")
 		start := "0" // offset 0 cannot be an entry: nothing is missing below 1
 		if pos.Offset < 1<<63 {
 			start = strconv.FormatUint(pos.Offset+1, 10)
 		}
-		xr = p.XRangeN(ctx, streamKey(r.cfg.Prefix, stream), start, "+", int64(limit))
+		xr = p.XRangeN(ctx, ks.stream, start, "+", int64(limit))
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {

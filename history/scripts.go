@@ -8,7 +8,8 @@ import (
 
 // The Lua scripts Redis runs. Both touch exactly the two keys of one
 // stream (KEYS[1] the Redis Stream, KEYS[2] its hash), which share a hash
-// tag, so they run unchanged on Redis Cluster.
+// tag, so they run unchanged on Redis Cluster; a shard channel the append
+// SPUBLISHes on has that hash tag too.
 //
 // Offsets are stream entry IDs "<offset>-0", so "the events after offset
 // n" is one XRANGE from "<n+1>" (an incomplete ID means "<n+1>-0"). Lua
@@ -31,8 +32,9 @@ end
 
 // appendSrc is Append. ARGV: new epoch (used only if the stream has
 // none), MAXLEN, TTL in ms, data, channel ("" publishes nothing), stream
-// name. It increments the offset, XADDs the data at "<offset>-0" with
-// MAXLEN ~, sets the TTL of both keys and PUBLISHes the live envelope (see
+// name, "s" to SPUBLISH on a shard channel (in the keys' slot) or "p" to
+// PUBLISH. It increments the offset, XADDs the data at "<offset>-0" with
+// MAXLEN ~, sets the TTL of both keys and publishes the live envelope (see
 // EncodeLive): one atomic step, so the history's order is the order
 // subscribers see. Returns {epoch, offset}.
 const appendSrc = luaEnsure + `
@@ -42,7 +44,9 @@ redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], o .. '-0', 'd', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 if ARGV[5] ~= '' then
-  redis.call('PUBLISH', ARGV[5], 'h1\n' .. ARGV[6] .. '\n' .. e .. '\n' .. o .. '\n' .. ARGV[4])
+  local cmd = 'PUBLISH'
+  if ARGV[7] == 's' then cmd = 'SPUBLISH' end
+  redis.call(cmd, ARGV[5], 'h1\n' .. ARGV[6] .. '\n' .. e .. '\n' .. o .. '\n' .. ARGV[4])
 end
 return {e, o}
 `

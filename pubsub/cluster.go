@@ -132,11 +132,22 @@ func NewCluster(bus Bus, cfg ClusterConfig, stats func() InstanceInfo, log *zap.
 func (c *Cluster) OnLiveness(fn func(live bool)) { c.onLiveness.Store(&fn) }
 
 // Live reports whether this instance's own heartbeat came back through the
-// bus within LivenessTimeout. It is false until the first one does.
+// bus within LivenessTimeout and, on a [ShardedBus], every shard channel
+// is live too. It is false until the first heartbeat comes back.
 func (c *Cluster) Live() bool {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.live == liveUp
+	up := c.live == liveUp
+	c.mu.Unlock()
+	if s, ok := c.bus.(shardLiveness); ok && up {
+		return s.shardsLive()
+	}
+	return up
+}
+
+// shardLiveness is a bus whose shard channels prove themselves apart from
+// the heartbeats ([ShardedBus]).
+type shardLiveness interface {
+	shardsLive() bool
 }
 
 // info returns this instance's heartbeat payload.

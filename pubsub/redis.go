@@ -71,6 +71,13 @@ type RedisBus struct {
 
 	dropLog logLimiter
 	badLog  logLimiter
+
+	// Set by [ShardedBus] for a shard channel's bus, before Run:
+	// sharded subscribes with SSUBSCRIBE; intercept, if set, sees every
+	// payload first and swallows those it returns true for (the shard's
+	// self-ping).
+	sharded   bool
+	intercept func(payload string) bool
 }
 
 // NewRedisBus returns a bus publishing and subscribing through rdb, which
@@ -126,13 +133,23 @@ func (b *RedisBus) Publish(ctx context.Context, e Event) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, b.cfg.PublishTimeout)
+	if err := publishOn(ctx, b.rdb, "publish", b.cfg.Channel, payload, b.cfg.PublishTimeout); err != nil {
+		return fmt.Errorf("pubsub: publish %s: %w", e.Kind, err)
+	}
+	return nil
+}
+
+// publishOn sends one PUBLISH or SPUBLISH (cmd) of payload on channel,
+// bounded by timeout whatever the client's own timeouts.
+func publishOn(ctx context.Context, rdb redis.UniversalClient, cmdName, channel string, payload []byte, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	// PUBLISH is keyless, so a cluster client would spread it over the
 	// masters, and two events from this instance could overtake each other
 	// on their way through the cluster bus. Routing it like a key to the
-	// channel's slot owner, the node the subscribers use too, keeps the order.
-	cmd := redis.NewIntCmd(ctx, "publish", b.cfg.Channel, payload)
+	// channel's slot owner, the node the subscribers use too, keeps the
+	// order. (SPUBLISH is routed so anyway.)
+	cmd := redis.NewIntCmd(ctx, cmdName, channel, payload)
 	cmd.SetFirstKeyPos(1)
 	// go-redis bounds socket reads by ctx only when the client was built
 	// with ContextTimeoutEnabled; otherwise by its ReadTimeout, which may be
@@ -140,18 +157,15 @@ func (b *RedisBus) Publish(ctx context.Context, e Event) error {
 	// the command finishes (or fails) on its own after a timeout.
 	done := make(chan error, 1)
 	go func() {
-		_ = b.rdb.Process(ctx, cmd)
+		_ = rdb.Process(ctx, cmd)
 		done <- cmd.Err()
 	}()
 	select {
-	case err = <-done:
+	case err := <-done:
+		return err
 	case <-ctx.Done():
-		err = ctx.Err()
+		return ctx.Err()
 	}
-	if err != nil {
-		return fmt.Errorf("pubsub: publish %s: %w", e.Kind, err)
-	}
-	return nil
 }
 
 // resubscribe asks Run to drop a confirmed subscription that does not

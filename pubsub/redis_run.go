@@ -29,18 +29,24 @@ func (b *RedisBus) Run(ctx context.Context, h Handler) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	queue := make(chan Event, b.cfg.Buffer)
-	s := newSubscriber(b, queue)
-	b.sub.Store(s)
-	defer b.sub.Store(nil)
-
 	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() { defer wg.Done(); s.read(ctx) }()
-	go func() { defer wg.Done(); s.health(ctx) }()
-	go func() { defer wg.Done(); <-ctx.Done(); s.close() }()
+	b.start(ctx, &wg, queue)
+	defer b.sub.Store(nil)
+	wg.Add(1)
 	go func() { defer wg.Done(); dispatch(ctx, queue, h) }()
 	wg.Wait()
 	return nil
+}
+
+// start starts the subscription's goroutines (reader, health check,
+// closer), which queue events until ctx is done; wg counts them.
+func (b *RedisBus) start(ctx context.Context, wg *sync.WaitGroup, queue chan<- Event) {
+	s := newSubscriber(b, queue)
+	b.sub.Store(s)
+	wg.Add(3)
+	go func() { defer wg.Done(); s.read(ctx) }()
+	go func() { defer wg.Done(); s.health(ctx) }()
+	go func() { defer wg.Done(); <-ctx.Done(); s.close() }()
 }
 
 // dispatch calls h for each queued event until ctx is done.
@@ -59,6 +65,9 @@ func dispatch(ctx context.Context, queue <-chan Event, h Handler) {
 // reader: a bad payload is counted and skipped, an event that does not fit
 // the buffer is counted, dropped and reported as a gap.
 func (b *RedisBus) deliver(queue chan<- Event, payload string) {
+	if b.intercept != nil && b.intercept(payload) {
+		return
+	}
 	e, err := DecodeAny([]byte(payload))
 	if err != nil {
 		b.malformed.Add(1)

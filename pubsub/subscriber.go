@@ -107,7 +107,16 @@ func (s *subscriber) open(ctx context.Context) (*redis.PubSub, error) {
 		s.mu.Unlock()
 		return nil, nil
 	}
-	ps := s.bus.rdb.Subscribe(ctx) // no channel yet: no I/O under the lock
+	// No channel yet: no I/O under the lock. A shard channel gets a
+	// connection of its own, routed by go-redis to the master serving the
+	// channel's slot as the client knows it (one channel per connection:
+	// go-redis routes a sharded connection by its first channel only).
+	var ps *redis.PubSub
+	if s.bus.sharded {
+		ps = s.bus.rdb.SSubscribe(ctx)
+	} else {
+		ps = s.bus.rdb.Subscribe(ctx)
+	}
 	s.ps, s.cut = ps, nil
 	s.confirmed.Store(false)
 	s.touch()
@@ -116,6 +125,9 @@ func (s *subscriber) open(ctx context.Context) (*redis.PubSub, error) {
 	// must not hold the reader (close waits for them too).
 	sctx, cancel := context.WithTimeout(ctx, s.deadAfter)
 	defer cancel()
+	if s.bus.sharded {
+		return ps, ps.SSubscribe(sctx, s.bus.cfg.Channel)
+	}
 	return ps, ps.Subscribe(sctx, s.bus.cfg.Channel)
 }
 
@@ -132,7 +144,9 @@ func (s *subscriber) receive(ctx context.Context, ps *redis.PubSub) error {
 		s.touch()
 		switch m := msg.(type) {
 		case *redis.Subscription:
-			if m.Kind != "subscribe" {
+			// "sunsubscribe" arrives unasked when the shard channel's slot
+			// moved to another master: subscribe again where it is now.
+			if m.Kind != "subscribe" && m.Kind != "ssubscribe" {
 				return fmt.Errorf("%w: %s %s", errUnsubscribed, m.Kind, m.Channel)
 			}
 			s.subscribedOK()
@@ -171,6 +185,14 @@ func (s *subscriber) failed(err error) time.Duration {
 	b := s.bus
 	now := time.Now()
 	lost := s.confirmed.Load()
+	if b.sharded {
+		// The channel may have moved (MOVED, a failover, a migration):
+		// have the cluster client learn the slots again before the next
+		// attempt, which go-redis would otherwise route by its old map.
+		if cc, ok := b.rdb.(*redis.ClusterClient); ok {
+			cc.ReloadState(context.Background())
+		}
+	}
 	if lost {
 		up := now.Sub(s.upSince)
 		if up >= b.cfg.PingInterval {

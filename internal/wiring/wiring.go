@@ -65,9 +65,12 @@ type History interface {
 }
 
 // HistoryConfig is the history configuration cfg sets: HISTORY_SIZE=0 or
-// HISTORY_TTL=0 turns it off.
+// HISTORY_TTL=0 turns it off; on a sharded bus (Config.ShardedPubsub) user
+// streams publish on their shard channel. The worker's replies use it too,
+// so they travel like the gateway's publishes.
 func HistoryConfig(cfg config.Config) history.Config {
-	hc := history.Config{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, Prefix: cfg.KeyPrefix}
+	hc := history.Config{Size: cfg.HistorySize, TTL: cfg.HistoryTTL, Prefix: cfg.KeyPrefix,
+		Shards: cfg.ShardedPubsub()}
 	if cfg.HistoryOff() {
 		hc.Size, hc.TTL = -1, -1
 	}
@@ -86,6 +89,18 @@ func SessionOptions(cfg config.Config) session.Options {
 
 // EventChannel is the pub/sub channel of cfg's key prefix.
 func EventChannel(cfg config.Config) string { return cfg.KeyPrefix + "events" }
+
+// NewBus is the Redis bus cfg asks for: a [pubsub.ShardedBus] on a Redis
+// Cluster with PUBSUB_SHARDS > 0, the classic [pubsub.RedisBus]
+// otherwise.
+func NewBus(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger) pubsub.Bus {
+	rc := pubsub.RedisConfig{Channel: EventChannel(cfg)}
+	if n := cfg.ShardedPubsub(); n > 0 {
+		return pubsub.NewShardedBus(rdb, pubsub.ShardedConfig{RedisConfig: rc, Shards: n,
+			LivenessInterval: cfg.HeartbeatInterval}, log)
+	}
+	return pubsub.NewRedisBus(rdb, rc, log)
+}
 
 // Build builds the parts for cfg: the Redis store and bus over rdb, or the
 // memory store and the in-process bus when rdb is nil (embedded mode, or a
@@ -123,7 +138,7 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger, now fu
 	return Parts{
 		Codec:   codec,
 		Store:   store,
-		Bus:     pubsub.NewRedisBus(rdb, pubsub.RedisConfig{Channel: EventChannel(cfg)}, log.Named("pubsub")),
+		Bus:     NewBus(cfg, rdb, log.Named("pubsub")),
 		History: history.NewRedis(rdb, HistoryConfig(cfg)),
 		Inbound: inbound.NewRedis(rdb, InboundConfig(cfg)),
 	}, nil
