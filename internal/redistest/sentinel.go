@@ -26,6 +26,10 @@ type SentinelOptions struct {
 	// FailoverTimeout is the sentinels' failover-timeout (also the pause
 	// before a failed failover is retried). Defaults to 6s.
 	FailoverTimeout time.Duration
+	// SentinelPassword, when set, is the sentinels' own requirepass (they
+	// use it between themselves too). Clients then need it; the data nodes
+	// stay without a password. Defaults to none.
+	SentinelPassword string
 }
 
 func (o SentinelOptions) withDefaults() SentinelOptions {
@@ -83,13 +87,16 @@ func StartSentinel(t testing.TB, opts SentinelOptions) *Sentinel {
 		"sentinel failover-timeout %[1]s %[4]d\n"+
 		"sentinel parallel-syncs %[1]s %[5]d\n",
 		opts.MasterName, master.Port(), opts.DownAfter.Milliseconds(), opts.FailoverTimeout.Milliseconds(), opts.Replicas)
+	if opts.SentinelPassword != "" {
+		conf += fmt.Sprintf("requirepass %[1]q\nsentinel sentinel-pass %[1]q\n", opts.SentinelPassword)
+	}
 	bin := LookPath(t, "redis-sentinel")
 	for range sentinelCount {
 		s.sentinels = append(s.sentinels, startSentinelProcess(t, bin, conf))
 	}
 	s.waitUntil("sentinels discover the topology", func(ctx context.Context) error {
 		for _, sn := range s.sentinels {
-			c := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr(), DialerRetries: 1})
+			c := s.sentinelClient(sn.Addr())
 			m, err := c.Master(ctx, opts.MasterName).Result()
 			_ = c.Close()
 			if err != nil {
@@ -195,7 +202,7 @@ func (s *Sentinel) Failover() string {
 	s.t.Helper()
 	old := s.Master()
 	s.waitUntil("SENTINEL FAILOVER accepted", func(ctx context.Context) error {
-		c := redis.NewSentinelClient(&redis.Options{Addr: s.sentinels[0].Addr(), DialerRetries: 1})
+		c := s.sentinelClient(s.sentinels[0].Addr())
 		defer c.Close()
 		return c.Failover(ctx, s.opts.MasterName).Err()
 	})
@@ -262,9 +269,14 @@ func (s *Sentinel) WaitReplica(addr string) {
 	})
 }
 
+// sentinelClient is a client of one sentinel, with its password if any.
+func (s *Sentinel) sentinelClient(addr string) *redis.SentinelClient {
+	return redis.NewSentinelClient(&redis.Options{Addr: addr, Password: s.opts.SentinelPassword, DialerRetries: 1})
+}
+
 // askMaster asks one sentinel for the master's address.
 func (s *Sentinel) askMaster(ctx context.Context, sentinel string) (string, error) {
-	c := redis.NewSentinelClient(&redis.Options{Addr: sentinel, DialerRetries: 1})
+	c := s.sentinelClient(sentinel)
 	defer c.Close()
 	hp, err := c.GetMasterAddrByName(ctx, s.opts.MasterName).Result()
 	if err != nil {
