@@ -73,8 +73,8 @@ func impls(t *testing.T) []impl {
 		}
 		return real
 	}
-	var cluster *redistest.Server
-	clusterServer := func() *redistest.Server {
+	var cluster *redistest.Cluster
+	clusterServer := func() *redistest.Cluster {
 		if cluster == nil {
 			cluster = startCluster(outer)
 		}
@@ -207,20 +207,12 @@ func checkTTL(t *testing.T, h *harness, stream string, ttl time.Duration) {
 	}
 }
 
-// startCluster starts a redis-server in cluster mode that serves every
-// slot: a one-node Redis Cluster, where a script or MULTI whose keys span
-// two slots fails with CROSSSLOT.
-func startCluster(t *testing.T) *redistest.Server {
+// startCluster starts a one-node Redis Cluster (redistest.StartCluster)
+// that serves every slot, where a command or script whose keys span two
+// slots fails with CROSSSLOT.
+func startCluster(t *testing.T) *redistest.Cluster {
 	t.Helper()
-	srv := redistest.Start(t, "--cluster-enabled", "yes")
-	if r, err := srv.Do("CLUSTER ADDSLOTSRANGE 0 16383"); err != nil || r != "+OK" {
-		t.Fatalf("CLUSTER ADDSLOTSRANGE: %q, %v", r, err)
-	}
-	eventually(t, "the cluster to be up", func() bool {
-		r, _ := srv.Do("SET history:probe 1")
-		return r == "+OK"
-	})
-	return srv
+	return redistest.StartCluster(t, redistest.ClusterOptions{Masters: 1})
 }
 
 // startRedis starts a real redis-server for one test.

@@ -64,7 +64,8 @@ const redisVisibility = 150 * time.Millisecond
 // redis-server and a one-node Redis Cluster.
 func impls(t *testing.T) []impl {
 	outer := t
-	var single, cluster *redistest.Server
+	var single *redistest.Server
+	var cluster *redistest.Cluster
 	var prefixes atomic.Int64
 	prefix := func(c string) string { return c + strconv.FormatInt(prefixes.Add(1), 10) + ":" }
 	return []impl{
@@ -152,18 +153,10 @@ func newRedisHarness(t *testing.T, rdb redis.UniversalClient, cfg Config) *harne
 	return h
 }
 
-// startCluster starts a redis-server in cluster mode that serves every
-// slot: a one-node Redis Cluster, where a command or script whose keys
-// span two slots fails with CROSSSLOT.
-func startCluster(t *testing.T) *redistest.Server {
+// startCluster starts a one-node Redis Cluster (redistest.StartCluster)
+// that serves every slot, where a command or script whose keys span two
+// slots fails with CROSSSLOT.
+func startCluster(t *testing.T) *redistest.Cluster {
 	t.Helper()
-	srv := redistest.Start(t, "--cluster-enabled", "yes")
-	if r, err := srv.Do("CLUSTER ADDSLOTSRANGE 0 16383"); err != nil || r != "+OK" {
-		t.Fatalf("CLUSTER ADDSLOTSRANGE: %q, %v", r, err)
-	}
-	eventually(t, "the cluster to be up", func() bool {
-		r, _ := srv.Do("SET inbound:probe 1")
-		return r == "+OK"
-	})
-	return srv
+	return redistest.StartCluster(t, redistest.ClusterOptions{Masters: 1})
 }

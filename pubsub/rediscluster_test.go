@@ -2,9 +2,6 @@ package pubsub
 
 import (
 	"context"
-	"os/exec"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,34 +10,11 @@ import (
 	"github.com/sessiongate/sessiongate/internal/redistest"
 )
 
-// startRedisCluster starts three redis-server nodes and joins them into a
-// Redis Cluster with no replicas. It returns the node addresses.
+// startRedisCluster starts a Redis Cluster of three masters without
+// replicas (redistest.StartCluster) and returns the node addresses.
 func startRedisCluster(t *testing.T) []string {
 	t.Helper()
-	cli := redistest.LookPath(t, "redis-cli") // fails, never skips, when redis-tools is missing
-	var addrs []string
-	var nodes []*redistest.Server
-	for i := 0; i < 3; i++ {
-		srv := redistest.Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-			"--cluster-node-timeout", "2000")
-		nodes = append(nodes, srv)
-		addrs = append(addrs, srv.Addr())
-	}
-	args := append([]string{"--cluster", "create"}, addrs...)
-	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
-	if out, err := exec.Command(cli, args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	eventually(t, "cluster_state:ok on every node", func() bool {
-		for _, n := range nodes {
-			out, err := exec.Command(cli, "-p", strconv.Itoa(n.Port()), "cluster", "info").Output()
-			if err != nil || !strings.Contains(string(out), "cluster_state:ok") {
-				return false
-			}
-		}
-		return true
-	})
-	return addrs
+	return redistest.StartCluster(t, redistest.ClusterOptions{Masters: 3}).Addrs()
 }
 
 func TestRedisBusOnRedisCluster(t *testing.T) {
