@@ -185,12 +185,14 @@ func TestRedisBusOnSentinelFailovers(t *testing.T) {
 // still exists in go-redis v9.23.0: on a master switch the failover client
 // closes the pooled connections to the old master (onFailover filters the
 // command and pipeline pools) but not a PubSub's connection. After
-// SENTINEL FAILOVER the old master stays up as a replica, answers PING,
-// and gets none of the events published on the new master: a plain
-// go-redis subscriber waits there in silence. (With PubSub.Channel, its
-// health-check PING keeps passing; in our runs the connection was replaced
-// only about 10 s later, for an unrelated reason, about 190 of 290 events
-// at 20/s lost without any error.) The bus above survives the same switch.
+// SENTINEL FAILOVER the old master stays up (for a while still a master,
+// until the sentinels reconfigure it as a replica), answers PING, and gets
+// none of the events published on the new master: a plain go-redis
+// subscriber waits there in silence, without an error. In our runs the
+// sentinels ended it about 10 s later, when they reconfigured the old
+// master and killed its pub/sub clients (CLIENT KILL TYPE pubsub); at 20
+// events/s about 190 of 290 were lost. The bus above cuts that window to
+// its liveness timeout (own heartbeat not seen: subscribe again).
 func TestGoRedis583SubscriptionStaysOnDemotedMaster(t *testing.T) {
 	s := redistest.StartSentinel(t, redistest.SentinelOptions{})
 	rdb := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: s.MasterName(), SentinelAddrs: s.SentinelAddrs()})
