@@ -61,11 +61,14 @@ func waitCond(t *testing.T, what string, cond func() bool) {
 }
 
 // The store on Sentinel follows the new master after kill -9 of the master
-// and after SENTINEL FAILOVER: create, load and revoke succeed. Sessions
-// created while the master moves may be lost (replication is asynchronous:
-// a write the old master acknowledged but had not sent to the promoted
-// replica is gone); the test counts them and logs the figure, it does not
-// assert zero.
+// and after SENTINEL FAILOVER: create, load and revoke succeed, and every
+// session acknowledged once the topology settled is there. Sessions
+// created while the master moves may be lost: replication is asynchronous
+// (a write the old master acknowledged but had not sent to the promoted
+// replica is gone), and after SENTINEL FAILOVER a client that has not yet
+// heard of the switch keeps writing to the old master until the sentinels
+// make it a replica, which discards those writes. The test counts them and
+// logs the figure; it does not assert zero.
 func TestRedisStoreFollowsSentinelFailover(t *testing.T) {
 	s := redistest.StartSentinel(t, redistest.SentinelOptions{})
 	rdb := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: s.SentinelAddrs(), MasterName: s.MasterName(),
@@ -81,24 +84,31 @@ func TestRedisStoreFollowsSentinelFailover(t *testing.T) {
 		t.Fatalf("Generation: %v", err)
 	}
 
-	phase := func(name string, move func() (old string)) (old string) {
+	// phase runs creates while move moves the master, waits until the
+	// topology settles (settle), lets 50 more creates through and checks.
+	// Sessions acknowledged before the settle point may be lost (counted);
+	// every one acknowledged after it went to the new master and must be
+	// there.
+	phase := func(name string, move func() (old string), settle func(old string)) (old string) {
 		t.Helper()
 		c := &creator{}
 		cctx, stop := context.WithCancel(ctx)
 		done := make(chan struct{})
 		go func() { defer close(done); c.run(cctx, st) }()
 		waitCond(t, "sessions created before the "+name, func() bool { return c.n() >= 50 })
-		before := c.n()
 		old = move()
 		s.WaitMaster(old)
-		waitCond(t, "sessions created after the "+name, func() bool { return c.n() >= before+50 })
+		settle(old)
+		// The one Create in flight now may still have gone to the old master.
+		settled := c.n() + 1
+		waitCond(t, "sessions created after the "+name, func() bool { return c.n() >= settled+50 })
 		stop()
 		<-done
 
 		lost := 0
-		waitCond(t, "loads through the new master", func() bool {
+		waitCond(t, "reads through the new master", func() bool {
 			lost = 0
-			for _, h := range c.acked {
+			for _, h := range c.acked[:settled] {
 				_, ok, err := st.Get(ctx, h)
 				if err != nil {
 					return false
@@ -109,10 +119,12 @@ func TestRedisStoreFollowsSentinelFailover(t *testing.T) {
 			}
 			return true
 		})
-		t.Logf("%s: %d sessions acknowledged, %d lost with the old master (measured, not asserted); %d creates failed while the master moved",
-			name, len(c.acked), lost, c.fails)
-		if last := c.acked[len(c.acked)-1]; lost == len(c.acked) || !mustExist(t, st, last) {
-			t.Fatalf("%s: the sessions created after the failover are not on the new master", name)
+		t.Logf("%s: %d sessions acknowledged before the topology settled, %d of them lost (measured, not asserted); %d creates failed while the master moved",
+			name, settled, lost, c.fails)
+		for _, h := range c.acked[settled:] {
+			if !mustExist(t, st, h) {
+				t.Fatalf("%s: a session created after the failover settled is missing", name)
+			}
 		}
 
 		// Create, load and revoke through the new master.
@@ -135,12 +147,17 @@ func TestRedisStoreFollowsSentinelFailover(t *testing.T) {
 		return old
 	}
 
-	killed := phase("kill -9 of the master", s.KillMaster)
+	// After a kill -9 the old master is gone: once the sentinels name the
+	// new one, every acknowledged write went there.
+	killed := phase("kill -9 of the master", s.KillMaster, func(string) {})
 	// The killed node comes back (empty) and is made a replica: it must not
 	// be taken for the master, nor wipe the data set.
 	s.Restart(killed)
 	s.WaitReplica(killed)
-	phase("SENTINEL FAILOVER", s.Failover)
+	// After SENTINEL FAILOVER the old master accepts writes until the
+	// sentinels make it a replica (clients that have not yet switched keep
+	// writing there, and lose those writes): settled once it is a replica.
+	phase("SENTINEL FAILOVER", s.Failover, s.WaitReplica)
 }
 
 // mustExist reports whether handle exists, failing the test on an error.
