@@ -77,9 +77,13 @@ type Config struct {
 	UseRedis bool
 	// Redis is the Redis deployment (REDIS_URL, REDIS_HOST, REDIS_PORT,
 	// REDIS_PASSWORD, REDIS_DB, REDIS_USERNAME, REDIS_ADDRS,
-	// REDIS_MASTER_NAME, REDIS_CONNECT_ATTEMPTS, REDIS_BACKOFF_MIN,
+	// REDIS_MASTER_NAME, REDIS_SENTINEL_ADDRS, REDIS_SENTINEL_USERNAME,
+	// REDIS_SENTINEL_PASSWORD, REDIS_CONNECT_ATTEMPTS, REDIS_BACKOFF_MIN,
 	// REDIS_BACKOFF_MAX). REDIS_HOST/PORT/DB replace those parts of REDIS_URL,
 	// and REDIS_PASSWORD/REDIS_USERNAME its credentials.
+	// REDIS_SENTINEL_ADDRS with REDIS_MASTER_NAME fills Addrs (the same as
+	// REDIS_ADDRS with REDIS_MASTER_NAME); the sentinel credentials go to
+	// SentinelUsername/SentinelPassword.
 	Redis redisconn.Config
 	// KeyPrefix prefixes every Redis key and channel (REDIS_KEY_PREFIX).
 	// Defaults to "sessiongate:".

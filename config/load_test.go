@@ -157,6 +157,8 @@ func TestRedisSettings(t *testing.T) {
 		wantDB    int
 		wantAddrs []string
 		wantRedac string
+
+		wantSentUser, wantSentPass string
 	}{
 		{name: "default", wantURL: "redis://localhost:6379", wantRedac: "redis://localhost:6379/0"},
 		{name: "URL credentials and db", env: map[string]string{"REDIS_URL": "rediss://bob:pw1@r.example:6380/2"}, wantURL: "rediss://bob:pw1@r.example:6380/2", wantUser: "bob", wantPass: "pw1", wantDB: 2, wantRedac: "rediss://bob:***@r.example:6380/2"},
@@ -168,6 +170,7 @@ func TestRedisSettings(t *testing.T) {
 		{name: "username", env: map[string]string{"REDIS_USERNAME": "app", "REDIS_PASSWORD": "pw"}, wantURL: "redis://localhost:6379", wantUser: "app", wantPass: "pw", wantRedac: "redis://app:***@localhost:6379/0"},
 		{name: "cluster", env: map[string]string{"REDIS_ADDRS": "a:7000, b:7001 ,c:7002"}, wantURL: "redis://localhost:6379", wantAddrs: []string{"a:7000", "b:7001", "c:7002"}, wantRedac: "redis-cluster://a:7000,b:7001,c:7002"},
 		{name: "sentinel", env: map[string]string{"REDIS_ADDRS": "s1:26379,s2:26379", "REDIS_MASTER_NAME": "mymaster", "REDIS_DB": "1"}, wantURL: "redis://localhost:6379/1", wantDB: 1, wantAddrs: []string{"s1:26379", "s2:26379"}, wantRedac: "redis-sentinel://s1:26379,s2:26379/mymaster/1"},
+		{name: "sentinel addrs", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379, s2:26379", "REDIS_MASTER_NAME": "mymaster", "REDIS_SENTINEL_USERNAME": "sen", "REDIS_SENTINEL_PASSWORD": "hunter2"}, wantURL: "redis://localhost:6379", wantAddrs: []string{"s1:26379", "s2:26379"}, wantSentUser: "sen", wantSentPass: "hunter2", wantRedac: "redis-sentinel://s1:26379,s2:26379/mymaster/0"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -178,7 +181,8 @@ func TestRedisSettings(t *testing.T) {
 			}
 			t.Cleanup(func() { _ = m.Close() })
 			if r.URL != tt.wantURL || r.Username != tt.wantUser || r.Password != tt.wantPass || r.DB != tt.wantDB ||
-				!reflect.DeepEqual(r.Addrs, tt.wantAddrs) || r.Redacted() != tt.wantRedac {
+				!reflect.DeepEqual(r.Addrs, tt.wantAddrs) || r.Redacted() != tt.wantRedac ||
+				r.SentinelUsername != tt.wantSentUser || r.SentinelPassword != tt.wantSentPass {
 				t.Fatalf("got url=%q user=%q pass=%q db=%d addrs=%v redacted=%q", r.URL, r.Username, r.Password, r.DB, r.Addrs, r.Redacted())
 			}
 		})

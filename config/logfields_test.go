@@ -74,3 +74,20 @@ func fieldValue(fs []zap.Field, key string) string {
 	}
 	return ""
 }
+
+// The sentinels' own password is never among the logged settings.
+func TestLogFieldsRedactSentinelPassword(t *testing.T) {
+	const sentinelPass = "sentinel-pass-4c3b2a"
+	c := mustLoad(t, nil, with(prodEnv(), "USE_REDIS_SESSIONS=true", "REDIS_SENTINEL_ADDRS=s1:26379,s2:26379",
+		"REDIS_MASTER_NAME=mymaster", "REDIS_SENTINEL_USERNAME=sen", "REDIS_SENTINEL_PASSWORD="+sentinelPass))
+	core, logs := observer.New(zapcore.InfoLevel)
+	zap.New(core).Info("config", c.LogFields()...)
+	entry := logs.All()[0]
+	buf, err := zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()).EncodeEntry(entry.Entry, entry.Context)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := buf.String(); strings.Contains(out, sentinelPass) || !strings.Contains(out, "redis-sentinel://s1:26379,s2:26379/mymaster/0") {
+		t.Fatalf("LogFields leaks the sentinel password or lacks the sentinels:\n%s", out)
+	}
+}

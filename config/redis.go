@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sessiongate/sessiongate/redisconn"
 )
 
 // loadRedis fills c.Redis and reports syntax problems. REDIS_HOST,
@@ -16,6 +18,21 @@ func loadRedis(s *source, c *Config) {
 	r := &c.Redis
 	r.Addrs = s.list("REDIS_ADDRS")
 	r.MasterName = s.str("REDIS_MASTER_NAME")
+	// REDIS_SENTINEL_ADDRS is the clearer spelling of REDIS_ADDRS with
+	// REDIS_MASTER_NAME; both lists at once would leave it unclear which
+	// servers are the sentinels, so that is refused.
+	if sentinels := s.list("REDIS_SENTINEL_ADDRS"); len(sentinels) > 0 {
+		switch {
+		case len(r.Addrs) > 0:
+			s.problemf("REDIS_SENTINEL_ADDRS and REDIS_ADDRS are both set: list the sentinels in REDIS_SENTINEL_ADDRS only (REDIS_ADDRS is for Redis Cluster nodes)")
+		case r.MasterName == "":
+			s.problemf("REDIS_SENTINEL_ADDRS is set, so REDIS_MASTER_NAME must name the master the sentinels monitor (e.g. mymaster)")
+		default:
+			r.Addrs = sentinels
+		}
+	}
+	r.SentinelUsername = s.str("REDIS_SENTINEL_USERNAME")
+	r.SentinelPassword = s.str("REDIS_SENTINEL_PASSWORD")
 	var attempts int
 	s.intField("REDIS_CONNECT_ATTEMPTS", &attempts)
 	r.ConnectAttempts = attempts
@@ -89,17 +106,26 @@ func (c Config) redisProblems(add func(format string, args ...any)) {
 	}
 	for i, a := range r.Addrs {
 		if _, port, err := net.SplitHostPort(a); err != nil || !validPort(port, false) {
-			add("REDIS_ADDRS entry %d must be host:port; got %q", i+1, clip(a))
+			add("%s entry %d must be host:port; got %q", addrsVar(r), i+1, clip(a))
 		}
 	}
-	if err := r.Validate(); err != nil && len(r.Addrs) == 0 && r.URL != "" {
+	if err := r.Validate(); err != nil && len(r.Addrs) == 0 && r.URL != "" && r.MasterName == "" && r.SentinelUsername == "" && r.SentinelPassword == "" {
 		// The checks above cover the common mistakes with clearer words;
 		// this catches what only go-redis's own URL parser refuses (an
 		// unknown query option, say). The error never quotes the URL.
 		add("REDIS_URL is not accepted by the Redis client: %v", err)
 	}
 	if r.MasterName != "" && len(r.Addrs) == 0 {
-		add("REDIS_MASTER_NAME is set, so REDIS_ADDRS must list the Sentinel addresses (host:26379,...)")
+		add("REDIS_MASTER_NAME is set, so REDIS_SENTINEL_ADDRS must list the Sentinel addresses (host:26379,...)")
+	}
+	if r.MasterName == "" && (r.SentinelUsername != "" || r.SentinelPassword != "") {
+		add("REDIS_SENTINEL_USERNAME and REDIS_SENTINEL_PASSWORD apply to Sentinel only: set REDIS_SENTINEL_ADDRS and REDIS_MASTER_NAME, or unset them")
+	}
+	if u, err := url.Parse(r.URL); err == nil && len(r.Addrs) == 0 && (u.Query().Has("master_name") || u.Query().Has("addr")) {
+		// go-redis's failover URL (ParseFailoverURL) is a different parser
+		// with the sentinels' credentials in the userinfo; REDIS_URL is a
+		// single server's URL, so point at the variables instead.
+		add("REDIS_URL cannot describe Sentinel (the master_name/addr URL form is not supported): set REDIS_SENTINEL_ADDRS and REDIS_MASTER_NAME")
 	}
 	if r.MasterName == "" && len(r.Addrs) > 1 && r.DB != 0 {
 		add("REDIS_DB must be 0 with Redis Cluster (several REDIS_ADDRS); got %d", r.DB)
@@ -131,4 +157,12 @@ func validPort(p string, zeroOK bool) bool {
 		return false
 	}
 	return n > 0 || zeroOK
+}
+
+// addrsVar names the variable r.Addrs most likely came from, for messages.
+func addrsVar(r redisconn.Config) string {
+	if r.MasterName != "" {
+		return "REDIS_SENTINEL_ADDRS (or REDIS_ADDRS)"
+	}
+	return "REDIS_ADDRS"
 }

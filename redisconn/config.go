@@ -25,6 +25,10 @@ type Config struct {
 	// Username and Password authenticate; when set they override the ones in
 	// URL.
 	Username, Password string
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// (Sentinel mode only), whose `requirepass`/ACL are their own: go-redis
+	// does not send Username/Password to them. Default to none (no AUTH).
+	SentinelUsername, SentinelPassword string
 	// DB is the logical database; when non-zero it overrides the one in URL.
 	// Redis Cluster supports only 0.
 	DB int
@@ -88,6 +92,9 @@ func (c Config) check() error {
 	if c.MasterName != "" && len(c.Addrs) == 0 {
 		errs = append(errs, errors.New("master name (Sentinel) needs the Sentinel addresses in Addrs"))
 	}
+	if c.MasterName == "" && (c.SentinelUsername != "" || c.SentinelPassword != "") {
+		errs = append(errs, errors.New("sentinel credentials are set without a master name (Sentinel)"))
+	}
 	if c.MasterName == "" && len(c.Addrs) > 1 && c.DB != 0 {
 		errs = append(errs, fmt.Errorf("redis cluster supports only db 0; got %d", c.DB))
 	}
@@ -123,6 +130,9 @@ func (c Config) universalOptions() (*redis.UniversalOptions, error) {
 		Username:   c.Username,
 		Password:   c.Password,
 		DB:         c.DB,
+
+		SentinelUsername: c.SentinelUsername,
+		SentinelPassword: c.SentinelPassword,
 	}
 	if len(c.Addrs) == 0 {
 		u, err := parseURL(c.URL, c.Password)

@@ -134,6 +134,7 @@ func TestRedacted(t *testing.T) {
 		{name: "single addr", cfg: Config{Addrs: []string{"h:1"}, Password: "hunter2"}, want: "redis://:***@h:1/0"},
 		{name: "cluster", cfg: Config{Addrs: []string{"a:1", "b:2"}, Username: "u", Password: "hunter2"}, want: "redis-cluster://u:***@a:1,b:2"},
 		{name: "sentinel", cfg: Config{Addrs: []string{"a:1", "b:2"}, MasterName: "mm", Password: "hunter2", DB: 1}, want: "redis-sentinel://:***@a:1,b:2/mm/1"},
+		{name: "sentinel with its own credentials", cfg: Config{Addrs: []string{"a:1"}, MasterName: "mm", SentinelUsername: "sen", SentinelPassword: "hunter2"}, want: "redis-sentinel://a:1/mm/0"},
 		{name: "invalid", cfg: Config{URL: "redis://:hunter2@h:x:y/%zz"}, want: "(invalid redis URL)"},
 	}
 	for _, tt := range tests {

@@ -61,7 +61,7 @@ func New(cfg Config, log *zap.Logger) (*Manager, error) {
 	m := &Manager{
 		cfg:      cfg,
 		redacted: cfg.Redacted(),
-		secrets:  []string{opts.Password, cfg.Password},
+		secrets:  []string{opts.Password, cfg.Password, cfg.SentinelPassword},
 		client:   redis.NewUniversalClient(opts),
 		closing:  make(chan struct{}),
 		state:    StateConnecting,

@@ -14,17 +14,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/sessiongate/sessiongate/internal/redistest"
 )
 
 // TestContract runs one behaviour suite against every Store backend:
-// go test ./session/... -run Contract -v shows memory, miniredis and redis.
+// go test ./session/... -run Contract -v shows memory, miniredis, redis and
+// redis-cluster (three masters: a user's index and their sessions land on
+// different masters).
 func TestContract(t *testing.T) {
 	t.Run("memory", func(t *testing.T) { runContract(t, memoryHarness) })
 	t.Run("miniredis", func(t *testing.T) { runContract(t, miniredisHarness) })
 	t.Run("redis", func(t *testing.T) {
 		srv := redistest.Start(t)
 		runContract(t, realRedisFactory(srv))
+	})
+	t.Run("redis-cluster", func(t *testing.T) {
+		c := redistest.StartCluster(t, redistest.ClusterOptions{Masters: 3})
+		runContract(t, realClusterFactory(c))
 	})
 }
 
@@ -603,6 +611,18 @@ func dumpRedis(t *testing.T, h *harness) []byte {
 	t.Helper()
 	ctx := context.Background()
 	keys, err := h.rdb.Keys(ctx, "*").Result()
+	if cc, ok := h.rdb.(*redis.ClusterClient); ok {
+		// KEYS answers for one node; a Cluster's keys are on every master.
+		var mu sync.Mutex
+		keys = nil
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error {
+			ks, err := m.Keys(ctx, "*").Result()
+			mu.Lock()
+			keys = append(keys, ks...)
+			mu.Unlock()
+			return err
+		})
+	}
 	if err != nil {
 		t.Fatalf("KEYS: %v", err)
 	}

@@ -240,6 +240,35 @@ func realRedisFactory(srv *redistest.Server) harnessFactory {
 	}
 }
 
+// realClusterFactory shares one Redis Cluster across the suite; each
+// harness flushes every master first (subtests run one at a time).
+func realClusterFactory(c *redistest.Cluster) harnessFactory {
+	return func(t *testing.T, opts Options) *harness {
+		newClient := func() *redis.ClusterClient {
+			rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), DialTimeout: 5 * time.Second})
+			t.Cleanup(func() { _ = rdb.Close() })
+			return rdb
+		}
+		rdb := newClient()
+		// One plain client per master, for the flush and the TTL clock:
+		// its own connections, so the store's command log does not see them.
+		var masters []*redis.Client
+		for _, m := range c.Masters() {
+			mc := redis.NewClient(&redis.Options{Addr: m.Addr()})
+			t.Cleanup(func() { _ = mc.Close() })
+			if err := mc.FlushAll(context.Background()).Err(); err != nil {
+				t.Fatalf("FLUSHALL on %s: %v", m.Addr(), err)
+			}
+			masters = append(masters, mc)
+		}
+		return redisHarness(t, rdb, opts, func(d time.Duration) {
+			for _, mc := range masters {
+				shiftTTLs(t, mc, d)
+			}
+		})
+	}
+}
+
 // shiftTTLs is a real redis-server's TTL clock moved by d without sleeping:
 // every key with a TTL loses d of it, and a key whose TTL runs out is
 // deleted, as Redis would expire it. Sleeping instead would let the load

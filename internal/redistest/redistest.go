@@ -13,7 +13,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +30,11 @@ type Server struct {
 	bin  string
 	dir  string
 	port int
+
+	// sentinelConf, when set, makes this a redis-sentinel process: the
+	// text is written to a config file (Sentinel rewrites it) before each
+	// start.
+	sentinelConf string
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -83,6 +90,8 @@ func debianPackage(name string) string {
 	switch name {
 	case "redis-cli", "redis-benchmark":
 		return "redis-tools"
+	case "redis-sentinel":
+		return "redis-sentinel"
 	default:
 		return "redis-server"
 	}
@@ -111,14 +120,23 @@ func (s *Server) Port() int { return s.port }
 // start runs redis-server on s.port and waits until it answers PING. An
 // error wrapping errExited means it exited first (e.g. the port was taken).
 func (s *Server) start(extra ...string) error {
-	args := []string{
+	var args []string
+	if s.sentinelConf != "" {
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if err := os.WriteFile(conf, []byte(s.sentinelConf), 0o600); err != nil {
+			return fmt.Errorf("write sentinel config: %w", err)
+		}
+		args = append(args, conf)
+	}
+	args = append(args,
 		"--port", strconv.Itoa(s.port),
 		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
 		"--dir", s.dir,
 		"--daemonize", "no",
 		"--loglevel", "warning",
+	)
+	if s.sentinelConf == "" {
+		args = append(args, "--save", "", "--appendonly", "no")
 	}
 	args = append(args, extra...)
 	cmd := exec.Command(s.bin, args...)
@@ -126,7 +144,7 @@ func (s *Server) start(extra ...string) error {
 	var out bytes.Buffer // read only after exited is closed
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start redis-server: %w", err)
+		return fmt.Errorf("start %s: %w", filepath.Base(s.bin), err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -171,7 +189,8 @@ func (s *Server) ping() error {
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(line, "+PONG") {
+	// A server with a password answers NOAUTH: it is up all the same.
+	if !strings.HasPrefix(line, "+PONG") && !strings.HasPrefix(line, "-NOAUTH") {
 		return fmt.Errorf("unexpected reply %q", line)
 	}
 	return nil

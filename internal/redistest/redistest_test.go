@@ -25,6 +25,9 @@ func TestMissingProgramFailsNotSkips(t *testing.T) {
 	case "redis-cli":
 		LookPath(t, "redis-cli")
 		return
+	case "sentinel":
+		StartSentinel(t, SentinelOptions{})
+		return
 	default:
 		t.Fatalf("unknown %s=%q", childEnv, os.Getenv(childEnv))
 	}
@@ -36,6 +39,7 @@ func TestMissingProgramFailsNotSkips(t *testing.T) {
 		{name: "redis-server, CI=false", child: "start", pkg: "redis-server", ci: "false"},
 		{name: "redis-server, CI=true", child: "start", pkg: "redis-server", ci: "true"},
 		{name: "redis-cli, CI unset", child: "redis-cli", pkg: "redis-tools"},
+		{name: "redis-sentinel, CI=true", child: "sentinel", pkg: "redis-sentinel", ci: "true"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
