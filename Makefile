@@ -10,7 +10,7 @@ PKGS  := ./...
 # is missing FAILS (it never skips, in CI or not), so `make test` installs
 # these first. Keep in sync with the tests: grep for exec.Command/LookPath
 # (Go) and the executable paths in client-js/test and e2e/.
-TEST_DEPS := redis-server:redis-server redis-cli:redis-tools chromium:chromium haproxy:haproxy
+TEST_DEPS := redis-server:redis-server redis-cli:redis-tools redis-sentinel:redis-sentinel chromium:chromium haproxy:haproxy
 
 ## run: one instance in embedded mode (memory store, in-process bus); demo at http://localhost:8080/
 ## (server API key: dev-local-api-key-0123 unless GATEWAY_API_KEYS is set; Ctrl-C drains for
@@ -80,9 +80,10 @@ bench: deps build
 bench-full: deps build
 	bin/loadgen -profile full
 
-## cluster: redis-server + 3 gateway instances + haproxy + 1 example worker on localhost, for a person to try
+## cluster: Redis (REDIS=single|cluster|sentinel, default single) + 3 gateway instances + haproxy + 1 example worker on localhost, for a person to try
+REDIS ?= single
 cluster: deps build
-	$(GO) run ./e2e/cmd/cluster
+	CLUSTER_REDIS=$(REDIS) $(GO) run ./e2e/cmd/cluster
 
 clean:
 	rm -rf bin

@@ -246,7 +246,7 @@ func (c *Cluster) Secrets() []string {
 // LogFiles lists every process's log file.
 func (c *Cluster) LogFiles() []string {
 	var out []string
-	for _, r := range c.redisProcesses() {
+	for _, r := range c.RedisProcesses() {
 		out = append(out, r.LogPath)
 	}
 	for _, g := range c.Gateways {

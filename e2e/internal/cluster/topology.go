@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -62,9 +61,10 @@ func (c *Cluster) redisEnv(env map[string]string) {
 	}
 }
 
-// redisProcesses are every Redis process of the topology (servers and
-// sentinels).
-func (c *Cluster) redisProcesses() []*Redis {
+// RedisProcesses are every Redis process of the topology: the
+// redis-server, the cluster's nodes, or the sentinel setup's data nodes and
+// sentinels.
+func (c *Cluster) RedisProcesses() []*Redis {
 	switch {
 	case c.RedisCluster != nil:
 		return c.RedisCluster.Nodes
@@ -112,23 +112,4 @@ func (c *Cluster) redisSummary() string {
 		fmt.Fprintf(&b, "redis-server   %s\n", c.Redis.URL())
 	}
 	return b.String()
-}
-
-// RedisExited is closed when any Redis process of the topology exits (nil
-// when none runs): for a demo, where nobody kills them on purpose.
-func (c *Cluster) RedisExited() <-chan struct{} {
-	procs := c.redisProcesses()
-	if len(procs) == 0 {
-		return nil
-	}
-	out := make(chan struct{})
-	var once sync.Once
-	for _, p := range procs {
-		done := p.Done()
-		go func() {
-			<-done
-			once.Do(func() { close(out) })
-		}()
-	}
-	return out
 }
