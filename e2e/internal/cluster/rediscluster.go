@@ -636,3 +636,19 @@ func (rc *ClusterRedis) mastersBestEffort(ctx context.Context) ([]*Redis, error)
 	}
 	return nil, errors.New("cluster: no node running")
 }
+
+// RandomKey returns a key some master holds (RANDOMKEY on each master in
+// turn), e.g. to migrate a slot that holds data.
+func (rc *ClusterRedis) RandomKey(ctx context.Context) (string, error) {
+	masters, err := rc.Masters(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, m := range masters {
+		k, err := adminDo(ctx, m, "RANDOMKEY").Text()
+		if err == nil && k != "" {
+			return k, nil
+		}
+	}
+	return "", errors.New("cluster: no master holds a key")
+}
