@@ -169,8 +169,15 @@ func (c *topoConn) closed() (bool, websocket.StatusCode, time.Time) {
 	return true, c.code, c.closedAt
 }
 
-// waitClosed waits until the socket closes or until deadline.
+// waitClosed waits until the socket closes or until deadline. A socket
+// that closed is reported closed even when the deadline has passed (the
+// caller compares the close time with its bound).
 func (c *topoConn) waitClosed(deadline time.Time) bool {
+	select {
+	case <-c.done:
+		return true
+	default:
+	}
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
