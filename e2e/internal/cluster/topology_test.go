@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -119,5 +120,14 @@ func TestSentinelRedisFaults(t *testing.T) {
 	}
 	if m, err := sr.Master(ctx); err != nil || m != first {
 		t.Fatalf("after restart master = %v, %v", m, err)
+	}
+}
+
+// An unknown Options.Redis is an error naming the three topologies.
+func TestUnknownTopologyRefused(t *testing.T) {
+	c := &Cluster{}
+	err := c.startRedisTopology(context.Background(), Options{Redis: "replicated"}, 0, t.Logf)
+	if err == nil || !strings.Contains(err.Error(), `"single", "cluster" or "sentinel"`) {
+		t.Fatalf("startRedisTopology = %v", err)
 	}
 }
