@@ -48,6 +48,11 @@ test-js: deps js-deps
 test-e2e: deps js-deps
 	$(GO) test -race -count=1 -tags e2e -timeout 20m ./e2e/...
 
+## test-topologies: only the e2e fault tests on Redis Cluster and Sentinel (part of test-e2e; docs/SCALING.md)
+.PHONY: test-topologies
+test-topologies: deps js-deps
+	$(GO) test -race -count=1 -tags e2e -timeout 20m -run 'TestRedisClusterFaults|TestRedisSentinelFaults' ./e2e/...
+
 ## test-stress: `make test` RUNS times (default 3) while stress-ng loads STRESS_CPUS cores (default 2)
 RUNS ?= 3
 test-stress:
