@@ -21,9 +21,11 @@ const topoPrefix = "sge2e:"
 // Three gateway processes on a Redis Cluster of three masters with a
 // replica each, through four faults in a row while logins, publishes and
 // revocations flow: kill -9 of a master (its replica promoted, the old one
-// back as a replica), CLUSTER FAILOVER, the migration of a shard channel's
-// slot and of a slot holding session keys, and SIGSTOP of a master past
-// cluster-node-timeout then SIGCONT. After each, the checks of
+// back as a replica), CLUSTER FAILOVER, the migration of two shard channels'
+// slots and of a slot holding keys, and SIGSTOP of a master past
+// cluster-node-timeout then SIGCONT. The shard channels are named as the
+// sharded bus names them (<prefix>events:{n}); their slots come from
+// CLUSTER KEYSLOT. After each, the checks of
 // topo_harness_test.go.
 func TestRedisClusterFaults(t *testing.T) {
 	tc := startCluster(t, cluster.Options{Redis: cluster.RedisClusterMode, Env: topoEnv(topoClusterEnv)})
@@ -34,6 +36,7 @@ func TestRedisClusterFaults(t *testing.T) {
 	// first shard channel: the faults aim at the masters serving them.
 	classic := topoPrefix + "events"
 	shard0 := topoPrefix + "events:{0}"
+	shard1 := topoPrefix + "events:{1}"
 
 	run.fault("kill -9 a master", func(ctx context.Context) error {
 		m, err := ownerOf(ctx, rc, classic)
@@ -60,8 +63,8 @@ func TestRedisClusterFaults(t *testing.T) {
 		return rc.Failover(ctx, r)
 	})
 	run.fault("slot migration", func(ctx context.Context) error {
-		// A slot that holds keys now (sessions, indexes, streams), and the
-		// first shard channel's slot.
+		// Two shard channels' slots, and a slot that holds keys now
+		// (sessions, indexes or streams).
 		masters, err := rc.Masters(ctx)
 		if err != nil {
 			return err
@@ -70,7 +73,7 @@ func TestRedisClusterFaults(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, name := range []string{shard0, key} {
+		for _, name := range []string{shard0, shard1, key} {
 			slot, err := rc.KeySlot(ctx, name)
 			if err != nil {
 				return err
