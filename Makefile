@@ -10,7 +10,7 @@ PKGS  := ./...
 # is missing FAILS (it never skips, in CI or not), so `make test` installs
 # these first. Keep in sync with the tests: grep for exec.Command/LookPath
 # (Go) and the executable paths in client-js/test and e2e/.
-TEST_DEPS := redis-server:redis-server redis-sentinel:redis-sentinel redis-cli:redis-tools chromium:chromium haproxy:haproxy
+TEST_DEPS := redis-server:redis-server redis-cli:redis-tools redis-sentinel:redis-sentinel chromium:chromium haproxy:haproxy
 
 ## run: one instance in embedded mode (memory store, in-process bus); demo at http://localhost:8080/
 ## (server API key: dev-local-api-key-0123 unless GATEWAY_API_KEYS is set; Ctrl-C drains for
@@ -50,6 +50,11 @@ test-e2e: deps js-deps
 
 REPS ?= 3
 
+## test-topologies: only the e2e fault tests on Redis Cluster and Sentinel (part of test-e2e; docs/SCALING.md)
+.PHONY: test-topologies
+test-topologies: deps js-deps
+	$(GO) test -race -count=1 -tags e2e -timeout 20m -run 'TestRedisClusterFaults|TestRedisSentinelFaults' ./e2e/...
+
 ## test-stress: `make test` RUNS times (default 3) while stress-ng loads STRESS_CPUS cores (default 2)
 RUNS ?= 3
 test-stress:
@@ -82,9 +87,10 @@ bench: deps build
 bench-full: deps build
 	bin/loadgen -profile full -reps $(REPS)
 
-## cluster: redis-server + 3 gateway instances + haproxy + 1 example worker on localhost, for a person to try
+## cluster: Redis (REDIS=single|cluster|sentinel, default single) + 3 gateway instances + haproxy + 1 example worker on localhost, for a person to try
+REDIS ?= single
 cluster: deps build
-	$(GO) run ./e2e/cmd/cluster
+	CLUSTER_REDIS=$(REDIS) $(GO) run ./e2e/cmd/cluster
 
 clean:
 	rm -rf bin

@@ -1,12 +1,15 @@
 // Command cluster (`make cluster`) runs a local sessiongate cluster for a
-// person to try: one redis-server, three gateway instances built from
+// person to try: Redis (one redis-server; with REDIS=cluster a Redis
+// Cluster of three masters and three replicas; with REDIS=sentinel a
+// master, a replica and three sentinels), three gateway instances built from
 // ./cmd/gateway, haproxy in front (round robin, no stickiness) and one
 // example worker built from ./cmd/worker, which answers the demo page's
 // "Send message to server" with an echo.reply event. It prints the URL, the
 // API key and example commands, and stops everything on Ctrl-C.
 //
-// Environment: CLUSTER_PORT (load balancer port, default 8080),
-// CLUSTER_REDIS_PORT (default: a free port), CLUSTER_INSTANCES (default 3),
+// Environment: CLUSTER_REDIS (single, cluster or sentinel; default single;
+// `make cluster REDIS=cluster` sets it), CLUSTER_PORT (load balancer port,
+// default 8080), CLUSTER_REDIS_PORT (topology single; default: a free port), CLUSTER_INSTANCES (default 3),
 // CLUSTER_WORKERS (example workers, default 1), CLUSTER_DIR (logs and
 // config, default a new temporary directory).
 package main
@@ -51,6 +54,14 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
+	topology, _ := env("CLUSTER_REDIS")
+	switch topology {
+	case "":
+		topology = cluster.RedisSingle
+	case cluster.RedisSingle, cluster.RedisClusterMode, cluster.RedisSentinelMode:
+	default:
+		return fmt.Errorf("CLUSTER_REDIS (make cluster REDIS=...) = %q: want single, cluster or sentinel", topology)
+	}
 	dir, ok := env("CLUSTER_DIR")
 	if !ok || dir == "" {
 		if dir, err = os.MkdirTemp("", "sessiongate-cluster-"); err != nil {
@@ -82,6 +93,7 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 		Workers:    workers,
 		LBPort:     lbPort,
 		RedisPort:  redisPort,
+		Redis:      topology,
 		Env: map[string]string{
 			// Friendlier than the test defaults for a person watching.
 			"WS_PING_INTERVAL":          "25s",
@@ -131,8 +143,9 @@ Try:
   curl -s -X DELETE -H "Authorization: Bearer $KEY" %s/api/v1/users/alice/sessions
   # drain one instance and watch its browsers move: kill -TERM %d
 
+%s
 Ctrl-C stops everything.
-`, c.Summary(), url, messages, key, key, url, first, url, url, c.Gateways[0].Pid())
+`, c.Summary(), url, messages, key, key, url, first, url, url, c.Gateways[0].Pid(), faultHints(ctx, c))
 
 	// A worker that exits (a crash, or a kill -9 to watch redelivery) is
 	// reported, not fatal: its messages wait in Redis for a worker.
@@ -148,10 +161,29 @@ Ctrl-C stops everything.
 			}
 		}()
 	}
+	// On a single redis-server the demo cannot go on without it; on a
+	// Cluster or behind Sentinel a killed node is a failover to watch.
+	redisDone := make(chan error, 1)
+	for _, r := range c.RedisProcesses() {
+		go func() {
+			select {
+			case <-r.Done():
+				if ctx.Err() != nil {
+					return
+				}
+				if c.Redis != nil {
+					redisDone <- errors.New("redis-server exited; see " + c.Redis.LogPath)
+					return
+				}
+				logger.Printf("%s exited (%v); see %s", r.Name, r.ExitErr(), r.LogPath)
+			case <-ctx.Done():
+			}
+		}()
+	}
 	select {
 	case <-ctx.Done():
-	case <-c.Redis.Done():
-		return errors.New("redis-server exited; see " + c.Redis.LogPath)
+	case err := <-redisDone:
+		return err
 	case <-c.LB.Done():
 		return errors.New("haproxy exited; see " + c.LB.LogPath)
 	}
@@ -168,4 +200,44 @@ func intEnv(env func(string) (string, bool), name string, def int) (int, error) 
 		return 0, fmt.Errorf("%s=%q: want a number from 0 to 65535", name, v)
 	}
 	return n, nil
+}
+
+// faultHints suggests failovers to try on a Redis Cluster or behind
+// Sentinel ("" on a single redis-server).
+func faultHints(ctx context.Context, c *cluster.Cluster) string {
+	switch {
+	case c.RedisCluster != nil:
+		masters, err := c.RedisCluster.Masters(ctx)
+		if err != nil || len(masters) == 0 {
+			return ""
+		}
+		m := masters[0]
+		r, err := c.RedisCluster.ReplicaOf(ctx, m)
+		if err != nil {
+			return ""
+		}
+		return fmt.Sprintf(`Redis Cluster faults to try (the instances follow; /readyz shows pub/sub):
+  # coordinated failover: replica %s takes over from %s
+  redis-cli -p %d cluster failover
+  # kill a master (pid %d of %s): its replica is promoted after cluster-node-timeout
+  kill -9 %d
+  # who owns what now
+  redis-cli -p %d cluster nodes
+`, r.Addr(), m.Addr(), r.Port, m.Pid(), m.Addr(), m.Pid(), r.Port)
+	case c.Sentinel != nil:
+		m, err := c.Sentinel.Master(ctx)
+		if err != nil {
+			return ""
+		}
+		s := c.Sentinel.Sentinels[0]
+		return fmt.Sprintf(`Sentinel faults to try (the instances follow; /readyz shows pub/sub):
+  # a failover ordered by hand
+  redis-cli -p %d sentinel failover %s
+  # kill the master (pid %d of %s): the sentinels promote the replica
+  kill -9 %d
+  # which master the sentinels name now
+  redis-cli -p %d sentinel get-master-addr-by-name %s
+`, s.Port, cluster.SentinelMasterName, m.Pid(), m.Addr(), m.Pid(), s.Port, cluster.SentinelMasterName)
+	}
+	return ""
 }

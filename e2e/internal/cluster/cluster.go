@@ -33,8 +33,15 @@ type Options struct {
 	Workers int
 	// LBPort is the load balancer's port on 127.0.0.1. Defaults to a free port.
 	LBPort int
-	// RedisPort is redis-server's port. Defaults to a free port.
+	// RedisPort is redis-server's port (topology "single"). Defaults to a
+	// free port.
 	RedisPort int
+	// Redis is the Redis topology: [RedisSingle] ("single", the default: one
+	// redis-server), [RedisClusterMode] ("cluster": a [ClusterRedis] of three
+	// masters with a replica each; the instances get REDIS_ADDRS) or
+	// [RedisSentinelMode] ("sentinel": a [SentinelRedis]; the instances get
+	// the sentinels in REDIS_ADDRS and REDIS_MASTER_NAME).
+	Redis string
 	// Production runs the instances with GATEWAY_ENV=production and makes
 	// haproxy terminate TLS with a throwaway self-signed certificate.
 	// Production refuses the development authenticator: pass AUTH_MODE=webhook
@@ -59,6 +66,13 @@ type Cluster struct {
 	Gateways []*Gateway
 	Workers  []*Worker
 	LB       *HAProxy
+
+	// RedisCluster is the Redis Cluster of topology "cluster" (Redis is
+	// then nil).
+	RedisCluster *ClusterRedis
+	// Sentinel is the master, replica and sentinels of topology "sentinel"
+	// (Redis is then nil).
+	Sentinel *SentinelRedis
 
 	sessionSecret string
 	encryptionKey string
@@ -112,11 +126,9 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		}
 	}()
 
-	c.Redis, err = startRedis(ctx, o.Dir, redisPort)
-	if err != nil {
+	if err := c.startRedisTopology(ctx, o, redisPort, logf); err != nil {
 		return c, err
 	}
-	logf("redis-server on %s", c.Redis.Addr())
 
 	scheme := "http"
 	certPath := ""
@@ -177,7 +189,6 @@ func (c *Cluster) env(o Options, lbOrigin string) map[string]string {
 		// X-Forwarded-* headers (see haproxyConfig).
 		"GATEWAY_TRUSTED_PROXIES":   "127.0.0.1",
 		"USE_REDIS_SESSIONS":        "true",
-		"REDIS_URL":                 c.Redis.URL(),
 		"REDIS_KEY_PREFIX":          "sge2e:",
 		"SESSION_SECRET":            c.sessionSecret,
 		"SESSION_ENCRYPTION_KEY":    c.encryptionKey,
@@ -193,6 +204,7 @@ func (c *Cluster) env(o Options, lbOrigin string) map[string]string {
 		"LOG_FORMAT":                "json",
 		"LOG_LEVEL":                 "debug",
 	}
+	c.redisEnv(env)
 	if o.Production {
 		env["GATEWAY_ENV"] = "production"
 	}
@@ -234,8 +246,8 @@ func (c *Cluster) Secrets() []string {
 // LogFiles lists every process's log file.
 func (c *Cluster) LogFiles() []string {
 	var out []string
-	if c.Redis != nil {
-		out = append(out, c.Redis.LogPath)
+	for _, r := range c.RedisProcesses() {
+		out = append(out, r.LogPath)
 	}
 	for _, g := range c.Gateways {
 		out = append(out, g.LogPath)
@@ -272,9 +284,7 @@ func (c *Cluster) Close() {
 			}()
 		}
 		wg.Wait()
-		if c.Redis != nil {
-			c.Redis.Stop(5 * time.Second)
-		}
+		c.stopRedis(5 * time.Second)
 	})
 }
 
@@ -314,7 +324,7 @@ func (c *Cluster) Summary() string {
 	for _, w := range c.Workers {
 		fmt.Fprintf(&b, "worker %-7s pid %d   log %s\n", w.ID, w.Pid(), w.LogPath)
 	}
-	fmt.Fprintf(&b, "redis-server   %s\n", c.Redis.URL())
+	b.WriteString(c.redisSummary())
 	fmt.Fprintf(&b, "logs           %s\n", c.Dir)
 	return b.String()
 }

@@ -1,5 +1,7 @@
 // Package cluster starts and stops a local sessiongate cluster made of real
-// processes: one redis-server, N gateway instances built from ./cmd/gateway,
+// processes: Redis (one redis-server; or, with [Options.Redis], a Redis
+// Cluster of three masters with a replica each, or a master, a replica and
+// three redis-sentinel processes, with helpers to fail them over), N gateway instances built from ./cmd/gateway,
 // optionally M example workers built from ./cmd/worker (consuming the
 // inbound queue of client messages) and an haproxy load balancer in front of
 // the instances (round robin, no stickiness). The end-to-end tests and

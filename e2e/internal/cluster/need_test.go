@@ -20,6 +20,7 @@ func TestNeedNamesTheDebianPackage(t *testing.T) {
 	tests := []struct{ prog, pkg string }{
 		{"redis-server", "redis-server"},
 		{"redis-cli", "redis-tools"},
+		{"redis-sentinel", "redis-sentinel"},
 		{"haproxy", "haproxy"},
 		{"chromium", "chromium"},
 	}
