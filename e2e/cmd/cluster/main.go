@@ -2,11 +2,14 @@
 // person to try: one redis-server, three gateway instances built from
 // ./cmd/gateway, haproxy in front (round robin, no stickiness) and one
 // example worker built from ./cmd/worker, which answers the demo page's
-// "Send message to server" with an echo.reply event. It prints the URL, the
-// API key and example commands, and stops everything on Ctrl-C.
+// "Send message to server" with an echo.reply event, and a Prometheus
+// server scraping every instance with deploy/prometheus's rules loaded. It
+// prints the URLs, the API key and example commands, and stops everything
+// on Ctrl-C.
 //
 // Environment: CLUSTER_PORT (load balancer port, default 8080),
-// CLUSTER_REDIS_PORT (default: a free port), CLUSTER_INSTANCES (default 3),
+// CLUSTER_REDIS_PORT (default: a free port), CLUSTER_PROMETHEUS_PORT
+// (default: a free port), CLUSTER_INSTANCES (default 3),
 // CLUSTER_WORKERS (example workers, default 1), CLUSTER_DIR (logs and
 // config, default a new temporary directory).
 package main
@@ -21,6 +24,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/sessiongate/sessiongate/e2e/internal/cluster"
 )
@@ -40,6 +44,10 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 		return err
 	}
 	redisPort, err := intEnv(env, "CLUSTER_REDIS_PORT", 0)
+	if err != nil {
+		return err
+	}
+	promPort, err := intEnv(env, "CLUSTER_PROMETHEUS_PORT", 0)
 	if err != nil {
 		return err
 	}
@@ -82,6 +90,11 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 		Workers:    workers,
 		LBPort:     lbPort,
 		RedisPort:  redisPort,
+		Prometheus: &cluster.PrometheusOptions{
+			Rules:          []string{filepath.Join(root, "deploy", "prometheus", "sessiongate.rules.yml")},
+			Port:           promPort,
+			ScrapeInterval: 5 * time.Second,
+		},
 		Env: map[string]string{
 			// Friendlier than the test defaults for a person watching.
 			"WS_PING_INTERVAL":          "25s",
@@ -131,8 +144,11 @@ Try:
   curl -s -X DELETE -H "Authorization: Bearer $KEY" %s/api/v1/users/alice/sessions
   # drain one instance and watch its browsers move: kill -TERM %d
 
+Prometheus: %s (rules of deploy/prometheus loaded: %s/alerts)
+Grafana: import deploy/grafana/sessiongate.json and pick a Prometheus data source at that URL.
+
 Ctrl-C stops everything.
-`, c.Summary(), url, messages, key, key, url, first, url, url, c.Gateways[0].Pid())
+`, c.Summary(), url, messages, key, key, url, first, url, url, c.Gateways[0].Pid(), c.Prom.URL(), c.Prom.URL())
 
 	// A worker that exits (a crash, or a kill -9 to watch redelivery) is
 	// reported, not fatal: its messages wait in Redis for a worker.
@@ -154,6 +170,8 @@ Ctrl-C stops everything.
 		return errors.New("redis-server exited; see " + c.Redis.LogPath)
 	case <-c.LB.Done():
 		return errors.New("haproxy exited; see " + c.LB.LogPath)
+	case <-c.Prom.Done():
+		return errors.New("prometheus exited; see " + c.Prom.LogPath)
 	}
 	return nil
 }
