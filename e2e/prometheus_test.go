@@ -229,7 +229,7 @@ func TestPrometheusRulesAndDashboard(t *testing.T) {
 	}
 	t.Logf("%d rules, %d panel queries, %d checks against %s", len(rules), targets, len(checks), prom.base)
 
-	if fails := waitAllSeries(ctx, 2*generous, checks); len(fails) > 0 {
+	if fails := waitAllSeries(ctx, 4*generous, checks); len(fails) > 0 {
 		t.Fatalf("%d of %d checks never passed:\n%s", len(fails), len(checks), strings.Join(fails, "\n"))
 	}
 }
