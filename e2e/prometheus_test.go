@@ -28,7 +28,7 @@ import (
 // metric the rules and the dashboard use: logins, connections on every
 // instance, publishes, a resume, client messages through the inbound queue
 // and a worker, a refused handshake, a revocation closing sockets on other
-// instances, a slow consumer. Then every rule's expression (as Prometheus
+// instances, a session the reconciler finds gone, a slow consumer. Then every rule's expression (as Prometheus
 // parsed it from the file) and every panel query of
 // deploy/grafana/sessiongate.json (template variables substituted) must
 // return series, and every metric selector in them too: no typo'd metric,
@@ -93,6 +93,25 @@ func TestPrometheusRulesAndDashboard(t *testing.T) {
 			t.Fatalf("bob's socket closed with %d, want 4500", code)
 		}
 	}
+	// A session deleted behind the gateways' back (as a revocation pub/sub
+	// lost would leave it): the reconciler's sweep finds it gone and
+	// closes its socket.
+	var dave struct {
+		Token  string `json:"token"`
+		Handle string `json:"handle"`
+	}
+	if code := tc.do(http.MethodPost, gw1.URL()+"/api/v1/sessions", tc.apiHeader(), map[string]any{"user_id": "dave"}, &dave); code != http.StatusCreated {
+		t.Fatalf("create session for dave: HTTP %d", code)
+	}
+	tc.addSecret(dave.Token, "session token of dave")
+	daveWS := dialRaw(t, gw2, dave.Token)
+	defer daveWS.CloseNow()
+	if reply, err := tc.Redis.Do("DEL sge2e:s:" + dave.Handle); err != nil || reply != ":1" {
+		t.Fatalf("DEL dave's session key: %q, %v", reply, err)
+	}
+	if code := readUntilClosed(t, daveWS); code != 4500 {
+		t.Fatalf("dave's socket closed with %d, want 4500 (by the reconciler)", code)
+	}
 	// A slow consumer: carol never reads; publishing to her fills her
 	// queue (half full first) until gw3 closes her with 4000 (publishes
 	// after the close reach nobody).
@@ -138,6 +157,7 @@ func TestPrometheusRulesAndDashboard(t *testing.T) {
 		`sessiongate_revocation_close_seconds_count > 0`,
 		`sessiongate_send_queue_high_total > 0`,
 		`sessiongate_queue_full_closes_total > 0`,
+		`sessiongate_reconcile_closed_total > 0`,
 		`sessiongate_resumes_total{result="recovered"} > 0`,
 		`sessiongate_resume_replayed_events_total > 0`,
 		`sessiongate_inbound_messages_total{result="queued"} > 0`,
