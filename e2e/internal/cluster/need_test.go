@@ -22,6 +22,7 @@ func TestNeedNamesTheDebianPackage(t *testing.T) {
 		{"redis-cli", "redis-tools"},
 		{"haproxy", "haproxy"},
 		{"chromium", "chromium"},
+		{"prometheus", "prometheus"},
 	}
 	for _, tc := range tests {
 		if got := debianPackage(tc.prog); got != tc.pkg {
