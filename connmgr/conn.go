@@ -65,12 +65,16 @@ func (m *Manager) enqueue(c *conn, frame []byte) bool {
 		return false
 	}
 	c.queue = append(c.queue, frame)
+	high := len(c.queue) == max(m.cfg.SendQueue/2, 1)
 	start := !c.flushing
 	if start {
 		c.flushing = true
 		m.work.add()
 	}
 	c.mu.Unlock()
+	if high && m.hooks.OnQueueHigh != nil {
+		m.hooks.OnQueueHigh()
+	}
 	if start {
 		go func() {
 			defer m.work.done()

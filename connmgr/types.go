@@ -47,6 +47,12 @@ type Hooks struct {
 	// OnDropped is called with the number of frames dropped because a queue
 	// was full or its connection was closing.
 	OnDropped func(n int)
+	// OnQueueHigh is called each time a connection's outbound queue grows
+	// to half of Config.SendQueue (rounded down, at least 1): the client is
+	// falling behind; at the full bound it is closed with
+	// [CodeSlowConsumer]. It is called again only after the queue went
+	// below that mark and came back.
+	OnQueueHigh func()
 }
 
 // SessionRef describes one session with connections on this instance.

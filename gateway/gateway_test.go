@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -259,11 +260,13 @@ func TestSlowConsumerClosedFastClientServed(t *testing.T) {
 	if code := slow.closeCode(generous); code != 4000 && code != -1 {
 		t.Fatalf("slow consumer close code %d, want 4000 (or an abrupt close)", code)
 	}
-	// The server's own account: one queue-full close, code 4000.
+	// The server's own account: one queue-full close, code 4000, after
+	// the queue passed half full.
 	var body []byte
 	waitFor(t, generous, "metrics showing one 4000 close", func() bool {
 		_, body = doJSON(t, g.http.URL, "GET", "/metrics", nil, "")
 		return strings.Contains(string(body), "sessiongate_queue_full_closes_total 1") &&
+			regexp.MustCompile(`\nsessiongate_send_queue_high_total [1-9]`).Match(body) &&
 			strings.Contains(string(body), `sessiongate_disconnects_total{code="4000",reason="slow_consumer"} 1`)
 	})
 }

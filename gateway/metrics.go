@@ -22,6 +22,7 @@ type metrics struct {
 	sent             prometheus.Counter
 	dropped          prometheus.Counter
 	slowConsumer     prometheus.Counter
+	queueHigh        prometheus.Counter
 	handshake        prometheus.Histogram
 	handshakeRefused *prometheus.CounterVec
 	redisLatency     *prometheus.HistogramVec
@@ -52,6 +53,8 @@ func newMetrics(s *Server) *metrics {
 		sent:         prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_messages_sent_total", Help: "Frames written to clients."}),
 		dropped:      prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_messages_dropped_total", Help: "Frames dropped (full queue or closed connection)."}),
 		slowConsumer: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_queue_full_closes_total", Help: "Connections closed because their send queue was full (4000)."}),
+		queueHigh: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_send_queue_high_total",
+			Help: "Times a connection's send queue filled to half of WS_SEND_QUEUE (a client falling behind; a full queue closes it with 4000)."}),
 		handshake: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sessiongate_handshake_seconds", Help: "Authenticated WebSocket handshake latency (session check + upgrade).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}}),
 		handshakeRefused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_handshakes_refused_total", Help: "WebSocket handshakes refused before the upgrade, by reason."}, []string{"reason"}),
@@ -85,7 +88,7 @@ func newMetrics(s *Server) *metrics {
 	}
 	// The revocation unit registers its own metrics (revocations,
 	// reconciles, store resets) on reg.
-	for _, c := range []prometheus.Collector{m.connects, m.disconnects, m.sent, m.dropped, m.slowConsumer,
+	for _, c := range []prometheus.Collector{m.connects, m.disconnects, m.sent, m.dropped, m.slowConsumer, m.queueHigh,
 		m.handshake, m.handshakeRefused, m.redisLatency, m.events, m.publishErrors, m.rateLimited, m.capCloses, m.inboundLimited,
 		m.historyAppends, m.historyAppendErrors, m.historyReads, m.resumes, m.replayed, m.eventGaps, m.gapChecks, m.inbound, m.enqueueLatency} {
 		f(c)
@@ -111,6 +114,7 @@ func newMetrics(s *Server) *metrics {
 			}
 			return 0
 		}))
+	registerOpsMetrics(s, reg)
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -139,6 +143,7 @@ func (m *metrics) connHooks(_ *zap.Logger) connmgr.Hooks {
 		OnRateLimited: func(*connmgr.Info) { m.inbound.WithLabelValues(connmgr.ErrCodeRateLimited).Inc() },
 		OnSent:        func(n int) { m.sent.Add(float64(n)) },
 		OnDropped:     func(n int) { m.dropped.Add(float64(n)) },
+		OnQueueHigh:   m.queueHigh.Inc,
 	}
 }
 

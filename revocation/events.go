@@ -1,6 +1,8 @@
 package revocation
 
 import (
+	"time"
+
 	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/internal/logfield"
@@ -26,6 +28,7 @@ func (r *Revoker) HandleEvent(e pubsub.Event) {
 	case pubsub.KindSessionRevoked:
 		r.tomb.add(e.Handle, r.now())
 		if n := r.conns.CloseSession(e.Handle, connmgr.CodeRevoked); n > 0 {
+			r.observeCloseLatency(e)
 			r.log.Info("session revoked by peer", logfield.Handle(e.Handle),
 				zap.String("origin", e.Origin), zap.Int("closed_local", n))
 		}
@@ -37,8 +40,20 @@ func (r *Revoker) HandleEvent(e pubsub.Event) {
 			n = r.closeHandles(e.Handles)
 		}
 		if n > 0 {
+			r.observeCloseLatency(e)
 			r.log.Info("user revoked by peer", zap.String("user_id", e.UserID), zap.String("origin", e.Origin),
 				zap.Int("sessions", len(e.Handles)), zap.Int("closed_local", n))
 		}
 	}
+}
+
+// observeCloseLatency records how long after its publication event closed
+// connections here. An event without a time, or stamped in this
+// instance's future (clock skew), counts as 0.
+func (r *Revoker) observeCloseLatency(e pubsub.Event) {
+	d := time.Duration(0)
+	if !e.Time.IsZero() {
+		d = max(r.now().Sub(e.Time), 0)
+	}
+	r.m.closeLatency.Observe(d.Seconds())
 }

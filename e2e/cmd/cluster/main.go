@@ -4,12 +4,15 @@
 // master, a replica and three sentinels), three gateway instances built from
 // ./cmd/gateway, haproxy in front (round robin, no stickiness) and one
 // example worker built from ./cmd/worker, which answers the demo page's
-// "Send message to server" with an echo.reply event. It prints the URL, the
-// API key and example commands, and stops everything on Ctrl-C.
+// "Send message to server" with an echo.reply event, and a Prometheus
+// server scraping every instance with deploy/prometheus's rules loaded. It
+// prints the URLs, the API key and example commands, and stops everything
+// on Ctrl-C.
 //
 // Environment: CLUSTER_REDIS (single, cluster or sentinel; default single;
 // `make cluster REDIS=cluster` sets it), CLUSTER_PORT (load balancer port,
-// default 8080), CLUSTER_REDIS_PORT (topology single; default: a free port), CLUSTER_INSTANCES (default 3),
+// default 8080), CLUSTER_REDIS_PORT (topology single; default: a free port),
+// CLUSTER_PROMETHEUS_PORT (default: a free port), CLUSTER_INSTANCES (default 3),
 // CLUSTER_WORKERS (example workers, default 1), CLUSTER_DIR (logs and
 // config, default a new temporary directory).
 package main
@@ -24,6 +27,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/sessiongate/sessiongate/e2e/internal/cluster"
 )
@@ -43,6 +47,10 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 		return err
 	}
 	redisPort, err := intEnv(env, "CLUSTER_REDIS_PORT", 0)
+	if err != nil {
+		return err
+	}
+	promPort, err := intEnv(env, "CLUSTER_PROMETHEUS_PORT", 0)
 	if err != nil {
 		return err
 	}
@@ -94,6 +102,11 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 		LBPort:     lbPort,
 		RedisPort:  redisPort,
 		Redis:      topology,
+		Prometheus: &cluster.PrometheusOptions{
+			Rules:          []string{filepath.Join(root, "deploy", "prometheus", "sessiongate.rules.yml")},
+			Port:           promPort,
+			ScrapeInterval: 5 * time.Second,
+		},
 		Env: map[string]string{
 			// Friendlier than the test defaults for a person watching.
 			"WS_PING_INTERVAL":          "25s",
@@ -143,9 +156,12 @@ Try:
   curl -s -X DELETE -H "Authorization: Bearer $KEY" %s/api/v1/users/alice/sessions
   # drain one instance and watch its browsers move: kill -TERM %d
 
+Prometheus: %s (rules of deploy/prometheus loaded: %s/alerts)
+Grafana: import deploy/grafana/sessiongate.json and pick a Prometheus data source at that URL.
+
 %s
 Ctrl-C stops everything.
-`, c.Summary(), url, messages, key, key, url, first, url, url, c.Gateways[0].Pid(), faultHints(ctx, c))
+`, c.Summary(), url, messages, key, key, url, first, url, url, c.Gateways[0].Pid(), c.Prom.URL(), c.Prom.URL(), faultHints(ctx, c))
 
 	// A worker that exits (a crash, or a kill -9 to watch redelivery) is
 	// reported, not fatal: its messages wait in Redis for a worker.
@@ -186,6 +202,8 @@ Ctrl-C stops everything.
 		return err
 	case <-c.LB.Done():
 		return errors.New("haproxy exited; see " + c.LB.LogPath)
+	case <-c.Prom.Done():
+		return errors.New("prometheus exited; see " + c.Prom.LogPath)
 	}
 	return nil
 }

@@ -54,6 +54,9 @@ type Options struct {
 	// page, served like an application's page behind the same load
 	// balancer. Paths start with "/"; neither may contain spaces or quotes.
 	Pages map[string]string
+	// Prometheus, when set, starts a prometheus server scraping every
+	// instance (see [PrometheusOptions]); nil: none.
+	Prometheus *PrometheusOptions
 	// Logf, when set, reports progress.
 	Logf func(format string, args ...any)
 }
@@ -66,6 +69,7 @@ type Cluster struct {
 	Gateways []*Gateway
 	Workers  []*Worker
 	LB       *HAProxy
+	Prom     *Prometheus
 
 	// RedisCluster is the Redis Cluster of topology "cluster" (Redis is
 	// then nil).
@@ -177,6 +181,12 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 		return c, err
 	}
 	logf("haproxy on %s (stats http://127.0.0.1:%d/stats)", c.LB.URL(), statsPort)
+	if o.Prometheus != nil {
+		if c.Prom, err = startPrometheus(ctx, o.Dir, *o.Prometheus, c.Gateways); err != nil {
+			return c, err
+		}
+		logf("prometheus on %s (log %s)", c.Prom.URL(), c.Prom.LogPath)
+	}
 	return c, nil
 }
 
@@ -258,13 +268,19 @@ func (c *Cluster) LogFiles() []string {
 	if c.LB != nil {
 		out = append(out, c.LB.LogPath)
 	}
+	if c.Prom != nil {
+		out = append(out, c.Prom.LogPath)
+	}
 	return out
 }
 
-// Close stops haproxy, then the instances and the workers (SIGTERM, a
+// Close stops Prometheus and haproxy, then the instances and the workers (SIGTERM, a
 // bounded drain, then SIGKILL), then redis-server. Safe to call twice.
 func (c *Cluster) Close() {
 	c.closeOnce.Do(func() {
+		if c.Prom != nil {
+			c.Prom.Stop(5 * time.Second)
+		}
 		if c.LB != nil {
 			c.LB.Stop(3 * time.Second)
 		}
@@ -325,6 +341,9 @@ func (c *Cluster) Summary() string {
 		fmt.Fprintf(&b, "worker %-7s pid %d   log %s\n", w.ID, w.Pid(), w.LogPath)
 	}
 	b.WriteString(c.redisSummary())
+	if c.Prom != nil {
+		fmt.Fprintf(&b, "prometheus     %s   log %s\n", c.Prom.URL(), c.Prom.LogPath)
+	}
 	fmt.Fprintf(&b, "logs           %s\n", c.Dir)
 	return b.String()
 }

@@ -23,6 +23,7 @@ func TestNeedNamesTheDebianPackage(t *testing.T) {
 		{"redis-sentinel", "redis-sentinel"},
 		{"haproxy", "haproxy"},
 		{"chromium", "chromium"},
+		{"prometheus", "prometheus"},
 	}
 	for _, tc := range tests {
 		if got := debianPackage(tc.prog); got != tc.pkg {
