@@ -88,6 +88,7 @@ bench-full: deps build
 	bin/loadgen -profile full -reps $(REPS)
 
 ## cluster: Redis (REDIS=single|cluster|sentinel, default single) + 3 gateway instances + haproxy + 1 example worker + Prometheus (with the rules of deploy/prometheus) on localhost, for a person to try
+REDIS ?= single
 cluster: deps build
 	CLUSTER_REDIS=$(REDIS) $(GO) run ./e2e/cmd/cluster
 
