@@ -174,7 +174,7 @@ function renderCluster(c) {
       el('td', {}, el('span', { class: 'badge ' + st, text: st })),
       el('td', { class: 'num', text: String(i.connections) }),
       el('td', { class: 'num', text: String(i.sessions) }),
-      el('td', { class: 'num', text: (i.redis_latency_ms || 0).toFixed(2) + ' ms' }),
+      el('td', { class: 'num', text: i.redis_latency_ms ? i.redis_latency_ms.toFixed(2) + ' ms' : '—' }),
       el('td', { text: ago(i.last_seen) }),
       el('td', { text: fmtTime(i.started_at) }),
       el('td', { class: 'mono', text: i.addr || '' }));
@@ -233,6 +233,7 @@ async function loadPresence(more = false) {
 async function showUser(userID) {
   $('user-id').value = userID;
   state.user = userID;
+  if ($('pub-target').value === 'user' && !$('pub-value').value) $('pub-value').value = userID;
   resetRevokeAll();
   const enc = encodeURIComponent(userID);
   try {
