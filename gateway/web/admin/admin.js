@@ -284,12 +284,12 @@ async function revokeSession(handle, button) {
 }
 
 // revoke-all takes two clicks: the first arms it, the second revokes.
+// Showing a user (another one, or the same again) disarms it.
 function resetRevokeAll() {
   const b = $('revoke-all');
   b.classList.remove('confirm');
   b.dataset.armed = '';
   b.textContent = 'Revoke all sessions';
-  clearTimeout(resetRevokeAll.timer);
 }
 
 async function revokeAll() {
@@ -300,7 +300,6 @@ async function revokeAll() {
     b.dataset.armed = 'true';
     b.classList.add('confirm');
     b.textContent = `Click again to revoke every session of ${user}`;
-    resetRevokeAll.timer = setTimeout(resetRevokeAll, 5000);
     return;
   }
   resetRevokeAll();
