@@ -66,6 +66,15 @@ type Config struct {
 	// true in development and false in production, where it may be turned
 	// on explicitly.
 	DemoEnabled bool
+	// AdminEnabled serves the admin console at /admin (ADMIN_ENABLED,
+	// docs/ADMIN.md). It needs GATEWAY_API_KEYS (the console's login), and
+	// in production GATEWAY_TRUSTED_PROXIES: the gateway listens in plain
+	// HTTP, so the console is served only to requests a trusted proxy
+	// marks X-Forwarded-Proto: https. Defaults to false.
+	AdminEnabled bool
+	// AdminSessionLifetime is how long an admin console login lasts
+	// (ADMIN_SESSION_LIFETIME, 1m..24h). Defaults to 8h.
+	AdminSessionLifetime time.Duration
 	// LogLevel is debug, info, warn or error (LOG_LEVEL). Defaults to info.
 	LogLevel string
 	// LogFormat is console or json (LOG_FORMAT). Defaults to json in

@@ -42,6 +42,8 @@ func Load(args []string, lookupEnv func(string) (string, bool)) (Config, error) 
 	loadTrustedProxies(s, &c)
 	demo, demoSet := s.boolean("DEMO_ENABLED")
 	c.DemoEnabled = demo || (!c.Production() && !demoSet)
+	c.AdminEnabled, _ = s.boolean("ADMIN_ENABLED")
+	s.dur("ADMIN_SESSION_LIFETIME", &c.AdminSessionLifetime)
 	if c.InstanceID == "" {
 		c.InstanceID = defaultInstanceID()
 	}

@@ -32,6 +32,8 @@ func (c Config) LogFields() []zap.Field {
 		zap.Strings("trusted_proxies", prefixStrings(c.TrustedProxies)),
 		zap.String("metrics_addr", c.MetricsAddr),
 		zap.Bool("demo_enabled", c.DemoEnabled),
+		zap.Bool("admin_enabled", c.AdminEnabled),
+		zap.Duration("admin_session_lifetime", c.AdminSessionLifetime),
 		zap.String("log_level", c.LogLevel),
 		zap.String("log_format", c.LogFormat),
 		zap.Bool("use_redis", c.UseRedis),

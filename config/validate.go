@@ -109,6 +109,7 @@ func (c Config) problems() []error {
 	c.historyProblems(add)
 	c.inboundProblems(add)
 	c.inboundWebhookProblems(add)
+	c.adminProblems(add)
 	return out
 }
 

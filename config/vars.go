@@ -34,6 +34,8 @@ func variables() []variable {
 		{group: "Gateway", name: "GATEWAY_METRICS_ADDR", defText: "(none: /metrics on GATEWAY_ADDR)", help: "host:port or :port serving /metrics apart from the public listener (e.g. 127.0.0.1:9090); set, /metrics is no longer on GATEWAY_ADDR"},
 		{group: "Gateway", name: "GATEWAY_DEBUG_ADDR", defText: "none (off)", help: "loopback host:port serving net/http/pprof for profiling (e.g. 127.0.0.1:6060); empty: off"},
 		{group: "Gateway", name: "DEMO_ENABLED", defText: "true in development, false in production", isBool: true, help: "serve the demo page at /"},
+		{group: "Admin", name: "ADMIN_ENABLED", def: "false", isBool: true, help: "serve the admin console at /admin (login with a GATEWAY_API_KEYS key; production: only over HTTPS through GATEWAY_TRUSTED_PROXIES); see docs/ADMIN.md"},
+		{group: "Admin", name: "ADMIN_SESSION_LIFETIME", def: "8h", help: "how long an admin console login lasts (1m..24h)"},
 		{group: "Logging", name: "LOG_LEVEL", def: "info", help: "debug, info, warn or error"},
 		{group: "Logging", name: "LOG_FORMAT", defText: "json in production, console in development", help: "console or json"},
 		{group: "Redis", name: "USE_REDIS_SESSIONS", def: "false", isBool: true, help: "true: Redis sessions and pub/sub; false: memory store, single instance"},

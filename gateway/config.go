@@ -82,6 +82,9 @@ type Config struct {
 	// 16384.
 	InboundMaxBytes int
 
+	// Admin configures the admin console (docs/ADMIN.md).
+	Admin AdminConfig
+
 	// Conn configures the connection manager; its InstanceID is set from
 	// InstanceID. Its zero fields take connmgr's defaults.
 	Conn connmgr.Config
@@ -98,6 +101,22 @@ type CookieConfig struct {
 	SameSite string
 	// Secure sets the Secure attribute.
 	Secure bool
+}
+
+// AdminConfig configures the admin console at /admin.
+type AdminConfig struct {
+	// Enabled serves the console and its /admin/api routes; off, /admin
+	// is a 404 like any unknown path.
+	Enabled bool
+	// RequireTLS refuses every /admin request that did not come over
+	// HTTPS (TLS on the connection, or X-Forwarded-Proto: https from a
+	// trusted proxy) with a 403. Production sets it.
+	RequireTLS bool
+	// SessionLifetime bounds one admin login. Defaults to 8h.
+	SessionLifetime time.Duration
+	// KeyPrefix prefixes the Redis keys of admin sessions. Defaults to
+	// "sessiongate:".
+	KeyPrefix string
 }
 
 // withDefaults is the one place the gateway's defaults are applied.
@@ -134,6 +153,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.InboundMaxBytes <= 0 {
 		c.InboundMaxBytes = 16 << 10
+	}
+	if c.Admin.SessionLifetime <= 0 {
+		c.Admin.SessionLifetime = 8 * time.Hour
+	}
+	if c.Admin.KeyPrefix == "" {
+		c.Admin.KeyPrefix = "sessiongate:"
 	}
 	c.Conn.InstanceID = c.InstanceID
 	return c

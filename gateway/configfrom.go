@@ -32,6 +32,12 @@ func ConfigFrom(c config.Config) Config {
 		HistorySize:       c.HistorySize,
 		ResumeMaxEvents:   c.ResumeMaxEvents,
 		InboundMaxBytes:   c.InboundMaxBytes,
+		Admin: AdminConfig{
+			Enabled:         c.AdminEnabled,
+			RequireTLS:      c.Production(),
+			SessionLifetime: c.AdminSessionLifetime,
+			KeyPrefix:       c.KeyPrefix,
+		},
 		Conn: connmgr.Config{
 			SendQueue:                c.WSSendQueue,
 			MaxMessageBytes:          c.WSMaxMessageBytes,

@@ -46,6 +46,7 @@ func (p countingPublisher) Publish(ctx context.Context, e pubsub.Event) error {
 // goroutine, so it must not block.
 func (s *Server) handleEvent(_ context.Context, e pubsub.Event) {
 	s.metrics.events.WithLabelValues(string(e.Kind)).Inc()
+	s.admin.tail.publish(e)
 	switch e.Kind {
 	case pubsub.KindSessionRevoked, pubsub.KindUserRevoked:
 		// The session cache forgets first: once the revocation unit

@@ -28,6 +28,13 @@ func (s *Server) originAllowed(r *http.Request) bool {
 		}
 		return false
 	}
+	return s.sameOrigin(r, origin)
+}
+
+// sameOrigin reports whether origin is r's own origin: same scheme (see
+// [proxies.scheme]), host and port, a missing port being the scheme's
+// default.
+func (s *Server) sameOrigin(r *http.Request, origin string) bool {
 	u, err := url.Parse(origin)
 	if err != nil || u.Host == "" || u.Opaque != "" {
 		return false

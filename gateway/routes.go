@@ -62,6 +62,7 @@ func (s *Server) routes() *echo.Echo {
 	api.GET("/inbound", s.apiInbound)
 	api.GET("/inbound/dead-letters", s.apiDeadLetters)
 	api.POST("/inbound/dead-letters/redrive", s.apiRedrive)
+	s.adminRoutes(e)
 	return e
 }
 
@@ -103,6 +104,9 @@ func (s *Server) accessLog(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		req := c.Request()
+		if req.Context().Value(adminForwardKey{}) != nil {
+			return nil // the console's own /admin/api line covers it
+		}
 		if req.URL.Path == "/healthz" || req.URL.Path == "/readyz" || req.URL.Path == "/metrics" {
 			return nil
 		}

@@ -59,6 +59,10 @@ type Server struct {
 
 	cluster *pubsub.Cluster
 	metrics *metrics
+	// admin is the admin console's state (sessions, login limiter, event
+	// tail); its tail is fed even when the console is off (it costs one
+	// atomic load per event without subscribers).
+	admin   *adminState
 	proxies proxies
 	rev     *revocation.Revoker
 	// sessions answers handshakes' session reads, from memory for a
@@ -179,6 +183,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if d.Redis != nil {
 		d.Redis.ObserveCommands(s.metrics.observeRedis)
 	}
+	s.admin = s.newAdmin()
 	s.echo = s.routes()
 	return s, nil
 }

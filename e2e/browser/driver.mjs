@@ -113,6 +113,17 @@ const ops = {
     await need(pages, page, 'page').click(selector, { timeout: 5000 });
     return null;
   },
+  // fill types text into an input, as a person would (the admin console's
+  // forms).
+  async fill({ page, selector, text }) {
+    await need(pages, page, 'page').fill(selector, text, { timeout: 5000 });
+    return null;
+  },
+  // screenshot saves the page as a PNG (diagnostics of a failed test).
+  async screenshot({ page, path }) {
+    await need(pages, page, 'page').screenshot({ path, fullPage: true });
+    return null;
+  },
   // runTimers advances the context's fake clock by ms, running every timer
   // callback due meanwhile (a pending reconnect, say), without waiting.
   async runTimers({ ctx, ms }) {

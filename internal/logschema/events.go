@@ -62,6 +62,14 @@ func Events() map[string]Event {
 		ev("rate limited", warn, "ip:s path:s", "", "a login or upgrade refused by the per-IP rate limit (429)"),
 		ev("API key refused", warn, "ip:s path:s", "", "a server API call with a missing or wrong key (401)"),
 
+		// Admin console (docs/ADMIN.md): the client address, never the key, cookie or session id.
+		ev("admin login", info, "ip:s", "", "an operator logged in to the admin console with a server API key"),
+		ev("admin login refused", warn, "ip:s", "", "an admin console login with a wrong API key (401)"),
+		ev("admin login rate limited", warn, "ip:s", "", "too many admin console logins from one address (429)"),
+		ev("admin logout", info, "ip:s", "", "an operator logged out of the admin console; the admin session is deleted"),
+		ev("admin request refused", warn, "reason:s ip:s", "", "an admin console request refused: reason is not https (production), origin or csrf (403)"),
+		ev("admin session store failed", errorLvl, "", "", "the admin session store (Redis or memory) failed; the console answered 503"),
+
 		// Sessions.
 		ev("login", info, "user_id:s handle:s", "ip:s origin:s", "a browser logged in; the session was created"),
 		ev("login refused", info, "ip:s", "", "the authenticator refused the credentials (401)"),
