@@ -10,7 +10,7 @@ PKGS  := ./...
 # is missing FAILS (it never skips, in CI or not), so `make test` installs
 # these first. Keep in sync with the tests: grep for exec.Command/LookPath
 # (Go) and the executable paths in client-js/test and e2e/.
-TEST_DEPS := redis-server:redis-server redis-cli:redis-tools chromium:chromium haproxy:haproxy
+TEST_DEPS := redis-server:redis-server redis-cli:redis-tools chromium:chromium haproxy:haproxy nginx:nginx systemd-analyze:systemd
 
 ## run: one instance in embedded mode (memory store, in-process bus); demo at http://localhost:8080/
 ## (server API key: dev-local-api-key-0123 unless GATEWAY_API_KEYS is set; Ctrl-C drains for
@@ -24,7 +24,7 @@ build:
 	$(GO) build -o bin/worker ./cmd/worker
 	$(GO) build -o bin/loadgen ./cmd/loadgen
 
-## deps: install what the tests need (redis-server, redis-tools, chromium, haproxy) when missing; fail if it cannot
+## deps: install what the tests need (redis-server, redis-tools, chromium, haproxy, nginx, systemd) when missing; fail if it cannot
 deps:
 	@scripts/deps.sh $(TEST_DEPS)
 
