@@ -35,15 +35,18 @@ type Options struct {
 	LBPort int
 	// RedisPort is redis-server's port. Defaults to a free port.
 	RedisPort int
+	// LB is the load balancer: LBHAProxy or LBNginx, both configured from
+	// the files in deploy/. Defaults to LBHAProxy.
+	LB string
 	// Production runs the instances with GATEWAY_ENV=production and makes
-	// haproxy terminate TLS with a throwaway self-signed certificate.
+	// the load balancer terminate TLS with a throwaway self-signed certificate.
 	// Production refuses the development authenticator: pass AUTH_MODE=webhook
 	// and AUTH_WEBHOOK_URL in Env.
 	Production bool
 	// Env adds to or overrides the instances' environment.
 	Env map[string]string
-	// Pages are served by haproxy itself on the load balancer's origin,
-	// URL path -> file (read when haproxy starts): a test's own application
+	// Pages are served by the load balancer itself on its origin,
+	// URL path -> file (haproxy reads it when it starts): a test's own application
 	// page, served like an application's page behind the same load
 	// balancer. Paths start with "/"; neither may contain spaces or quotes.
 	Pages map[string]string
@@ -58,7 +61,7 @@ type Cluster struct {
 	Redis    *Redis
 	Gateways []*Gateway
 	Workers  []*Worker
-	LB       *HAProxy
+	LB       *LB
 
 	sessionSecret string
 	encryptionKey string
@@ -82,7 +85,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if err := Need("redis-server", "haproxy"); err != nil {
+	lbProg, err := lbProgram(o.LB)
+	if err != nil {
+		return nil, err
+	}
+	if err := Need("redis-server", lbProg); err != nil {
 		return nil, err
 	}
 	if err := mkdir(o.Dir); err != nil {
@@ -160,11 +167,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return c, err
 	}
-	c.LB, err = startHAProxy(ctx, o.Dir, haproxyParams{Port: lbPort, StatsPort: statsPort, CertPath: certPath, Servers: c.Gateways, Pages: pages})
+	c.LB, err = startLB(ctx, o.LB, lbParams{Dir: o.Dir, Port: lbPort, StatsPort: statsPort, CertPath: certPath, Servers: c.Gateways, Pages: pages})
 	if err != nil {
 		return c, err
 	}
-	logf("haproxy on %s (stats http://127.0.0.1:%d/stats)", c.LB.URL(), statsPort)
+	logf("load balancer on %s", c.LB.describe())
 	return c, nil
 }
 
@@ -173,8 +180,8 @@ func (c *Cluster) env(o Options, lbOrigin string) map[string]string {
 		"GATEWAY_ENV":             "development",
 		"GATEWAY_API_KEYS":        c.APIKey,
 		"GATEWAY_ALLOWED_ORIGINS": lbOrigin,
-		// haproxy connects from 127.0.0.1; it strips the clients' own
-		// X-Forwarded-* headers (see haproxyConfig).
+		// The load balancer connects from 127.0.0.1; it replaces the
+		// clients' own X-Forwarded-* headers (see deploy/).
 		"GATEWAY_TRUSTED_PROXIES":   "127.0.0.1",
 		"USE_REDIS_SESSIONS":        "true",
 		"REDIS_URL":                 c.Redis.URL(),
@@ -244,7 +251,7 @@ func (c *Cluster) LogFiles() []string {
 		out = append(out, w.LogPath)
 	}
 	if c.LB != nil {
-		out = append(out, c.LB.LogPath)
+		out = append(out, c.LB.LogFiles()...)
 	}
 	return out
 }
@@ -307,7 +314,7 @@ func randomHex(n int) string {
 // Summary describes the cluster for a person: URLs and log files.
 func (c *Cluster) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "load balancer  %s   (haproxy stats http://127.0.0.1:%d/stats)\n", c.URL(), c.LB.StatsPort)
+	fmt.Fprintf(&b, "load balancer  %s\n", c.LB.describe())
 	for _, g := range c.Gateways {
 		fmt.Fprintf(&b, "instance %-5s %s   log %s\n", g.ID, g.URL(), g.LogPath)
 	}

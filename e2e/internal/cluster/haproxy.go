@@ -87,12 +87,16 @@ type haproxyParams struct {
 // lbPage is one page haproxy serves itself (Options.Pages).
 type lbPage struct{ Path, File string }
 
+// lbPageRefused are the bytes a page's path or file may not hold: they
+// would end or change a line of haproxy.cfg or a directive of nginx.conf.
+const lbPageRefused = " \t\n\"'#;{}$\\"
+
 // lbPages checks Options.Pages and sorts them by path (a stable config).
 func lbPages(m map[string]string) ([]lbPage, error) {
 	out := make([]lbPage, 0, len(m))
 	for path, file := range m {
-		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\n\"'#") || strings.ContainsAny(file, " \t\n\"'#") || !filepath.IsAbs(file) {
-			return nil, fmt.Errorf("cluster: page %q -> %q: want a path starting with / and an absolute file, without spaces, quotes or #", path, file)
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, lbPageRefused) || strings.ContainsAny(file, lbPageRefused) || !filepath.IsAbs(file) {
+			return nil, fmt.Errorf("cluster: page %q -> %q: want a path starting with / and an absolute file, without spaces, quotes, #, ;, {, }, $ or backslashes", path, file)
 		}
 		out = append(out, lbPage{Path: path, File: file})
 	}
