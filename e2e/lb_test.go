@@ -151,3 +151,17 @@ func TestDrainNewConnectionsGoElsewhere(t *testing.T) {
 		victim.Kill()
 	})
 }
+
+// Both deploy configurations keep /metrics off the public side: through
+// the load balancer it is a 404, while the instance itself serves it.
+func TestLBHidesMetrics(t *testing.T) {
+	forEachLB(t, func(t *testing.T, lb string) {
+		tc := startCluster(t, cluster.Options{LB: lb, Instances: 1})
+		if code := tc.do(http.MethodGet, tc.Gateways[0].URL()+"/metrics", nil, nil, nil); code != http.StatusOK {
+			t.Fatalf("/metrics on the instance itself: HTTP %d, want 200", code)
+		}
+		if code := tc.do(http.MethodGet, tc.URL()+"/metrics", nil, nil, nil); code != http.StatusNotFound {
+			t.Fatalf("/metrics through %s: HTTP %d, want 404", lb, code)
+		}
+	})
+}

@@ -56,6 +56,7 @@ frontend lb
     http-request del-header X-Forwarded-For
     http-request del-header X-Real-IP
     http-request set-header X-Forwarded-Proto {{if .CertPath}}https{{else}}http{{end}}
+    http-request deny deny_status 404 if { path /metrics }
 {{- range .Pages}}
     http-request return status 200 content-type "text/html; charset=utf-8" file {{.File}} if { path {{.Path}} }
 {{- end}}
