@@ -4,5 +4,6 @@
 // It embeds them so that tests run what the operators copy: the e2e harness
 // renders its nginx configuration from the nginx file and checks its haproxy
 // configuration against the haproxy file, and this package's tests verify
-// the unit with systemd-analyze.
+// the unit with systemd-analyze and check that docs/DEPLOY.md quotes the
+// files as they are.
 package deploy

@@ -8,7 +8,8 @@
 // Environment: CLUSTER_PORT (load balancer port, default 8080),
 // CLUSTER_REDIS_PORT (default: a free port), CLUSTER_INSTANCES (default 3),
 // CLUSTER_WORKERS (example workers, default 1), CLUSTER_DIR (logs and
-// config, default a new temporary directory).
+// config, default a new temporary directory), CLUSTER_LB (haproxy, the
+// default, or nginx: the load balancer, configured from deploy/).
 package main
 
 import (
@@ -51,6 +52,7 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 	if err != nil {
 		return err
 	}
+	lbKind, _ := env("CLUSTER_LB")
 	dir, ok := env("CLUSTER_DIR")
 	if !ok || dir == "" {
 		if dir, err = os.MkdirTemp("", "sessiongate-cluster-"); err != nil {
@@ -82,6 +84,7 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 		Workers:    workers,
 		LBPort:     lbPort,
 		RedisPort:  redisPort,
+		LB:         lbKind,
 		Env: map[string]string{
 			// Friendlier than the test defaults for a person watching.
 			"WS_PING_INTERVAL":          "25s",
@@ -105,7 +108,7 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 
 	url, key := c.URL(), c.APIKey
 	messages := `"Send message to server" queues the message (the page logs "ack <msg_id>")
-and the example worker answers it with an echo.reply event, through haproxy.`
+and the example worker answers it with an echo.reply event, through the load balancer.`
 	if len(c.Workers) == 0 {
 		messages = `No example worker (CLUSTER_WORKERS=0): "Send message to server" is acked
 (queued in Redis) but nobody answers it.`
@@ -153,7 +156,7 @@ Ctrl-C stops everything.
 	case <-c.Redis.Done():
 		return errors.New("redis-server exited; see " + c.Redis.LogPath)
 	case <-c.LB.Done():
-		return errors.New("haproxy exited; see " + c.LB.LogPath)
+		return errors.New(c.LB.Kind + " exited; see " + c.LB.LogPath)
 	}
 	return nil
 }

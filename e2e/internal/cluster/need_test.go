@@ -21,6 +21,7 @@ func TestNeedNamesTheDebianPackage(t *testing.T) {
 		{"redis-server", "redis-server"},
 		{"redis-cli", "redis-tools"},
 		{"haproxy", "haproxy"},
+		{"nginx", "nginx"},
 		{"chromium", "chromium"},
 	}
 	for _, tc := range tests {
