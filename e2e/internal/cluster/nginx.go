@@ -88,6 +88,7 @@ func renderNginx(conf []byte, p nginxParams) (string, error) {
 		trim := strings.TrimSpace(line)
 		indent := line[:len(line)-len(strings.TrimLeft(line, " \t"))]
 		word, _, _ := strings.Cut(trim, " ")
+		word = strings.TrimSuffix(word, ";")
 		switch {
 		case strings.HasPrefix(trim, "#") || trim == "":
 			out.WriteString(line + "\n")
@@ -96,11 +97,16 @@ func renderNginx(conf []byte, p nginxParams) (string, error) {
 			out.WriteString(line + "\n")
 		case inUpstream && word == "server":
 			fields := strings.Fields(strings.TrimSuffix(trim, ";"))
+			if len(fields) < 2 {
+				return "", fmt.Errorf("cluster: nginx upstream line %q names no server", trim)
+			}
 			if !sawServerParams {
-				serverParams = strings.Join(fields[2:], " ")
+				for _, f := range fields[2:] {
+					serverParams += " " + f
+				}
 				sawServerParams = true
 				for _, g := range p.Servers {
-					fmt.Fprintf(&out, "%sserver 127.0.0.1:%d %s; # %s\n", indent, g.Port, serverParams, g.ID)
+					fmt.Fprintf(&out, "%sserver 127.0.0.1:%d%s; # %s\n", indent, g.Port, serverParams, g.ID)
 				}
 			}
 		case inUpstream && trim == "}":

@@ -118,6 +118,7 @@ func TestNginxRenderRefusesAnUnknownLayout(t *testing.T) {
 		{"no upstream servers", "    server 10.0.0.", "    # server 10.0.0."},
 		{"no listen", "    listen ", "    # listen "},
 		{"no location /", "location / {", "location /x/ {"},
+		{"a server line without an address", "    server 10.0.0.11:8080 max_fails=1 fail_timeout=2s;", "    server;"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			broken := strings.ReplaceAll(conf, tt.from, tt.to)
