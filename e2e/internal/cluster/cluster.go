@@ -54,7 +54,7 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
-// Cluster is a running redis-server + gateway instances + haproxy.
+// Cluster is a running redis-server + gateway instances + load balancer.
 type Cluster struct {
 	Dir      string
 	APIKey   string
@@ -256,7 +256,7 @@ func (c *Cluster) LogFiles() []string {
 	return out
 }
 
-// Close stops haproxy, then the instances and the workers (SIGTERM, a
+// Close stops the load balancer, then the instances and the workers (SIGTERM, a
 // bounded drain, then SIGKILL), then redis-server. Safe to call twice.
 func (c *Cluster) Close() {
 	c.closeOnce.Do(func() {
