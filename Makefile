@@ -80,7 +80,7 @@ bench: deps build
 bench-full: deps build
 	bin/loadgen -profile full
 
-## cluster: redis-server + 3 gateway instances + haproxy + 1 example worker on localhost, for a person to try
+## cluster: redis-server + 3 gateway instances + haproxy (CLUSTER_LB=nginx: nginx) + 1 example worker on localhost, for a person to try
 cluster: deps build
 	$(GO) run ./e2e/cmd/cluster
 
