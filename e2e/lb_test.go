@@ -82,14 +82,17 @@ func (tc *testCluster) lbConnect(ctx context.Context, cookie string) (*websocket
 	return c, w, nil
 }
 
-// Readiness-based removal during a drain, behind each load balancer: once
-// an instance drains (SIGTERM: /readyz 503, new WebSockets 503, the
-// listener open for DRAIN_WINDOW), every new login and WebSocket through
-// the load balancer succeeds, and every WebSocket lands on another
-// instance. haproxy takes the instance out through its /readyz checks;
-// nginx has none, so it must be its retry of the 503 on the next instance
-// (proxy_next_upstream http_503): the draining instance's log shows it
-// refused at least one WebSocket that the client never saw fail.
+// Readiness-based removal during a drain, behind each load balancer: from
+// the moment an instance drains (SIGTERM: /readyz 503, new WebSockets 503,
+// the listener open for DRAIN_WINDOW), every new login and WebSocket
+// through the load balancer succeeds, and every WebSocket lands on another
+// instance. Until haproxy's /readyz checks take the instance out, and
+// always with nginx, which has no active checks, that is the load
+// balancer resending the refused handshake to another instance (haproxy
+// retry-on 503, nginx proxy_next_upstream http_503; without them the first
+// connect fails with 503). With nginx the draining instance's log must
+// show it refused a WebSocket that the client never saw fail; haproxy's
+// checks must then see the instance DOWN.
 func TestDrainNewConnectionsGoElsewhere(t *testing.T) {
 	forEachLB(t, func(t *testing.T, lb string) {
 		tc := startCluster(t, cluster.Options{LB: lb, Env: map[string]string{
@@ -111,12 +114,8 @@ func TestDrainNewConnectionsGoElsewhere(t *testing.T) {
 			}
 			return nil
 		})
-		if h := tc.LB.HAProxy(); h != nil {
-			// haproxy's claim: its health checks take the instance out.
-			if err := h.WaitDown(ctx, victim.ID); err != nil {
-				t.Fatal(err)
-			}
-		}
+		// No waiting for the load balancer to notice: clients connect
+		// from the moment the drain starts.
 		const n = 12
 		landed := map[string]int{}
 		for i := range n {
@@ -140,6 +139,14 @@ func TestDrainNewConnectionsGoElsewhere(t *testing.T) {
 			t.Fatalf("%s stopped listening before the connects were done: the test did not exercise the drain window", victim.ID)
 		}
 		t.Logf("behind %s, %d connects during the drain of %s landed on %v", lb, n, victim.ID, landed)
+		if h := tc.LB.HAProxy(); h != nil {
+			// And haproxy's health checks take the instance out.
+			if err := h.WaitDown(ctx, victim.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		refused := logContains([]string{victim.LogPath}, `"msg":"http request"`, `"path":"/ws"`, `"status":503`)
+		t.Logf("the draining instance refused a WebSocket the load balancer then sent elsewhere: %v", refused)
 		if lb == cluster.LBNginx {
 			eventually(t, generous, victim.ID+" logs a refused WebSocket", func() error {
 				if !logContains([]string{victim.LogPath}, `"msg":"http request"`, `"path":"/ws"`, `"status":503`) {

@@ -66,6 +66,8 @@ backend gateways
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
+    retry-on conn-failure empty-response 503
+    http-request disable-l7-retry unless METH_GET
     default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 1
 {{- range .Servers}}
     server {{.ID}} 127.0.0.1:{{.Port}} check
