@@ -29,7 +29,7 @@ func TestLBTimeoutsOutlastThePing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	min := cfg.WSPingInterval + cfg.WSPongTimeout
+	floor := cfg.WSPingInterval + cfg.WSPongTimeout
 	for _, tt := range []struct {
 		file, name string
 		conf       []byte
@@ -44,8 +44,8 @@ func TestLBTimeoutsOutlastThePing(t *testing.T) {
 			t.Errorf("%s %s = %q: %v", tt.file, tt.name, v, err)
 			continue
 		}
-		if d <= min {
-			t.Errorf("%s %s = %s, want above WS_PING_INTERVAL + WS_PONG_TIMEOUT = %s", tt.file, tt.name, d, min)
+		if d <= floor {
+			t.Errorf("%s %s = %s, want above WS_PING_INTERVAL + WS_PONG_TIMEOUT = %s", tt.file, tt.name, d, floor)
 		}
 	}
 }

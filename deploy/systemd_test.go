@@ -138,8 +138,8 @@ func TestSystemdUnitHardeningAndLimits(t *testing.T) {
 	if err != nil {
 		t.Fatalf("TimeoutStopSec = %q: %v", s["TimeoutStopSec"], err)
 	}
-	if min := cfg.DrainWindow + cfg.ShutdownTimeout; stop <= min {
-		t.Errorf("TimeoutStopSec = %s, want above DRAIN_WINDOW + SHUTDOWN_TIMEOUT = %s: systemd would SIGKILL a draining gateway", stop, min)
+	if floor := cfg.DrainWindow + cfg.ShutdownTimeout; stop <= floor {
+		t.Errorf("TimeoutStopSec = %s, want above DRAIN_WINDOW + SHUTDOWN_TIMEOUT = %s: systemd would SIGKILL a draining gateway", stop, floor)
 	}
 }
 
