@@ -10,7 +10,7 @@ PKGS  := ./...
 # is missing FAILS (it never skips, in CI or not), so `make test` installs
 # these first. Keep in sync with the tests: grep for exec.Command/LookPath
 # (Go) and the executable paths in client-js/test and e2e/.
-TEST_DEPS := redis-server:redis-server redis-cli:redis-tools redis-sentinel:redis-sentinel chromium:chromium haproxy:haproxy prometheus:prometheus promtool:prometheus
+TEST_DEPS := redis-server:redis-server redis-cli:redis-tools redis-sentinel:redis-sentinel chromium:chromium haproxy:haproxy nginx:nginx prometheus:prometheus promtool:prometheus systemd-analyze:systemd
 
 ## run: one instance in embedded mode (memory store, in-process bus); demo at http://localhost:8080/
 ## (server API key: dev-local-api-key-0123 unless GATEWAY_API_KEYS is set; Ctrl-C drains for
@@ -24,7 +24,7 @@ build:
 	$(GO) build -o bin/worker ./cmd/worker
 	$(GO) build -o bin/loadgen ./cmd/loadgen
 
-## deps: install what the tests need (redis-server, redis-tools, redis-sentinel, chromium, haproxy, prometheus) when missing; fail if it cannot
+## deps: install what the tests need (redis-server, redis-tools, redis-sentinel, chromium, haproxy, nginx, prometheus, systemd) when missing; fail if it cannot
 deps:
 	@scripts/deps.sh $(TEST_DEPS)
 
@@ -87,7 +87,7 @@ bench: deps build
 bench-full: deps build
 	bin/loadgen -profile full -reps $(REPS)
 
-## cluster: Redis (REDIS=single|cluster|sentinel, default single) + 3 gateway instances + haproxy + 1 example worker + Prometheus (with the rules of deploy/prometheus) on localhost, for a person to try
+## cluster: Redis (REDIS=single|cluster|sentinel, default single) + 3 gateway instances + haproxy (CLUSTER_LB=nginx: nginx) + 1 example worker + Prometheus (with the rules of deploy/prometheus) on localhost, for a person to try
 REDIS ?= single
 cluster: deps build
 	CLUSTER_REDIS=$(REDIS) $(GO) run ./e2e/cmd/cluster

@@ -157,14 +157,14 @@ type page struct {
 }
 
 func (b *browser) newContext(name string) *bctx {
-	b.must(10*time.Second, "newContext", map[string]any{"ctx": name})
+	b.must(generous, "newContext", map[string]any{"ctx": name})
 	return &bctx{b: b, name: name}
 }
 
 // newClockContext is newContext with Playwright's fake clock installed: time
 // flows as usual until [bctx.runTimers] jumps it forward.
 func (b *browser) newClockContext(name string) *bctx {
-	b.must(10*time.Second, "newContext", map[string]any{"ctx": name, "clock": true})
+	b.must(generous, "newContext", map[string]any{"ctx": name, "clock": true})
 	return &bctx{b: b, name: name}
 }
 
@@ -178,7 +178,7 @@ func (c *bctx) runTimers(d time.Duration) {
 }
 
 func (c *bctx) newPage(name string) *page {
-	c.b.must(10*time.Second, "newPage", map[string]any{"ctx": c.name, "page": name})
+	c.b.must(generous, "newPage", map[string]any{"ctx": c.name, "page": name})
 	return &page{b: c.b, ctx: c, name: name}
 }
 
@@ -196,7 +196,7 @@ type cookie struct {
 // cookies returns the context's cookies for url.
 func (c *bctx) cookies(url string) []cookie {
 	var out []cookie
-	raw := c.b.must(10*time.Second, "cookies", map[string]any{"ctx": c.name, "urls": []string{url}})
+	raw := c.b.must(generous, "cookies", map[string]any{"ctx": c.name, "urls": []string{url}})
 	if err := json.Unmarshal(raw, &out); err != nil {
 		c.b.t.Fatal(err)
 	}
@@ -220,25 +220,25 @@ func (c *bctx) sessionCookie(tc *testCluster, url, name string) cookie {
 func (p *page) goto_(url string) int {
 	p.b.t.Helper()
 	var status int
-	_ = json.Unmarshal(p.b.must(20*time.Second, "goto", map[string]any{"page": p.name, "url": url}), &status)
+	_ = json.Unmarshal(p.b.must(generous, "goto", map[string]any{"page": p.name, "url": url}), &status)
 	return status
 }
 
 func (p *page) reload() {
 	p.b.t.Helper()
-	p.b.must(20*time.Second, "reload", map[string]any{"page": p.name})
+	p.b.must(generous, "reload", map[string]any{"page": p.name})
 }
 
 func (p *page) click(selector string) {
 	p.b.t.Helper()
-	p.b.must(10*time.Second, "click", map[string]any{"page": p.name, "selector": selector})
+	p.b.must(generous, "click", map[string]any{"page": p.name, "selector": selector})
 }
 
 // eval evaluates a JS expression (promises are awaited) and decodes its
 // JSON value into out (if not nil).
 func (p *page) eval(expr string, out any) {
 	p.b.t.Helper()
-	raw := p.b.must(20*time.Second, "eval", map[string]any{"page": p.name, "expr": expr})
+	raw := p.b.must(generous, "eval", map[string]any{"page": p.name, "expr": expr})
 	if out != nil {
 		if err := json.Unmarshal(raw, out); err != nil {
 			p.b.t.Fatalf("eval %q: %v (%s)", expr, err, raw)

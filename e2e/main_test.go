@@ -66,7 +66,7 @@ func runMain(m *testing.M) int {
 // checkPrograms reports the first program the suite needs that is missing,
 // naming what installs it.
 func checkPrograms() error {
-	if err := cluster.Need("redis-server", "haproxy"); err != nil {
+	if err := cluster.Need("redis-server", "haproxy", "nginx"); err != nil {
 		return err
 	}
 	if _, err := exec.LookPath(chromiumPath()); err != nil {

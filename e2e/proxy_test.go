@@ -13,13 +13,16 @@ import (
 	"github.com/sessiongate/sessiongate/e2e/internal/cluster"
 )
 
-// Behind the real haproxy: a client cannot pick its own address with
-// X-Forwarded-For (or X-Real-IP) to escape the per-IP rate limit or to
-// forge the address the logs show. haproxy replaces those headers, and the
-// gateways trust X-Forwarded-For from haproxy's address only.
-func TestForwardedForSpoofingBehindLB(t *testing.T) {
+// Behind the real haproxy and the real nginx: a client cannot pick its own
+// address with X-Forwarded-For (or X-Real-IP) to escape the per-IP rate
+// limit or to forge the address the logs show. The load balancer replaces
+// those headers, and the gateways trust X-Forwarded-For from its address
+// only.
+func TestForwardedForSpoofingBehindLB(t *testing.T) { forEachLB(t, testForwardedForSpoofingBehindLB) }
+
+func testForwardedForSpoofingBehindLB(t *testing.T, lb string) {
 	// One login per client address, then ~17 minutes to the next token.
-	tc := startCluster(t, cluster.Options{Instances: 1, Env: map[string]string{"RATE_LIMIT_RPS": "0.001", "RATE_LIMIT_BURST": "1"}})
+	tc := startCluster(t, cluster.Options{LB: lb, Instances: 1, Env: map[string]string{"RATE_LIMIT_RPS": "0.001", "RATE_LIMIT_BURST": "1"}})
 	login := func(spoofed string) int {
 		t.Helper()
 		hdr := http.Header{"X-Forwarded-For": {spoofed}, "X-Real-Ip": {spoofed}, "Origin": {tc.URL()}}

@@ -22,7 +22,11 @@ const revokeBound = generous
 // Scenario 1: an event published through the API of an instance that does
 // not hold the connection reaches the browser through Redis pub/sub.
 func TestPublishReachesConnectionOnAnotherInstance(t *testing.T) {
-	tc := startCluster(t, cluster.Options{})
+	forEachLB(t, testPublishReachesConnectionOnAnotherInstance)
+}
+
+func testPublishReachesConnectionOnAnotherInstance(t *testing.T, lb string) {
+	tc := startCluster(t, cluster.Options{LB: lb})
 	b := startBrowser(t, tc, false)
 	ctx := b.newContext("alice")
 	p := ctx.newPage("tab")
@@ -63,8 +67,10 @@ func TestPublishReachesConnectionOnAnotherInstance(t *testing.T) {
 
 // Scenario 2: two tabs of one user on different instances; logout in one
 // closes both with 4500, both pages say "signed out", neither reconnects.
-func TestLogoutInOneTabClosesEveryTab(t *testing.T) {
-	tc := startCluster(t, cluster.Options{})
+func TestLogoutInOneTabClosesEveryTab(t *testing.T) { forEachLB(t, testLogoutInOneTabClosesEveryTab) }
+
+func testLogoutInOneTabClosesEveryTab(t *testing.T, lb string) {
+	tc := startCluster(t, cluster.Options{LB: lb})
 	b := startBrowser(t, tc, false)
 	ctx := b.newClockContext("bob")
 	a := ctx.newPage("a")
@@ -130,7 +136,11 @@ func TestLogoutInOneTabClosesEveryTab(t *testing.T) {
 // Scenario 3: kill -9 of the instance holding the connection; the client
 // reconnects through the LB to another instance and the session survives.
 func TestKilledInstanceClientReconnectsElsewhere(t *testing.T) {
-	tc := startCluster(t, cluster.Options{})
+	forEachLB(t, testKilledInstanceClientReconnectsElsewhere)
+}
+
+func testKilledInstanceClientReconnectsElsewhere(t *testing.T, lb string) {
+	tc := startCluster(t, cluster.Options{LB: lb})
 	b := startBrowser(t, tc, false)
 	ctx := b.newContext("carol")
 	p := ctx.newPage("tab")
@@ -173,8 +183,10 @@ func TestKilledInstanceClientReconnectsElsewhere(t *testing.T) {
 
 // Scenario 4: SIGTERM drains an instance: its clients get 1001, reconnect
 // elsewhere, and every event published after the reconnect arrives in order.
-func TestDrainReconnectsWithoutLoss(t *testing.T) {
-	tc := startCluster(t, cluster.Options{})
+func TestDrainReconnectsWithoutLoss(t *testing.T) { forEachLB(t, testDrainReconnectsWithoutLoss) }
+
+func testDrainReconnectsWithoutLoss(t *testing.T, lb string) {
+	tc := startCluster(t, cluster.Options{LB: lb})
 	b := startBrowser(t, tc, false)
 	ctx := b.newContext("dave")
 	p := ctx.newPage("tab")

@@ -67,7 +67,7 @@ func TestCrossSiteWebSocketHijackingRefused(t *testing.T) {
 		return nil
 	})
 	eventually(t, generous, "haproxy logged a 403 for /ws", func() error {
-		if !logContains([]string{tc.LB.LogPath}, " 403 ", "GET /ws") {
+		if !logContains([]string{tc.LB.AccessLog()}, " 403 ", "GET /ws") {
 			return fmt.Errorf("no 403 GET /ws line in the haproxy log")
 		}
 		return nil
@@ -148,10 +148,13 @@ func TestSessionCookieHttpOnlyAndSameSite(t *testing.T) {
 
 // Scenario 7b: production mode behind TLS: __Host-sg_session, Secure, Path=/,
 // no Domain; webhook authentication; the WebSocket works over wss.
-func TestProductionCookieBehindTLS(t *testing.T) {
+func TestProductionCookieBehindTLS(t *testing.T) { forEachLB(t, testProductionCookieBehindTLS) }
+
+func testProductionCookieBehindTLS(t *testing.T, lb string) {
 	requireSuite(t)
 	hook, hookCA := startAuthWebhook(t)
 	tc := startCluster(t, cluster.Options{
+		LB:         lb,
 		Instances:  1,
 		Production: true,
 		Env: map[string]string{"AUTH_MODE": "webhook", "AUTH_WEBHOOK_URL": hook, "LOG_LEVEL": "debug",

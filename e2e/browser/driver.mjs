@@ -80,11 +80,11 @@ const ops = {
     return null;
   },
   async goto({ page, url }) {
-    const res = await need(pages, page, 'page').goto(url, { waitUntil: 'load', timeout: 15000 });
+    const res = await need(pages, page, 'page').goto(url, { waitUntil: 'load', timeout: 30000 });
     return res ? res.status() : 0;
   },
   async reload({ page }) {
-    const res = await need(pages, page, 'page').reload({ waitUntil: 'load', timeout: 15000 });
+    const res = await need(pages, page, 'page').reload({ waitUntil: 'load', timeout: 30000 });
     return res ? res.status() : 0;
   },
   async eval({ page, expr }) {
@@ -110,7 +110,7 @@ const ops = {
     }
   },
   async click({ page, selector }) {
-    await need(pages, page, 'page').click(selector, { timeout: 5000 });
+    await need(pages, page, 'page').click(selector, { timeout: 30000 });
     return null;
   },
   // fill types text into an input, as a person would (the admin console's

@@ -14,7 +14,8 @@
 // default 8080), CLUSTER_REDIS_PORT (topology single; default: a free port),
 // CLUSTER_PROMETHEUS_PORT (default: a free port), CLUSTER_INSTANCES (default 3),
 // CLUSTER_WORKERS (example workers, default 1), CLUSTER_DIR (logs and
-// config, default a new temporary directory).
+// config, default a new temporary directory), CLUSTER_LB (haproxy, the
+// default, or nginx: the load balancer, configured from deploy/).
 package main
 
 import (
@@ -70,6 +71,7 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 	default:
 		return fmt.Errorf("CLUSTER_REDIS (make cluster REDIS=...) = %q: want single, cluster or sentinel", topology)
 	}
+	lbKind, _ := env("CLUSTER_LB")
 	dir, ok := env("CLUSTER_DIR")
 	if !ok || dir == "" {
 		if dir, err = os.MkdirTemp("", "sessiongate-cluster-"); err != nil {
@@ -102,6 +104,7 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 		LBPort:     lbPort,
 		RedisPort:  redisPort,
 		Redis:      topology,
+		LB:         lbKind,
 		Prometheus: &cluster.PrometheusOptions{
 			Rules:          []string{filepath.Join(root, "deploy", "prometheus", "sessiongate.rules.yml")},
 			Port:           promPort,
@@ -130,7 +133,7 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 
 	url, key := c.URL(), c.APIKey
 	messages := `"Send message to server" queues the message (the page logs "ack <msg_id>")
-and the example worker answers it with an echo.reply event, through haproxy.`
+and the example worker answers it with an echo.reply event, through the load balancer.`
 	if len(c.Workers) == 0 {
 		messages = `No example worker (CLUSTER_WORKERS=0): "Send message to server" is acked
 (queued in Redis) but nobody answers it.`
@@ -201,7 +204,7 @@ Ctrl-C stops everything.
 	case err := <-redisDone:
 		return err
 	case <-c.LB.Done():
-		return errors.New("haproxy exited; see " + c.LB.LogPath)
+		return errors.New(c.LB.Kind + " exited; see " + c.LB.LogPath)
 	case <-c.Prom.Done():
 		return errors.New("prometheus exited; see " + c.Prom.LogPath)
 	}

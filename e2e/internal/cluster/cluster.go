@@ -42,15 +42,18 @@ type Options struct {
 	// [RedisSentinelMode] ("sentinel": a [SentinelRedis]; the instances get
 	// the sentinels in REDIS_ADDRS and REDIS_MASTER_NAME).
 	Redis string
+	// LB is the load balancer: LBHAProxy or LBNginx, both configured from
+	// the files in deploy/. Defaults to LBHAProxy.
+	LB string
 	// Production runs the instances with GATEWAY_ENV=production and makes
-	// haproxy terminate TLS with a throwaway self-signed certificate.
+	// the load balancer terminate TLS with a throwaway self-signed certificate.
 	// Production refuses the development authenticator: pass AUTH_MODE=webhook
 	// and AUTH_WEBHOOK_URL in Env.
 	Production bool
 	// Env adds to or overrides the instances' environment.
 	Env map[string]string
-	// Pages are served by haproxy itself on the load balancer's origin,
-	// URL path -> file (read when haproxy starts): a test's own application
+	// Pages are served by the load balancer itself on its origin,
+	// URL path -> file (haproxy reads it when it starts): a test's own application
 	// page, served like an application's page behind the same load
 	// balancer. Paths start with "/"; neither may contain spaces or quotes.
 	Pages map[string]string
@@ -61,14 +64,14 @@ type Options struct {
 	Logf func(format string, args ...any)
 }
 
-// Cluster is a running redis-server + gateway instances + haproxy.
+// Cluster is a running redis-server + gateway instances + load balancer.
 type Cluster struct {
 	Dir      string
 	APIKey   string
 	Redis    *Redis
 	Gateways []*Gateway
 	Workers  []*Worker
-	LB       *HAProxy
+	LB       *LB
 	Prom     *Prometheus
 
 	// RedisCluster is the Redis Cluster of topology "cluster" (Redis is
@@ -100,7 +103,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	if err := Need("redis-server", "haproxy"); err != nil {
+	lbProg, err := lbProgram(o.LB)
+	if err != nil {
+		return nil, err
+	}
+	if err := Need("redis-server", lbProg); err != nil {
 		return nil, err
 	}
 	if err := mkdir(o.Dir); err != nil {
@@ -176,11 +183,11 @@ func Start(ctx context.Context, o Options) (c *Cluster, err error) {
 	if err != nil {
 		return c, err
 	}
-	c.LB, err = startHAProxy(ctx, o.Dir, haproxyParams{Port: lbPort, StatsPort: statsPort, CertPath: certPath, Servers: c.Gateways, Pages: pages})
+	c.LB, err = startLB(ctx, o.LB, lbParams{Dir: o.Dir, Port: lbPort, StatsPort: statsPort, CertPath: certPath, Servers: c.Gateways, Pages: pages})
 	if err != nil {
 		return c, err
 	}
-	logf("haproxy on %s (stats http://127.0.0.1:%d/stats)", c.LB.URL(), statsPort)
+	logf("load balancer on %s", c.LB.describe())
 	if o.Prometheus != nil {
 		if c.Prom, err = startPrometheus(ctx, o.Dir, *o.Prometheus, c.Gateways); err != nil {
 			return c, err
@@ -195,8 +202,8 @@ func (c *Cluster) env(o Options, lbOrigin string) map[string]string {
 		"GATEWAY_ENV":             "development",
 		"GATEWAY_API_KEYS":        c.APIKey,
 		"GATEWAY_ALLOWED_ORIGINS": lbOrigin,
-		// haproxy connects from 127.0.0.1; it strips the clients' own
-		// X-Forwarded-* headers (see haproxyConfig).
+		// The load balancer connects from 127.0.0.1; it replaces the
+		// clients' own X-Forwarded-* headers (see deploy/).
 		"GATEWAY_TRUSTED_PROXIES":   "127.0.0.1",
 		"USE_REDIS_SESSIONS":        "true",
 		"REDIS_KEY_PREFIX":          "sge2e:",
@@ -266,7 +273,7 @@ func (c *Cluster) LogFiles() []string {
 		out = append(out, w.LogPath)
 	}
 	if c.LB != nil {
-		out = append(out, c.LB.LogPath)
+		out = append(out, c.LB.LogFiles()...)
 	}
 	if c.Prom != nil {
 		out = append(out, c.Prom.LogPath)
@@ -274,7 +281,7 @@ func (c *Cluster) LogFiles() []string {
 	return out
 }
 
-// Close stops Prometheus and haproxy, then the instances and the workers (SIGTERM, a
+// Close stops Prometheus and the load balancer, then the instances and the workers (SIGTERM, a
 // bounded drain, then SIGKILL), then redis-server. Safe to call twice.
 func (c *Cluster) Close() {
 	c.closeOnce.Do(func() {
@@ -333,7 +340,7 @@ func randomHex(n int) string {
 // Summary describes the cluster for a person: URLs and log files.
 func (c *Cluster) Summary() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "load balancer  %s   (haproxy stats http://127.0.0.1:%d/stats)\n", c.URL(), c.LB.StatsPort)
+	fmt.Fprintf(&b, "load balancer  %s\n", c.LB.describe())
 	for _, g := range c.Gateways {
 		fmt.Fprintf(&b, "instance %-5s %s   log %s\n", g.ID, g.URL(), g.LogPath)
 	}

@@ -56,6 +56,7 @@ frontend lb
     http-request del-header X-Forwarded-For
     http-request del-header X-Real-IP
     http-request set-header X-Forwarded-Proto {{if .CertPath}}https{{else}}http{{end}}
+    http-request deny deny_status 404 if { path /metrics }
 {{- range .Pages}}
     http-request return status 200 content-type "text/html; charset=utf-8" file {{.File}} if { path {{.Path}} }
 {{- end}}
@@ -65,6 +66,8 @@ backend gateways
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
+    retry-on conn-failure empty-response 503
+    http-request disable-l7-retry unless METH_GET
     default-server inter 500ms fastinter 250ms downinter 500ms fall 2 rise 1
 {{- range .Servers}}
     server {{.ID}} 127.0.0.1:{{.Port}} check
@@ -87,12 +90,16 @@ type haproxyParams struct {
 // lbPage is one page haproxy serves itself (Options.Pages).
 type lbPage struct{ Path, File string }
 
+// lbPageRefused are the bytes a page's path or file may not hold: they
+// would end or change a line of haproxy.cfg or a directive of nginx.conf.
+const lbPageRefused = " \t\n\"'#;{}$\\"
+
 // lbPages checks Options.Pages and sorts them by path (a stable config).
 func lbPages(m map[string]string) ([]lbPage, error) {
 	out := make([]lbPage, 0, len(m))
 	for path, file := range m {
-		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\n\"'#") || strings.ContainsAny(file, " \t\n\"'#") || !filepath.IsAbs(file) {
-			return nil, fmt.Errorf("cluster: page %q -> %q: want a path starting with / and an absolute file, without spaces, quotes or #", path, file)
+		if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, lbPageRefused) || strings.ContainsAny(file, lbPageRefused) || !filepath.IsAbs(file) {
+			return nil, fmt.Errorf("cluster: page %q -> %q: want a path starting with / and an absolute file, without spaces, quotes, #, ;, {, }, $ or backslashes", path, file)
 		}
 		out = append(out, lbPage{Path: path, File: file})
 	}

@@ -22,6 +22,7 @@ func TestNeedNamesTheDebianPackage(t *testing.T) {
 		{"redis-cli", "redis-tools"},
 		{"redis-sentinel", "redis-sentinel"},
 		{"haproxy", "haproxy"},
+		{"nginx", "nginx"},
 		{"chromium", "chromium"},
 		{"prometheus", "prometheus"},
 	}

@@ -2,7 +2,7 @@ package cluster
 
 import "testing"
 
-// Options.Pages end up in haproxy.cfg unquoted: anything that would break
+// Options.Pages end up in haproxy.cfg and nginx.conf unquoted: anything that would break
 // the line (or change its meaning) is refused before haproxy starts.
 func TestLBPagesRefusesWhatWouldBreakTheConfig(t *testing.T) {
 	for _, tt := range []struct {
@@ -14,6 +14,9 @@ func TestLBPagesRefusesWhatWouldBreakTheConfig(t *testing.T) {
 		{name: "space in path", path: "/a b", file: "/tmp/app.html"},
 		{name: "quote in path", path: `/a"`, file: "/tmp/app.html"},
 		{name: "comment in path", path: "/a#b", file: "/tmp/app.html"},
+		{name: "directive end in path", path: "/a;b", file: "/tmp/app.html"},
+		{name: "block in file", path: "/a", file: "/tmp/a}b"},
+		{name: "variable in file", path: "/a", file: "/tmp/$host"},
 		{name: "newline in file", path: "/a", file: "/tmp/a\nserver x 1.2.3.4:80"},
 		{name: "relative file", path: "/a", file: "app.html"},
 	} {

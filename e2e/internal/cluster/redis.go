@@ -116,7 +116,7 @@ func debianPackage(name string) string {
 	switch name {
 	case "redis-cli":
 		return "redis-tools"
-	default: // redis-server, redis-sentinel, haproxy, chromium
+	default: // redis-server, redis-sentinel, haproxy, nginx, chromium
 		return name
 	}
 }
