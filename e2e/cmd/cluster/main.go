@@ -120,6 +120,8 @@ func run(ctx context.Context, env func(string) (string, bool)) error {
 			"RATE_LIMIT_RPS":            "50",
 			"RATE_LIMIT_BURST":          "100",
 			"LOG_LEVEL":                 "info",
+			// The operators' console at <url>/admin/, API key below.
+			"ADMIN_ENABLED": "true",
 		},
 		Logf: logger.Printf,
 	})
@@ -146,6 +148,7 @@ sessiongate cluster is up.
 Open %s/ in a browser and log in (any user id; development mode).
 %s
 API key: %s
+Admin console: %s/admin/ (log in with the API key)
 
 Try:
   export KEY=%s
@@ -164,7 +167,7 @@ Grafana: import deploy/grafana/sessiongate.json and pick a Prometheus data sourc
 
 %s
 Ctrl-C stops everything.
-`, c.Summary(), url, messages, key, key, url, first, url, url, c.Gateways[0].Pid(), c.Prom.URL(), c.Prom.URL(), faultHints(ctx, c))
+`, c.Summary(), url, messages, key, url, key, url, first, url, url, c.Gateways[0].Pid(), c.Prom.URL(), c.Prom.URL(), faultHints(ctx, c))
 
 	// A worker that exits (a crash, or a kill -9 to watch redelivery) is
 	// reported, not fatal: its messages wait in Redis for a worker.
