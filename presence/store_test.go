@@ -99,9 +99,9 @@ func TestStoreTransitionsAcrossInstances(t *testing.T) {
 			}
 		}
 		step("a", ch("alice", 1, 1), "alice+")
-		step("b", ch("alice", 2, 1))        // already online elsewhere
-		step("a", ch("alice", 3, 2))        // a count change is no transition
-		step("a", ch("alice", 0, 0))        // b still holds alice
+		step("b", ch("alice", 2, 1))           // already online elsewhere
+		step("a", ch("alice", 3, 2))           // a count change is no transition
+		step("a", ch("alice", 0, 0))           // b still holds alice
 		step("b", ch("alice", 0, 0), "alice-") // the last instance
 		step("b", ch("alice", 1, 1), "alice+") // back
 		step("b", ch("alice", 0, 0), "alice-")
