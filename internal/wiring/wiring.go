@@ -39,11 +39,14 @@ type Parts struct {
 	Presence presence.Store
 }
 
-// PresenceConfig is the Redis presence store configuration cfg sets: an
-// instance's records outlive its last refresh by 10 heartbeat intervals,
-// ample time for the survivors to purge them (they do after 3).
+// PresenceConfig is the Redis presence store configuration cfg sets. An
+// instance's records outlive its last refresh by 10 minutes (or 10
+// heartbeat intervals, if longer): the survivors purge them after 3
+// intervals, and readers ignore them from then on anyway; the long TTL
+// lets an instance restarted after a whole-cluster outage still find, and
+// take offline, the users its previous process held.
 func PresenceConfig(cfg config.Config) presence.RedisConfig {
-	return presence.RedisConfig{Prefix: cfg.KeyPrefix, TTL: 10 * cfg.HeartbeatInterval}
+	return presence.RedisConfig{Prefix: cfg.KeyPrefix, TTL: max(10*time.Minute, 10*cfg.HeartbeatInterval)}
 }
 
 // Inbound is the inbound queue as a process uses it: the gateway
