@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -112,9 +113,7 @@ func (s *Server) emitPresence(ctx context.Context, ts []presence.Transition) err
 			Received: s.now(),
 			System:   true,
 		}); err != nil {
-			s.log.Warn("presence event not queued", zap.String("user_id", t.UserID),
-				zap.String("event", name), zap.Int("waiting", len(ts)-i), zap.Error(err))
-			return err
+			return fmt.Errorf("queue %s of %s (%d queued before it): %w", name, t.UserID, i, err)
 		}
 	}
 	return nil

@@ -105,9 +105,15 @@ func (c *counter) takeDirty(all bool) []Change {
 		if all {
 			for u, l := range s.users {
 				l.dirty = false
-				if l.conns > 0 {
+				switch {
+				case l.conns > 0:
 					out = append(out, Change{UserID: u, Counts: l.counts()})
-				} else {
+				case l.flushed.Conns > 0:
+					// Gone since the last write: the user's record may
+					// still name this instance (records that expired
+					// rather than being purged).
+					out = append(out, Change{UserID: u})
+				default:
 					delete(s.users, u)
 				}
 			}

@@ -58,8 +58,8 @@ type Deps struct {
 	// these; purges skip them.
 	Alive func() []string
 	// Emit, when not nil, receives the transitions this instance decided,
-	// in order, from Run's goroutine. An error keeps them for the next
-	// flush (at-least-once).
+	// in order, from Run's goroutine. An error keeps them all for the next
+	// flush (at-least-once: the ones Emit had queued are queued again).
 	Emit func(ctx context.Context, ts []Transition) error
 	Log  *zap.Logger
 	// Metrics, when not nil, is where the tracker registers its metrics.
@@ -81,6 +81,8 @@ type Tracker struct {
 	needReplace atomic.Bool
 	pending     []Transition // guarded by flushMu
 	flushFailed bool         // guarded by flushMu
+	emitFailed  bool         // guarded by flushMu
+	dropLogged  bool         // guarded by flushMu: once per outage
 }
 
 // New returns a tracker. It starts nothing.
@@ -230,13 +232,25 @@ func (t *Tracker) emitLocked(ctx context.Context, ts []Transition) {
 	if over := len(t.pending) - t.cfg.MaxPendingEvents; over > 0 {
 		t.pending = slices.Delete(t.pending, 0, over)
 		t.m.dropped.Add(float64(over))
-		t.log.Error("presence events dropped", zap.Int("dropped", over))
+		if !t.dropLogged {
+			t.log.Error("presence events dropped", zap.Int("dropped", over))
+			t.dropLogged = true
+		}
 	}
 	if len(t.pending) == 0 {
 		return
 	}
 	if err := t.d.Emit(ctx, t.pending); err != nil {
-		return // kept for the next flush; the emitter logs
+		// Kept for the next flush. Logged once per outage.
+		if !t.emitFailed {
+			t.log.Warn("presence events not queued", zap.Int("waiting", len(t.pending)), zap.Error(err))
+		}
+		t.emitFailed = true
+		return
+	}
+	if t.emitFailed {
+		t.log.Info("presence events queued again", zap.Int("queued", len(t.pending)))
+		t.emitFailed, t.dropLogged = false, false
 	}
 	t.pending = t.pending[:0]
 }

@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/sessiongate/sessiongate/internal/fakeclock"
+	"github.com/sessiongate/sessiongate/internal/redistest"
 )
 
 // recorder collects emitted transitions; fail makes Emit fail.
@@ -257,4 +258,56 @@ func FuzzDecodeCursor(f *testing.F) {
 			t.Fatalf("cursor %q decodes to %q which encodes to %q", c, u, EncodeCursor(u))
 		}
 	})
+}
+
+// Past MaxPendingEvents waiting for a queue that refuses them, the oldest
+// are dropped; the newest still go out once the queue is back.
+func TestTrackerPendingBounded(t *testing.T) {
+	s := NewMemory(nil)
+	alive := []string{"a"}
+	rec := &recorder{fail: true}
+	tr, err := New(Config{Instance: "a", MaxPendingEvents: 3},
+		Deps{Store: s, Alive: func() []string { return alive }, Emit: rec.emit, Log: zaptest.NewLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, u := range []string{"u1", "u2", "u3", "u4", "u5"} {
+		tr.Open(u, "s")
+		_ = tr.Flush(ctx)
+	}
+	rec.mu.Lock()
+	rec.fail = false
+	rec.mu.Unlock()
+	_ = tr.Flush(ctx)
+	if got := rec.kinds(); !slices.Equal(got, []string{"u3+", "u4+", "u5+"}) {
+		t.Fatalf("after recovery: %v", got)
+	}
+}
+
+// Records that expired (not purged) while a user left: the rewrite still
+// removes the user from its record, so the user goes offline.
+func TestTrackerRewriteRemovesLeftUsers(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newRedisStore(t, srv)
+	alive := []string{"a"}
+	rec := &recorder{}
+	a := newTracker(t, s, "a", &alive, rec)
+	ctx := context.Background()
+	a.Open("alice", "s1")
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The instance's keys vanish (TTL) but alice's record keeps "a".
+	if _, err := srv.Do("DEL t:presence:{a}:users"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close("alice", "s1")
+	a.refresh(ctx) // finds the records gone: rewrites them
+	if got := rec.kinds(); !slices.Equal(got, []string{"alice+", "alice-"}) {
+		t.Fatalf("events %v", got)
+	}
+	if u, _ := a.User(ctx, "alice"); len(u.Instances) != 0 {
+		t.Fatalf("alice: %+v", u)
+	}
 }
