@@ -14,7 +14,8 @@ type local struct {
 	conns int
 	// handle and handleN are the user's first session and its
 	// connections; more holds the others (most users have one session,
-	// which then costs no map).
+	// which then costs no map), with a negative count for a close seen
+	// before its open.
 	handle  string
 	handleN int
 	more    map[string]int
@@ -23,9 +24,17 @@ type local struct {
 }
 
 func (l *local) counts() Counts {
-	n := len(l.more)
+	if l.conns <= 0 {
+		return Counts{}
+	}
+	n := 0
 	if l.handleN > 0 {
 		n++
+	}
+	for _, c := range l.more {
+		if c > 0 {
+			n++
+		}
 	}
 	return Counts{Conns: l.conns, Sessions: n}
 }
@@ -37,8 +46,9 @@ func (l *local) addSession(h string, d int) {
 		l.handle = h
 		l.handleN += d
 	default:
+		// A negative count is a close seen before its open.
 		n := l.more[h] + d
-		if n > 0 {
+		if n != 0 {
 			if l.more == nil {
 				l.more = make(map[string]int)
 			}
@@ -79,10 +89,8 @@ func (c *counter) add(user, handle string, d int) {
 	s.mu.Lock()
 	l := s.users[user]
 	if l == nil {
-		if d < 0 {
-			s.mu.Unlock()
-			return
-		}
+		// A close seen before its open (the hooks of one connection run
+		// on different goroutines) leaves -1 for the open to cancel.
 		l = &local{}
 		s.users[user] = l
 	}
@@ -106,6 +114,8 @@ func (c *counter) takeDirty(all bool) []Change {
 			for u, l := range s.users {
 				l.dirty = false
 				switch {
+				case l.conns < 0:
+					// Its open is still to come: keep the entry.
 				case l.conns > 0:
 					out = append(out, Change{UserID: u, Counts: l.counts()})
 				case l.flushed.Conns > 0:

@@ -311,3 +311,26 @@ func TestTrackerRewriteRemovesLeftUsers(t *testing.T) {
 		t.Fatalf("alice: %+v", u)
 	}
 }
+
+// A connection's close reported before its open cancels out: no count is
+// left behind.
+func TestTrackerCloseBeforeOpen(t *testing.T) {
+	s := NewMemory(nil)
+	alive := []string{"a"}
+	a := newTracker(t, s, "a", &alive, nil)
+	ctx := context.Background()
+	a.Open("alice", "s1")
+	a.Close("alice", "s2")
+	a.Open("alice", "s2")
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := a.User(ctx, "alice"); !slices.Equal(u.Instances, []Placement{{"a", Counts{1, 1}}}) {
+		t.Fatalf("alice: %+v", u)
+	}
+	a.Close("alice", "s1")
+	_ = a.Flush(ctx)
+	if u, _ := a.User(ctx, "alice"); len(u.Instances) != 0 || a.LocalUsers() != 0 {
+		t.Fatalf("alice after close: %+v, local %d", u, a.LocalUsers())
+	}
+}
