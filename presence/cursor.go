@@ -28,7 +28,7 @@ func DecodeCursor(c string) (string, error) {
 	if len(c) > base64.RawURLEncoding.EncodedLen(maxCursorUser) {
 		return "", fmt.Errorf("%w: too long", ErrBadCursor)
 	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(c)
 	if err != nil || len(b) == 0 || !utf8.Valid(b) {
 		return "", fmt.Errorf("%w: not a cursor this API returned", ErrBadCursor)
 	}
