@@ -21,6 +21,7 @@ import (
 	"github.com/sessiongate/sessiongate/config"
 	"github.com/sessiongate/sessiongate/gateway"
 	"github.com/sessiongate/sessiongate/internal/wiring"
+	"github.com/sessiongate/sessiongate/presence"
 )
 
 // floorWelcome is the size and shape of the gateway's welcome frame.
@@ -49,6 +50,13 @@ func serve(b *testing.B, h http.Handler) string {
 // Extra env pairs (name, value, ...) override the defaults.
 func startGateway(b *testing.B, extra ...string) string {
 	b.Helper()
+	return startGatewayPresence(b, nil, extra...)
+}
+
+// startGatewayPresence is [startGateway] with pres as the presence store
+// (nil: presence off, as in every other benchmark).
+func startGatewayPresence(b *testing.B, pres presence.Store, extra ...string) string {
+	b.Helper()
 	env := map[string]string{
 		"GATEWAY_API_KEYS": apiKey, "RATE_LIMIT_RPS": "0",
 		"LOG_LEVEL": "error", "GATEWAY_INSTANCE_ID": "bench",
@@ -71,6 +79,7 @@ func startGateway(b *testing.B, extra ...string) string {
 	}
 	srv, err := gateway.New(gateway.ConfigFrom(cfg), gateway.Deps{
 		Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, History: parts.History, Inbound: parts.Inbound, Auth: gateway.DevAuthenticator{},
+		Presence: pres,
 	})
 	if err != nil {
 		b.Fatal(err)

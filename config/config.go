@@ -216,6 +216,18 @@ type Config struct {
 	// (RECONCILE_INTERVAL). Defaults to 30s.
 	ReconcileInterval time.Duration
 
+	// PresenceEnabled keeps track of which users are online on which
+	// instances and serves the presence API (PRESENCE_ENABLED). Defaults
+	// to true.
+	PresenceEnabled bool
+	// PresenceEvents queues presence.online and presence.offline for the
+	// application's workers (PRESENCE_EVENTS). Defaults to false.
+	PresenceEvents bool
+	// PresenceFlushInterval is how often an instance writes its users
+	// that changed to Redis (PRESENCE_FLUSH_INTERVAL): presence lags
+	// connections by up to this. Defaults to 100ms.
+	PresenceFlushInterval time.Duration
+
 	// HistorySize is how many events each history stream (one per user,
 	// one broadcast) keeps at least (HISTORY_SIZE). Defaults to 100; 0
 	// turns history off (no positions on the wire, nothing to replay).

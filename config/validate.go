@@ -106,6 +106,12 @@ func (c Config) problems() []error {
 	}
 	positive(add, "PUBSUB_HEARTBEAT_INTERVAL", c.HeartbeatInterval)
 	positive(add, "RECONCILE_INTERVAL", c.ReconcileInterval)
+	if c.PresenceFlushInterval < 10*time.Millisecond || c.PresenceFlushInterval > 10*time.Second {
+		add("PRESENCE_FLUSH_INTERVAL must be between 10ms and 10s; got %s", c.PresenceFlushInterval)
+	}
+	if c.PresenceEvents && !c.PresenceEnabled {
+		add("PRESENCE_EVENTS=true needs PRESENCE_ENABLED=true")
+	}
 	c.historyProblems(add)
 	c.inboundProblems(add)
 	c.inboundWebhookProblems(add)

@@ -77,6 +77,12 @@ type Config struct {
 	// client per stream (RESUME_MAX_EVENTS): a client that missed more is
 	// told it was not recovered. Defaults to 1000.
 	ResumeMaxEvents int
+	// PresenceEvents queues presence.online and presence.offline for the
+	// application (PRESENCE_EVENTS); needs Deps.Presence.
+	PresenceEvents bool
+	// PresenceFlushInterval is how often this instance writes its users
+	// that changed to the presence store. Defaults to presence's (100ms).
+	PresenceFlushInterval time.Duration
 	// InboundMaxBytes bounds the data of one client message
 	// (INBOUND_MAX_BYTES): larger ones get a too_large error. Defaults to
 	// 16384.

@@ -115,7 +115,7 @@ func buildGateway(t testing.TB, o gwOptions) *testGateway {
 		t.Fatal(err)
 	}
 	codec := parts.Codec
-	d := Deps{Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, History: parts.History, Inbound: parts.Inbound, Auth: o.auth, Redis: o.redis, Now: o.now}
+	d := Deps{Log: log, Codec: parts.Codec, Store: parts.Store, Bus: parts.Bus, History: parts.History, Inbound: parts.Inbound, Presence: parts.Presence, Auth: o.auth, Redis: o.redis, Now: o.now}
 	if d.Auth == nil {
 		d.Auth = DevAuthenticator{}
 	}

@@ -57,6 +57,8 @@ func (s *Server) routes() *echo.Echo {
 	api.GET("/users/:user_id/sessions", s.apiListUserSessions)
 	api.DELETE("/users/:user_id/sessions", s.apiRevokeUser)
 	api.GET("/users/:user_id/history", s.apiUserHistory)
+	api.GET("/users/:user_id/presence", s.apiUserPresence)
+	api.GET("/presence", s.apiPresence)
 	api.POST("/publish", s.apiPublish)
 	api.GET("/cluster", s.apiCluster)
 	api.GET("/inbound", s.apiInbound)

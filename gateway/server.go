@@ -15,6 +15,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/history"
+	"github.com/sessiongate/sessiongate/presence"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/redisconn"
 	"github.com/sessiongate/sessiongate/revocation"
@@ -36,6 +37,10 @@ type Deps struct {
 	// serves the operators' API and metrics of the queue.
 	Inbound Inbound
 	Auth    Authenticator
+	// Presence is the presence store (Redis, or memory in embedded mode);
+	// nil turns presence off (PRESENCE_ENABLED=false): the presence API
+	// answers 404.
+	Presence presence.Store
 	// Redis is the process's Redis connection manager, or nil in embedded
 	// mode. /readyz reports its health.
 	Redis *redisconn.Manager
@@ -58,7 +63,9 @@ type Server struct {
 	conns *connmgr.Manager
 
 	cluster *pubsub.Cluster
-	metrics *metrics
+	// presence is nil when presence is off.
+	presence *presence.Tracker
+	metrics  *metrics
 	// admin is the admin console's state (sessions, login limiter, event
 	// tail); its tail is fed even when the console is off (it costs one
 	// atomic load per event without subscribers).
@@ -130,6 +137,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.gapCheck = make(chan struct{}, 1)
 	hooks := s.metrics.connHooks(d.Log)
 	hooks.OnMessage = s.onMessage
+	if err := s.newPresence(&hooks); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	s.conns = connmgr.New(cfg.Conn, d.Log.Named("conn"), hooks)
 	rev, err := revocation.New(revocation.Config{
 		InstanceID:    cfg.InstanceID,
@@ -206,6 +216,11 @@ func (s *Server) Start() {
 		s.goFn(func() { s.cluster.Run(ctx) })
 		s.goFn(func() { s.rev.Run(ctx) })
 		s.goFn(func() { s.runGapChecks(ctx) })
+		if s.presence != nil {
+			// Stops after the connections closed (Shutdown cancels ctx
+			// then): its last flush takes their users offline.
+			s.goFn(func() { s.presence.Run(ctx) })
+		}
 		if s.d.Redis != nil {
 			s.goFn(func() { s.d.Redis.Run(ctx) })
 		}

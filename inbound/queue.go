@@ -28,6 +28,11 @@ type Message struct {
 	ConnID string `json:"conn_id"`
 	// Instance is the gateway instance that received it.
 	Instance string `json:"instance"`
+	// System marks a message the gateway itself sent, not a client: the
+	// presence events "presence.online" and "presence.offline"
+	// (PRESENCE_EVENTS), whose UserID is the user they are about and
+	// whose Handle and ConnID are empty. A client cannot set it.
+	System bool `json:"system,omitempty"`
 	// Received is when the gateway received it.
 	Received time.Time `json:"received"`
 	// Deliveries is how many times the message has been delivered to a

@@ -102,6 +102,7 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 		return err
 	}
 	deps.Codec, deps.Store, deps.Bus, deps.History, deps.Inbound = parts.Codec, parts.Store, parts.Bus, parts.History, parts.Inbound
+	deps.Presence = parts.Presence
 
 	switch cfg.AuthMode {
 	case "webhook":

@@ -77,6 +77,7 @@ type payload struct {
 	Handle     string          `json:"handle"`
 	ConnID     string          `json:"conn_id"`
 	Instance   string          `json:"instance"`
+	System     bool            `json:"system"`
 	Received   time.Time       `json:"received"`
 	Deliveries int             `json:"deliveries"`
 }
@@ -88,7 +89,7 @@ func (f *forwarder) handle(ctx context.Context, m *inbound.Message) error {
 		data = json.RawMessage("null")
 	}
 	body, err := json.Marshal(payload{ID: m.ID, ClientID: m.ClientID, Event: m.Event, Data: data,
-		UserID: m.UserID, Handle: m.Handle, ConnID: m.ConnID, Instance: m.Instance,
+		UserID: m.UserID, Handle: m.Handle, ConnID: m.ConnID, Instance: m.Instance, System: m.System,
 		Received: m.Received, Deliveries: m.Deliveries})
 	if err != nil {
 		// Data is not JSON: the gateway queued something it should not

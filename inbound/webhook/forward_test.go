@@ -46,7 +46,7 @@ func TestPostIsSignedJSON(t *testing.T) {
 	if err := json.Unmarshal(got.body, &fields); err != nil {
 		t.Fatalf("body is not a JSON object: %v", err)
 	}
-	want := []string{"client_id", "conn_id", "data", "deliveries", "event", "handle", "id", "instance", "received", "user_id"}
+	want := []string{"client_id", "conn_id", "data", "deliveries", "event", "handle", "id", "instance", "received", "system", "user_id"}
 	if keys := slices.Sorted(maps.Keys(fields)); !slices.Equal(keys, want) {
 		t.Fatalf("body fields = %v, want %v", keys, want)
 	}

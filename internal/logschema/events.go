@@ -163,6 +163,15 @@ func Events() map[string]Event {
 		ev("instance draining", info, "peer:s self:b", "", "an instance announced its drain"),
 		ev("instance gone", []string{Info, Warn}, "peer:s addr:s draining:b silent:n", "", "an instance missed three heartbeats (warn unless it was draining)"),
 		ev("duplicate instance id", errorLvl, "addr:s started_at:t", "", "another process uses this instance's id"),
+		ev("presence flush failed", warn, "users:n", "", "this instance's changed users could not be written to the presence store (first failure of an outage; retried every flush)"),
+		ev("presence flush recovered", info, "users:n", "", ""),
+		ev("presence records lost", warn, "peer:s", "", "this instance's presence records were purged by another instance or expired; it writes them all again"),
+		ev("presence purged", info, "peer:s users_offline:n", "", "the presence records of a gone instance were removed; users_offline had no other instance"),
+		ev("presence purge failed", warn, "peer:s", "", "a gone instance's (or, at start and stop, this instance's own) presence records could not be removed; retried every heartbeat interval"),
+		ev("presence events dropped", errorLvl, "dropped:n", "", "more presence events waited for the inbound queue than the tracker keeps; the oldest were dropped (logged once per outage; sessiongate_presence_events_dropped_total counts them all)"),
+		ev("presence events not queued", warn, "waiting:n", "", "presence events could not be queued (first failure of an outage); they are retried at every flush"),
+		ev("presence events queued again", info, "queued:n", "", ""),
+		ev("presence read failed", warn, "", "", "the presence API could not read the store; it answered 503"),
 	}
 	m := make(map[string]Event, len(list))
 	for _, e := range list {

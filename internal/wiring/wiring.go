@@ -15,6 +15,7 @@ import (
 	"github.com/sessiongate/sessiongate/config"
 	"github.com/sessiongate/sessiongate/history"
 	"github.com/sessiongate/sessiongate/inbound"
+	"github.com/sessiongate/sessiongate/presence"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/session"
 )
@@ -33,6 +34,19 @@ type Parts struct {
 	// Inbound is the queue of client messages: Redis Streams, or the
 	// in-process queue in embedded mode.
 	Inbound Inbound
+	// Presence is the presence store (Redis, or memory in embedded
+	// mode); nil with PRESENCE_ENABLED=false.
+	Presence presence.Store
+}
+
+// PresenceConfig is the Redis presence store configuration cfg sets. An
+// instance's records outlive its last refresh by 10 minutes (or 10
+// heartbeat intervals, if longer): the survivors purge them after 3
+// intervals, and readers ignore them from then on anyway; the long TTL
+// lets an instance restarted after a whole-cluster outage still find, and
+// take offline, the users its previous process held.
+func PresenceConfig(cfg config.Config) presence.RedisConfig {
+	return presence.RedisConfig{Prefix: cfg.KeyPrefix, TTL: max(10*time.Minute, 10*cfg.HeartbeatInterval)}
 }
 
 // Inbound is the inbound queue as a process uses it: the gateway
@@ -120,10 +134,15 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger, now fu
 	opts.Now = now
 	if rdb == nil {
 		bus := pubsub.NewLocalBus(log.Named("pubsub"))
+		var pres presence.Store
+		if cfg.PresenceEnabled {
+			pres = presence.NewMemory(now)
+		}
 		return Parts{
-			Codec: codec,
-			Store: session.NewMemoryStore(codec, opts),
-			Bus:   bus,
+			Presence: pres,
+			Codec:    codec,
+			Store:    session.NewMemoryStore(codec, opts),
+			Bus:      bus,
 			History: history.NewMemory(HistoryConfig(cfg), history.MemoryOptions{
 				Now:     now,
 				Publish: func(_ string, msg []byte) { bus.Deliver(msg) },
@@ -135,11 +154,16 @@ func Build(cfg config.Config, rdb redis.UniversalClient, log *zap.Logger, now fu
 	if err != nil {
 		return Parts{}, fmt.Errorf("wiring: %w", err)
 	}
+	var pres presence.Store
+	if cfg.PresenceEnabled {
+		pres = presence.NewRedis(rdb, PresenceConfig(cfg))
+	}
 	return Parts{
-		Codec:   codec,
-		Store:   store,
-		Bus:     NewBus(cfg, rdb, log.Named("pubsub")),
-		History: history.NewRedis(rdb, HistoryConfig(cfg)),
-		Inbound: inbound.NewRedis(rdb, InboundConfig(cfg)),
+		Presence: pres,
+		Codec:    codec,
+		Store:    store,
+		Bus:      NewBus(cfg, rdb, log.Named("pubsub")),
+		History:  history.NewRedis(rdb, HistoryConfig(cfg)),
+		Inbound:  inbound.NewRedis(rdb, InboundConfig(cfg)),
 	}, nil
 }
