@@ -40,7 +40,7 @@ type Options struct {
 	// redis-server), [RedisClusterMode] ("cluster": a [ClusterRedis] of three
 	// masters with a replica each; the instances get REDIS_ADDRS) or
 	// [RedisSentinelMode] ("sentinel": a [SentinelRedis]; the instances get
-	// the sentinels in REDIS_ADDRS and REDIS_MASTER_NAME).
+	// the sentinels in REDIS_SENTINEL_ADDRS and REDIS_MASTER_NAME).
 	Redis string
 	// LB is the load balancer: LBHAProxy or LBNginx, both configured from
 	// the files in deploy/. Defaults to LBHAProxy.

@@ -54,7 +54,7 @@ func (c *Cluster) redisEnv(env map[string]string) {
 	case c.RedisCluster != nil:
 		env["REDIS_ADDRS"] = strings.Join(c.RedisCluster.Addrs(), ",")
 	case c.Sentinel != nil:
-		env["REDIS_ADDRS"] = strings.Join(c.Sentinel.Addrs(), ",")
+		env["REDIS_SENTINEL_ADDRS"] = strings.Join(c.Sentinel.Addrs(), ",")
 		env["REDIS_MASTER_NAME"] = SentinelMasterName
 	case c.Redis != nil:
 		env["REDIS_URL"] = c.Redis.URL()
