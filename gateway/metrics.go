@@ -114,6 +114,13 @@ func newMetrics(s *Server) *metrics {
 			}
 			return 0
 		}))
+	// The session cache (set up after the metrics; read at scrape time).
+	f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sessiongate_session_cache_hits_total",
+		Help: "Handshakes whose session came from this instance's session cache (no Redis read)."},
+		func() float64 { return float64(s.sessions.Hits()) }))
+	f(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sessiongate_session_cache_misses_total",
+		Help: "Handshakes whose session was read from the store (cache off, cold, expired, invalidated or bus not live)."},
+		func() float64 { return float64(s.sessions.Misses()) }))
 	registerOpsMetrics(s, reg)
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -199,6 +199,9 @@ func TestSessionCacheInvalidatedByRevocationEvent(t *testing.T) {
 	if b.srv.sessions.Len() != 1 {
 		t.Fatalf("B caches %d sessions, want 1", b.srv.sessions.Len())
 	}
+	if hits, misses := metricValue(t, b, "sessiongate_session_cache_hits_total", ""), metricValue(t, b, "sessiongate_session_cache_misses_total", ""); hits < 2 || misses < 1 {
+		t.Fatalf("cache metrics: %v hits, %v misses; want >= 2 and >= 1", hits, misses)
+	}
 	if st, body := a.api(http.MethodDelete, "/api/v1/sessions/"+handle, nil); st != http.StatusNoContent {
 		t.Fatalf("revoke: %d %s", st, body)
 	}
