@@ -2,11 +2,13 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/redisconn"
 )
 
@@ -18,6 +20,9 @@ type readyCheck struct {
 	Status    string  `json:"status"`
 	LatencyMS float64 `json:"latency_ms,omitempty"`
 	Error     string  `json:"error,omitempty"`
+	// ShardsNotLive lists the shard channels whose subscription or own
+	// ping is not live (sharded pub/sub on Redis Cluster).
+	ShardsNotLive []int `json:"shards_not_live,omitempty"`
 }
 
 type readyResponse struct {
@@ -52,8 +57,14 @@ func (s *Server) handleReadyz(c echo.Context) error {
 		}
 	case !s.cluster.Live():
 		ps.Status = "not live"
+		reason := "pub/sub: own heartbeat not seen"
+		if sb, ok := s.d.Bus.(shardStats); ok {
+			if ps.ShardsNotLive = shardsNotLive(sb.Shards()); len(ps.ShardsNotLive) > 0 {
+				reason = fmt.Sprintf("pub/sub: %d of %d shard channels not live", len(ps.ShardsNotLive), len(sb.Shards()))
+			}
+		}
 		if out.Status == "ok" {
-			out.Status, out.Reason = "degraded", "pub/sub: own heartbeat not seen"
+			out.Status, out.Reason = "degraded", reason
 		}
 	}
 	out.Checks["pubsub"] = ps
@@ -80,4 +91,15 @@ func redisReadiness(h redisconn.Health) (reason string, ok bool) {
 		return "", true
 	}
 	return "redis " + h.Status, false
+}
+
+// shardsNotLive returns the shards of stats that are not live, in order.
+func shardsNotLive(stats []pubsub.ShardStat) []int {
+	var out []int
+	for _, st := range stats {
+		if !st.Live {
+			out = append(out, st.Shard)
+		}
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"testing"
 
+	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/redisconn"
 )
 
@@ -27,5 +28,17 @@ func TestRedisReadiness(t *testing.T) {
 				t.Fatalf("redisReadiness = (%q, %v), want (%q, %v)", reason, ok, tc.wantReason, tc.wantOK)
 			}
 		})
+	}
+}
+
+// On a sharded bus /readyz names the shard channels that are not live
+// instead of the classic heartbeat.
+func TestShardsNotLive(t *testing.T) {
+	got := shardsNotLive([]pubsub.ShardStat{{Shard: 0, Live: true}, {Shard: 1}, {Shard: 2, Live: true}, {Shard: 3}})
+	if len(got) != 2 || got[0] != 1 || got[1] != 3 {
+		t.Fatalf("shardsNotLive = %v, want [1 3]", got)
+	}
+	if got := shardsNotLive([]pubsub.ShardStat{{Shard: 0, Live: true}}); got != nil {
+		t.Fatalf("all live: %v, want none", got)
 	}
 }
