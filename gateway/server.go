@@ -155,6 +155,16 @@ func New(cfg Config, d Deps) (*Server, error) {
 		// meanwhile: revoked and lost sessions are closed by then with
 		// their own codes, the rest with 4010 to resume.
 		Reconciled: s.afterReconcile,
+		// Sessions the store no longer has (deleted, expired, a reset)
+		// must not be served from the session cache to the reconnecting
+		// clients the pass is about to close.
+		Forget: func(handles []string, all bool) {
+			if all {
+				s.sessions.Clear()
+				return
+			}
+			s.sessions.Invalidate(handles...)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)

@@ -72,4 +72,11 @@ type Deps struct {
 	// revoked and lost sessions (the gateway's check for missed events,
 	// whose code 4010 would otherwise hide a 4500 or 4504) hangs on it.
 	Reconciled func()
+	// Forget, when not nil, is told of sessions a reconcile pass found
+	// gone from the store (handles), and of a store reset (all: every
+	// session may be gone), before their connections are closed, so a
+	// cache of sessions (the gateway's session cache) drops them before
+	// the closed clients can reconnect. Called from the reconcile
+	// goroutine; it must not block.
+	Forget func(handles []string, all bool)
 }

@@ -259,6 +259,8 @@ type rigOptions struct {
 	cfg   Config
 	store Store // default: a fakeStore
 	bus   Publisher
+	// forget is Deps.Forget.
+	forget func(handles []string, all bool)
 }
 
 func newRig(t *testing.T, o rigOptions) *rig {
@@ -283,7 +285,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	core, logs := observer.New(zapcore.DebugLevel)
 	rg.logs = logs
 	r, err := New(o.cfg, Deps{Store: rg.store, Bus: bus, Conns: rg.conns, Now: rg.clock.Now, Metrics: rg.reg,
-		Log: zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))})
+		Log: zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core())), Forget: o.forget})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,6 +67,7 @@ func (r *Revoker) reconcile(ctx context.Context, reason string) (bool, time.Dura
 	touch := reason == "sweep"
 	reset := r.generation != "" && before != r.generation
 	var closedSessions, closedConns, lostSessions, lostConns int
+	forgotAll := false
 	for i := 0; i < len(refs); i += r.cfg.ReconcileBatch {
 		batch := refs[i:min(i+r.cfg.ReconcileBatch, len(refs))]
 		handles := make([]string, len(batch))
@@ -89,6 +90,20 @@ func (r *Revoker) reconcile(ctx context.Context, reason string) (bool, time.Dura
 			reset = after != before
 			before = after
 		}
+		// Caches forget first: a closed client reconnects at once.
+		if reset && !forgotAll {
+			r.forget(nil, true)
+			forgotAll = true
+		}
+		var gone []string
+		for j, ok := range exists {
+			if !ok {
+				gone = append(gone, batch[j].Handle)
+			}
+		}
+		if len(gone) > 0 {
+			r.forget(gone, false)
+		}
 		for j, ok := range exists {
 			if ok {
 				continue
@@ -103,6 +118,9 @@ func (r *Revoker) reconcile(ctx context.Context, reason string) (bool, time.Dura
 				}
 			}
 		}
+	}
+	if reset && !forgotAll {
+		r.forget(nil, true) // a reset with no connection here to check
 	}
 	r.generation = before
 	if r.failures > 0 {

@@ -74,6 +74,51 @@ func TestReconcileStoreReset(t *testing.T) {
 	}
 }
 
+// A pass tells Forget of the sessions it found gone, and of a store reset,
+// before it closes their connections: a session cache must not serve them
+// to the clients reconnecting after the close.
+func TestReconcileForgetsBeforeClosing(t *testing.T) {
+	type call struct {
+		handles  []string
+		all      bool
+		openThen bool // was "gone" still open when Forget ran
+	}
+	var calls []call
+	var rg *rig
+	rg = newRig(t, rigOptions{forget: func(hs []string, all bool) {
+		calls = append(calls, call{handles: hs, all: all, openThen: rg.conns.isOpen("gone")})
+	}})
+	now := rg.clock.Now()
+	rg.fs.put("pat", "kept")
+	rg.conns.open("pat", "kept", 1, now.Add(time.Hour))
+	rg.conns.open("pat", "gone", 1, now.Add(time.Hour))
+	reconcileOnce(t, rg, "sweep")
+	if len(calls) != 1 || calls[0].all || len(calls[0].handles) != 1 || calls[0].handles[0] != "gone" || !calls[0].openThen {
+		t.Fatalf("Forget calls %+v: want one for [gone], before its close", calls)
+	}
+	if rg.conns.isOpen("gone") {
+		t.Fatal("gone still open")
+	}
+
+	calls = nil
+	rg.fs.reset("gen-2")
+	rg.fs.put("pat", "kept")
+	rg.conns.open("pat", "gone", 1, now.Add(time.Hour))
+	reconcileOnce(t, rg, "sweep")
+	if len(calls) != 2 || !calls[0].all || !calls[0].openThen {
+		t.Fatalf("Forget calls after a reset %+v: want all first, before any close", calls)
+	}
+
+	// A reset with no connection here still empties the caches.
+	calls = nil
+	rg.conns.CloseSession("kept", connmgr.CodeRevoked)
+	rg.fs.reset("gen-3")
+	reconcileOnce(t, rg, "sweep")
+	if len(calls) != 1 || !calls[0].all {
+		t.Fatalf("Forget calls after a reset with no connections %+v: want all", calls)
+	}
+}
+
 // A failed pass retries with backoff, warns once per outage, and closes
 // what is gone once the store answers.
 func TestReconcileRetriesAfterFailure(t *testing.T) {

@@ -27,6 +27,8 @@ type Revoker struct {
 	retry backoff.Policy
 	// reconciled is Deps.Reconciled; nil for none.
 	reconciled func()
+	// forget is Deps.Forget, never nil.
+	forget func(handles []string, all bool)
 
 	reconcileC chan string   // reasons for a pass soon; folds while one is pending
 	retryC     chan struct{} // retry the queued revocations now
@@ -60,7 +62,7 @@ func New(cfg Config, d Deps) (*Revoker, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Revoker{
+	r := &Revoker{
 		cfg:        cfg,
 		store:      d.Store,
 		bus:        d.Bus,
@@ -71,11 +73,16 @@ func New(cfg Config, d Deps) (*Revoker, error) {
 		tomb:       newTombstones(cfg.TombstoneTTL, cfg.MaxTombstones),
 		retry:      backoff.Policy{Min: cfg.RetryMin, Max: cfg.RetryMax, Jitter: 0.2},
 		reconciled: d.Reconciled,
+		forget:     d.Forget,
 		reconcileC: make(chan string, 1),
 		retryC:     make(chan struct{}, 1),
 		queuedC:    make(chan struct{}, 1),
 		pending:    make(map[string]*pendingRevocation),
-	}, nil
+	}
+	if r.forget == nil {
+		r.forget = func([]string, bool) {}
+	}
+	return r, nil
 }
 
 // Run runs the reconciler (on every [Revoker.Trigger] and every sweep
