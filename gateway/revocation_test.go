@@ -212,9 +212,16 @@ func TestStoreFlushClosesWithSessionLost(t *testing.T) {
 	tok, _ := g.createSession("vera")
 	w := g.dialToken(tok)
 	w.mustNext("welcome")
-	waitFor(t, generous, "store generation recorded", func() bool {
+	waitFor(t, generous, "store generation written", func() bool {
 		n, err := rdb.Exists(context.Background(), g.cfg.KeyPrefix+"generation").Result()
 		return err == nil && n == 1
+	})
+	// The reconciler remembers the generation when a pass completes, not
+	// when its read creates the key: wait for a pass to complete after the
+	// key exists, or a FLUSHALL before that looks like a first start.
+	passes := metricValue(t, g, "sessiongate_reconciles_total", "")
+	waitFor(t, generous, "a reconcile pass completed with the generation", func() bool {
+		return metricValue(t, g, "sessiongate_reconciles_total", "") > passes
 	})
 	if err := rdb.FlushAll(context.Background()).Err(); err != nil {
 		t.Fatal(err)
