@@ -3,9 +3,6 @@ package history
 import (
 	"context"
 	"testing"
-	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sessiongate/sessiongate/internal/redistest"
 )
@@ -16,11 +13,7 @@ import (
 // {user:<id>}, so they are in one slot. A real one-node cluster also
 // refuses anything else with CROSSSLOT.
 func TestOneOperationOneSlot(t *testing.T) {
-	c := redistest.StartCluster(t, redistest.ClusterOptions{Masters: 1})
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), DialTimeout: 5 * time.Second})
-	t.Cleanup(func() { _ = rdb.Close() })
-	check := &redistest.SlotCheck{}
-	rdb.AddHook(check)
+	rdb, check := redistest.CheckedCluster(t)
 	ctx := context.Background()
 	h := NewRedis(rdb, Config{Prefix: "oneslot:"})
 	for _, user := range []string{"alice", "bob", "we{ird}"} {

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sessiongate/sessiongate/internal/redistest"
 )
 
@@ -18,11 +16,7 @@ import (
 // ({n}), or the dead letters alone. A real one-node cluster also refuses
 // anything else with CROSSSLOT.
 func TestOneOperationOneSlot(t *testing.T) {
-	c := redistest.StartCluster(t, redistest.ClusterOptions{Masters: 1})
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), DialTimeout: 5 * time.Second})
-	t.Cleanup(func() { _ = rdb.Close() })
-	check := &redistest.SlotCheck{}
-	rdb.AddHook(check)
+	rdb, check := redistest.CheckedCluster(t)
 	ctx := context.Background()
 	q := NewRedis(rdb, Config{Prefix: "oneslot:", Partitions: 4, VisibilityTimeout: time.Minute})
 	if err := q.EnsureGroup(ctx); err != nil {

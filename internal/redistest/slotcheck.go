@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -194,4 +196,18 @@ func containsInt(s []int, v int) bool {
 		}
 	}
 	return false
+}
+
+// CheckedCluster starts a real one-node Redis Cluster and returns a
+// cluster client on it with a SlotCheck attached: the cluster refuses a
+// unit spanning slots (CROSSSLOT) and the check names it. Both stop with
+// the test.
+func CheckedCluster(t testing.TB) (*redis.ClusterClient, *SlotCheck) {
+	t.Helper()
+	c := StartCluster(t, ClusterOptions{Masters: 1})
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), DialTimeout: 5 * time.Second})
+	t.Cleanup(func() { _ = rdb.Close() })
+	check := &SlotCheck{}
+	rdb.AddHook(check)
+	return rdb, check
 }
