@@ -56,6 +56,18 @@ func warm(t *testing.T, g *testGateway, token string) {
 	}
 }
 
+// cachedOnB starts instances a and b on a real redis-server, creates a
+// session for user through a, and connects to b until b's cache serves it.
+func cachedOnB(t *testing.T, user string) (srv *redistest.Server, a, b *testGateway, token, handle string) {
+	t.Helper()
+	srv = redistest.Start(t)
+	gws := startInstances(t, srv, 2, cacheEnv)
+	a, b = gws[0], gws[1]
+	token, handle = a.createSession(user)
+	warm(t, b, token)
+	return srv, a, b, token, handle
+}
+
 // The promise under the cache: revocations land while a client reconnects
 // to instance B over and over (each connection kept open), with B's and
 // A's pub/sub subscriptions killed in between, so B may get the revocation
@@ -63,11 +75,7 @@ func warm(t *testing.T, g *testGateway, token string) {
 // with 4500, B refuses the session from then on, and its cache did serve
 // the session before (the test exercises the cache, not the store).
 func TestSessionCacheRevokedDuringReconnectsWithPubSubKilled(t *testing.T) {
-	srv := redistest.Start(t)
-	gws := startInstances(t, srv, 2, cacheEnv)
-	a, b := gws[0], gws[1]
-	tok, handle := a.createSession("dana")
-	warm(t, b, tok)
+	srv, a, b, tok, handle := cachedOnB(t, "dana")
 
 	const keep = 32
 	var (
@@ -142,11 +150,7 @@ func TestSessionCacheRevokedDuringReconnectsWithPubSubKilled(t *testing.T) {
 // A bus gap empties the cache: a session destroyed while B's subscription
 // was down (its event lost) is read from the store again, and refused.
 func TestSessionCacheClearedOnBusGap(t *testing.T) {
-	srv := redistest.Start(t)
-	gws := startInstances(t, srv, 2, cacheEnv)
-	a, b := gws[0], gws[1]
-	tok, handle := a.createSession("erin")
-	warm(t, b, tok)
+	srv, a, b, tok, handle := cachedOnB(t, "erin")
 
 	if _, err := srv.Do("CLIENT KILL TYPE pubsub"); err != nil {
 		t.Fatal(err)
@@ -168,11 +172,7 @@ func TestSessionCacheClearedOnBusGap(t *testing.T) {
 // destroyed (an older version) empties the cache: B has no tombstone to
 // refuse them with.
 func TestSessionCacheClearedByUserRevocationWithoutHandles(t *testing.T) {
-	srv := redistest.Start(t)
-	gws := startInstances(t, srv, 2, cacheEnv)
-	a, b := gws[0], gws[1]
-	tok, handle := a.createSession("fred")
-	warm(t, b, tok)
+	_, a, b, tok, handle := cachedOnB(t, "fred")
 
 	if _, err := a.store.Destroy(context.Background(), handle); err != nil {
 		t.Fatal(err)
@@ -191,11 +191,7 @@ func TestSessionCacheClearedByUserRevocationWithoutHandles(t *testing.T) {
 // exists, and the cache never outlives the tombstone: after the event,
 // B refuses the session even with its cache left as long as possible.
 func TestSessionCacheInvalidatedByRevocationEvent(t *testing.T) {
-	srv := redistest.Start(t)
-	gws := startInstances(t, srv, 2, cacheEnv)
-	a, b := gws[0], gws[1]
-	tok, handle := a.createSession("gina")
-	warm(t, b, tok)
+	_, a, b, tok, handle := cachedOnB(t, "gina")
 	if b.srv.sessions.Len() != 1 {
 		t.Fatalf("B caches %d sessions, want 1", b.srv.sessions.Len())
 	}
