@@ -3,9 +3,10 @@ package session
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessiongate/sessiongate/internal/redisbatch"
 )
 
 // The Lua scripts RedisStore runs. Each touches exactly one key (KEYS[1]),
@@ -117,10 +118,6 @@ func queueScript(ctx context.Context, pipe redis.Pipeliner, s *redis.Script, key
 	return &scriptCall{s: s, keys: keys, args: args, cmd: s.EvalSha(ctx, pipe, keys, args...)}
 }
 
-func isNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
-}
-
 // execScripts runs pipe. Scripts the server does not have cached (after a
 // restart, a failover or SCRIPT FLUSH; per node on Cluster) answer
 // NOSCRIPT to EVALSHA: those are sent again with EVAL, in one more
@@ -132,7 +129,7 @@ func execScripts(ctx context.Context, rdb redis.UniversalClient, pipe redis.Pipe
 		return nil
 	}
 	for _, c := range cmds {
-		if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) && !isNoScript(e) {
+		if e := c.Err(); e != nil && !errors.Is(e, redis.Nil) && !redisbatch.IsNoScript(e) {
 			return e
 		}
 	}
@@ -141,7 +138,7 @@ func execScripts(ctx context.Context, rdb redis.UniversalClient, pipe redis.Pipe
 	}
 	var retry []*scriptCall
 	for _, c := range calls {
-		if isNoScript(c.cmd.Err()) {
+		if redisbatch.IsNoScript(c.cmd.Err()) {
 			retry = append(retry, c)
 		}
 	}

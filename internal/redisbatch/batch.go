@@ -14,7 +14,6 @@ package redisbatch
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -201,5 +200,5 @@ func EvalSha(ctx context.Context, s *redis.Script, keys []string, args ...any) *
 
 // IsNoScript reports whether err is Redis's NOSCRIPT reply to EVALSHA.
 func IsNoScript(err error) bool {
-	return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT")
+	return err != nil && redis.HasErrorPrefix(err, "NOSCRIPT")
 }
