@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/connmgr"
+	"github.com/sessiongate/sessiongate/internal/logfield"
 )
 
 // reconcileLoop runs a pass on every trigger and every sweep interval, and
@@ -122,6 +123,10 @@ func (r *Revoker) reconcile(ctx context.Context, reason string) (bool, time.Dura
 	if reset && !forgotAll {
 		r.forget(nil, true) // a reset with no connection here to check
 	}
+	undone, err := r.recheckRevoked(ctx)
+	if err != nil {
+		return false, r.failed(reason, err)
+	}
 	r.generation = before
 	if r.failures > 0 {
 		r.log.Info("reconcile recovered", zap.Int("failed_passes", r.failures))
@@ -135,13 +140,48 @@ func (r *Revoker) reconcile(ctx context.Context, reason string) (bool, time.Dura
 			zap.Int("connections_closed", lostConns))
 	}
 	lvl := r.log.Debug
-	if closedConns > 0 || (reason != "sweep" && len(refs) > 0) {
+	if closedConns > 0 || undone > 0 || (reason != "sweep" && len(refs) > 0) {
 		lvl = r.log.Info
 	}
 	lvl("reconciled", zap.String("reason", reason), zap.Int("sessions_checked", len(refs)),
 		zap.Int("sessions_closed", closedSessions), zap.Int("connections_closed", closedConns),
-		zap.Duration("duration", time.Since(start)))
+		zap.Int("revocations_undone", undone), zap.Duration("duration", time.Since(start)))
 	return true, 0
+}
+
+// recheckRevoked checks that the sessions this instance holds tombstones
+// for are still gone from the store, and revokes again any that is back.
+// A delete the store acknowledged can be undone: Redis replicates
+// asynchronously, so a master that fails (or is cut off and demoted)
+// before its replica got the delete leaves the replica, now the master,
+// with the session. The tombstone keeps refusing its handshakes here
+// meanwhile; the second revocation deletes it on the new master and tells
+// every instance, including those whose event was lost in the failover.
+// Tombstones younger than StoreTimeout are left to the revocation that
+// set them, whose delete may still be in flight. It returns how many
+// sessions it revoked again.
+func (r *Revoker) recheckRevoked(ctx context.Context) (int, error) {
+	handles := r.tomb.settled(r.now(), r.cfg.StoreTimeout)
+	undone := 0
+	for i := 0; i < len(handles); i += r.cfg.ReconcileBatch {
+		batch := handles[i:min(i+r.cfg.ReconcileBatch, len(handles))]
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.StoreTimeout)
+		exists, err := r.store.Exists(cctx, batch, false)
+		cancel()
+		if err != nil {
+			return undone, err
+		}
+		for j, ok := range exists {
+			if !ok {
+				continue
+			}
+			undone++
+			r.m.undone.Inc()
+			r.log.Warn("revocation undone", logfield.Handle(batch[j]))
+			r.RevokeSession(ctx, batch[j], "revocation undone by the store")
+		}
+	}
+	return undone, nil
 }
 
 func (r *Revoker) readGeneration(ctx context.Context) (string, error) {

@@ -2,6 +2,9 @@ package revocation
 
 import (
 	"context"
+	"slices"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -10,6 +13,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/internal/redistest"
+	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/session"
 )
 
@@ -136,6 +140,154 @@ func TestReconcileRetriesAfterFailure(t *testing.T) {
 	waitFor(t, generous, "recovery logged", func() bool {
 		return rg.logs.FilterMessage("reconcile recovered").Len() == 1
 	})
+}
+
+// A delete the store acknowledged can be undone by a Redis failover (the
+// replica promoted never got it). Every pass checks the sessions this
+// instance holds tombstones for, its own revocations and its peers', and
+// revokes again any that is back; those younger than StoreTimeout are left
+// to the delete that may still be in flight, and an expired tombstone is
+// forgotten.
+func TestReconcileRevokesUndoneRevocations(t *testing.T) {
+	rg := newRig(t, rigOptions{cfg: Config{StoreTimeout: time.Second, TombstoneTTL: time.Minute}})
+	ctx := context.Background()
+	rg.fs.put("ann", "own", "peers", "kept", "gone")
+	if res := rg.r.RevokeSession(ctx, "own", "test"); res.Pending || !res.Existed {
+		t.Fatalf("revoke: %+v", res)
+	}
+	rg.r.HandleEvent(pubsub.Event{Kind: pubsub.KindSessionRevoked, Handle: "peers", Origin: "peer"})
+	rg.r.RevokeSession(ctx, "gone", "test")
+	published := len(rg.bus.events())
+
+	// The failover: "own" is back; "peers" is still there (the peer's
+	// delete was lost, or is in flight).
+	rg.fs.put("ann", "own")
+	reconcileOnce(t, rg, "sweep")
+	if !rg.fs.has("own") || !rg.fs.has("peers") || rg.logs.FilterMessage("revocation undone").Len() != 0 {
+		t.Fatal("a tombstone younger than StoreTimeout was acted on")
+	}
+
+	rg.clock.Add(time.Second)
+	reconcileOnce(t, rg, "sweep")
+	if rg.fs.has("own") || rg.fs.has("peers") || !rg.fs.has("kept") {
+		t.Fatalf("after the pass: own %v peers %v kept %v", rg.fs.has("own"), rg.fs.has("peers"), rg.fs.has("kept"))
+	}
+	var again []string
+	for _, e := range rg.bus.events()[published:] {
+		if e.Kind == pubsub.KindSessionRevoked {
+			again = append(again, e.Handle)
+		}
+	}
+	if slices.Sort(again); !slices.Equal(again, []string{"own", "peers"}) {
+		t.Fatalf("events published again: %v, want own and peers", again)
+	}
+	if n := rg.logs.FilterMessage("revocation undone").FilterLevelExact(zapcore.WarnLevel).Len(); n != 2 {
+		t.Fatalf("%d revocation undone warnings, want 2", n)
+	}
+	if rg.metric(t, "sessiongate_revocations_undone_total") != 2 {
+		t.Fatal("undone revocations not counted")
+	}
+	if !rg.r.Revoked("own") || !rg.r.Revoked("peers") {
+		t.Fatal("tombstones dropped")
+	}
+
+	// Store down: the pass fails rather than passing over the check.
+	rg.fs.put("ann", "own")
+	rg.fs.down.Store(true)
+	if ok, _ := rg.r.reconcile(ctx, "sweep"); ok {
+		t.Fatal("a pass that could not check the tombstones succeeded")
+	}
+	rg.fs.down.Store(false)
+
+	// Past the tombstone's lifetime the handle is no longer checked.
+	rg.clock.Add(time.Minute)
+	reconcileOnce(t, rg, "sweep")
+	if !rg.fs.has("own") {
+		t.Fatal("a session checked past its tombstone's lifetime")
+	}
+}
+
+// switchStore is a Store whose Redis can be switched, as a client follows a
+// promoted replica.
+type switchStore struct{ cur atomic.Pointer[session.RedisStore] }
+
+func (s *switchStore) Destroy(ctx context.Context, h string) (bool, error) {
+	return s.cur.Load().Destroy(ctx, h)
+}
+func (s *switchStore) DestroyUser(ctx context.Context, u string) ([]string, error) {
+	return s.cur.Load().DestroyUser(ctx, u)
+}
+func (s *switchStore) Exists(ctx context.Context, hs []string, touch bool) ([]bool, error) {
+	return s.cur.Load().Exists(ctx, hs, touch)
+}
+func (s *switchStore) Generation(ctx context.Context) (string, error) {
+	return s.cur.Load().Generation(ctx)
+}
+
+// The undone revocation on real redis-servers: a replica promoted before it
+// got the delete has the session again, and the next pass revokes it there.
+func TestReconcileRevokesUndoneRevocationRealRedis(t *testing.T) {
+	master := redistest.Start(t)
+	replica := redistest.Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()))
+	codec, err := session.NewCodec([]byte("0123456789abcdef0123456789abcdef-revocation"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := session.NewKeyring([][]byte{[]byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeOn := func(addr string) *session.RedisStore {
+		rdb := redis.NewClient(&redis.Options{Addr: addr})
+		t.Cleanup(func() { rdb.Close() })
+		st, err := session.NewRedisStore(rdb, codec, keys, session.Options{Prefix: "rv:"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	onMaster, onReplica := storeOn(master.Addr()), storeOn(replica.Addr())
+	sw := &switchStore{}
+	sw.cur.Store(onMaster)
+	rg := newRig(t, rigOptions{store: sw, cfg: Config{StoreTimeout: time.Second}})
+	ctx := context.Background()
+
+	_, s, err := onMaster.Create(ctx, "pat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handle
+	waitFor(t, generous, "the session on the replica", func() bool {
+		ok, err := onReplica.Exists(ctx, []string{h}, false)
+		return err == nil && ok[0]
+	})
+	// The failover: the replica is promoted before it gets the delete.
+	if _, err := replica.Do("REPLICAOF NO ONE"); err != nil {
+		t.Fatal(err)
+	}
+	if res := rg.r.RevokeSession(ctx, h, "test"); res.Pending || !res.Existed {
+		t.Fatalf("revoke on the master: %+v", res)
+	}
+	sw.cur.Store(onReplica)
+	if ok, err := onReplica.Exists(ctx, []string{h}, false); err != nil || !ok[0] {
+		t.Fatalf("the promoted replica should have the session back: %v %v", ok, err)
+	}
+	if !rg.r.Revoked(h) {
+		t.Fatal("no tombstone: the session's handshakes would pass meanwhile")
+	}
+
+	rg.clock.Add(time.Second)
+	reconcileOnce(t, rg, "sweep")
+	if ok, err := onReplica.Exists(ctx, []string{h}, false); err != nil || ok[0] {
+		t.Fatalf("after the pass the new master still has the session: %v %v", ok, err)
+	}
+	evs := rg.bus.events()
+	if last := evs[len(evs)-1]; last.Kind != pubsub.KindSessionRevoked || last.Handle != h {
+		t.Fatalf("last event %+v, want the session revoked again", last)
+	}
+	if rg.metric(t, "sessiongate_revocations_undone_total") != 1 {
+		t.Fatal("not counted")
+	}
 }
 
 // The generation against a real redis-server: FLUSHALL and a restart

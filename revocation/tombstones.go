@@ -140,6 +140,28 @@ func (t *tombstones) compactLocked() {
 	}
 }
 
+// settled returns the confirmed tombstones set at least age before now and
+// not expired, oldest first: revocations the store confirmed long enough
+// ago that any delete still in flight for them has finished.
+func (t *tombstones) settled(now time.Time, age time.Duration) []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []string
+	for _, f := range t.fifo[t.head:] {
+		cur, ok := t.m[f.handle]
+		if !ok || cur.seq != f.seq || cur.holds > 0 {
+			continue // stale entry
+		}
+		if cur.exp.Add(-t.ttl).After(now.Add(-age)) {
+			break // set too recently, and so is every later one
+		}
+		if now.Before(cur.exp) {
+			out = append(out, f.handle)
+		}
+	}
+	return out
+}
+
 // size returns the number of tombstones, held ones included (tests).
 func (t *tombstones) size() int {
 	t.mu.RLock()
