@@ -209,7 +209,9 @@ func TestReconcileRevokesUndoneRevocations(t *testing.T) {
 
 // switchStore is a Store whose Redis can be switched, as a client follows a
 // promoted replica.
-type switchStore struct{ cur atomic.Pointer[session.RedisStore] }
+type switchStore struct {
+	cur atomic.Pointer[session.RedisStore]
+}
 
 func (s *switchStore) Destroy(ctx context.Context, h string) (bool, error) {
 	return s.cur.Load().Destroy(ctx, h)
