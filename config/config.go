@@ -176,6 +176,14 @@ type Config struct {
 	// WSInboundBurst is how many messages a connection may send at once
 	// above WSInboundRate (WS_INBOUND_BURST). Defaults to 100.
 	WSInboundBurst int
+	// MemoryHeadroom is the room, in percent of the live heap, the Go
+	// runtime may allocate before it collects (MEMORY_HEADROOM): a soft
+	// memory limit that follows the live heap (at least 16 MiB of room),
+	// so an instance holding many idle connections keeps about that much
+	// garbage resident instead of a whole GOGC cycle's. 0 turns it off (the
+	// runtime's defaults); a GOMEMLIMIT in the environment also does.
+	// Defaults to 25.
+	MemoryHeadroom float64
 
 	// HTTPReadTimeout bounds reading one whole request, headers and body,
 	// from its first byte (HTTP_READ_TIMEOUT): a client that trickles its

@@ -68,6 +68,7 @@ func (c Config) LogFields() []zap.Field {
 		zap.Int("ws_max_connections_per_session", c.WSMaxConnectionsPerSession),
 		zap.Float64("ws_inbound_rate", c.WSInboundRate),
 		zap.Int("ws_inbound_burst", c.WSInboundBurst),
+		zap.Float64("memory_headroom", c.MemoryHeadroom),
 		zap.Float64("rate_limit_rps", c.RateLimitRPS),
 		zap.Int("rate_limit_burst", c.RateLimitBurst),
 		zap.Duration("drain_window", c.DrainWindow),

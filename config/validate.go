@@ -93,6 +93,9 @@ func (c Config) problems() []error {
 	c.authProblems(add)
 	c.wsProblems(add)
 	c.httpProblems(add)
+	if !(c.MemoryHeadroom >= 0 && c.MemoryHeadroom <= 1000) {
+		add("MEMORY_HEADROOM must be a percentage between 0 (off) and 1000; got %v", c.MemoryHeadroom)
+	}
 	if c.RateLimitRPS < 0 || math.IsNaN(c.RateLimitRPS) || math.IsInf(c.RateLimitRPS, 0) {
 		add("RATE_LIMIT_RPS must be a positive number, or 0 to turn the limit off; got %v", c.RateLimitRPS)
 	}

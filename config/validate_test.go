@@ -199,6 +199,8 @@ func TestValidationRules(t *testing.T) {
 		{name: "drain not below shutdown", env: with(dev, "DRAIN_WINDOW=30s", "SHUTDOWN_TIMEOUT=30s"), want: "DRAIN_WINDOW (30s) must be shorter than SHUTDOWN_TIMEOUT (30s)"},
 		{name: "heartbeat zero", env: with(dev, "PUBSUB_HEARTBEAT_INTERVAL=0s"), want: "PUBSUB_HEARTBEAT_INTERVAL must be a positive duration"},
 		{name: "reconcile zero", env: with(dev, "RECONCILE_INTERVAL=0s"), want: "RECONCILE_INTERVAL must be a positive duration"},
+		{name: "memory headroom negative", env: with(dev, "MEMORY_HEADROOM=-1"), want: "MEMORY_HEADROOM must be a percentage between 0 (off) and 1000"},
+		{name: "memory headroom NaN", env: with(dev, "MEMORY_HEADROOM=NaN"), want: "MEMORY_HEADROOM must be a percentage between 0 (off) and 1000"},
 		{name: "presence flush too short", env: with(dev, "PRESENCE_FLUSH_INTERVAL=1ms"), want: "PRESENCE_FLUSH_INTERVAL must be between 10ms and 10s"},
 		{name: "presence flush too long", env: with(dev, "PRESENCE_FLUSH_INTERVAL=1m"), want: "PRESENCE_FLUSH_INTERVAL must be between 10ms and 10s"},
 		{name: "presence events without presence", env: with(dev, "PRESENCE_ENABLED=false", "PRESENCE_EVENTS=true"), want: "PRESENCE_EVENTS=true needs PRESENCE_ENABLED=true"},

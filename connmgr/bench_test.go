@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -20,43 +21,96 @@ import (
 
 // BenchmarkSendAll measures one fan-out to n loopback connections, from
 // SendAll to the last client having read the frame (ns/conn), and the
-// sender's own cost, the SendAll call alone (enqueue-ns/conn).
+// sender's own cost, the SendAll call alone (enqueue-ns/conn). The floor
+// sub-benchmarks do the same with bare coder/websocket connections written
+// in turn by one goroutine (the load generator's fan-out floor), against
+// the same clients, so their ratio is the manager's overhead.
 func BenchmarkSendAll(b *testing.B) {
-	for _, n := range []int{100, 1000} {
-		b.Run(fmt.Sprint("conns=", n), func(b *testing.B) {
-			h := newHarnessLog(b, Config{PingInterval: time.Hour}, zap.NewNop())
-			var got, target atomic.Int64
-			done := make(chan struct{}, 1)
-			for i := range n {
-				c := h.dial(fmt.Sprint("u", i), fmt.Sprint("s", i))
-				go func() {
-					for {
-						if _, _, err := c.ws.Read(context.Background()); err != nil {
-							return
-						}
-						if got.Add(1) == target.Load() {
-							done <- struct{}{}
-						}
-					}
-				}()
-			}
-			frame := EncodeEvent("e1", "bench", json.RawMessage(`{"price":101.25,"symbol":"ACME","seq":12345}`))
-			b.ReportAllocs()
-			var enqueue time.Duration
-			for b.Loop() {
-				target.Add(int64(n))
-				start := time.Now()
-				q := h.m.SendAll(frame)
-				enqueue += time.Since(start)
-				if q != n {
-					b.Fatalf("SendAll queued %d, want %d", q, n)
-				}
-				<-done
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conn")
-			b.ReportMetric(float64(enqueue.Nanoseconds())/float64(b.N*n), "enqueue-ns/conn")
-		})
+	for _, n := range []int{100, 1000, 5000} {
+		for _, mode := range []string{"manager", "floor"} {
+			b.Run(fmt.Sprintf("%s/conns=%d", mode, n), func(b *testing.B) {
+				benchSendAll(b, mode, n)
+			})
+		}
 	}
+}
+
+func benchSendAll(b *testing.B, mode string, n int) {
+	var got, target atomic.Int64
+	done := make(chan struct{}, 1)
+	reader := func(ws *websocket.Conn) {
+		for {
+			if _, _, err := ws.Read(context.Background()); err != nil {
+				return
+			}
+			if got.Add(1) == target.Load() {
+				done <- struct{}{}
+			}
+		}
+	}
+	var send func(frame []byte) int
+	switch mode {
+	case "manager":
+		h := newHarnessLog(b, Config{PingInterval: time.Hour}, zap.NewNop())
+		for i := range n {
+			c := h.dial(fmt.Sprint("u", i), fmt.Sprint("s", i))
+			go reader(c.ws)
+		}
+		send = h.m.SendAll
+	case "floor":
+		var mu sync.Mutex
+		var conns []*websocket.Conn
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, ws)
+			mu.Unlock()
+			_, _, _ = ws.Read(context.Background())
+			_ = ws.CloseNow()
+		}))
+		b.Cleanup(srv.Close)
+		for range n {
+			ws, _, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = ws.CloseNow() })
+			go reader(ws)
+		}
+		for {
+			mu.Lock()
+			k := len(conns)
+			mu.Unlock()
+			if k == n {
+				break
+			}
+			runtime.Gosched()
+		}
+		send = func(frame []byte) int {
+			for _, ws := range conns {
+				_ = ws.Write(context.Background(), websocket.MessageText, frame)
+			}
+			return len(conns)
+		}
+	}
+	frame := EncodeEvent("e1", "bench", json.RawMessage(`{"price":101.25,"symbol":"ACME","seq":12345}`))
+	b.ReportAllocs()
+	var enqueue time.Duration
+	for b.Loop() {
+		target.Add(int64(n))
+		start := time.Now()
+		q := send(frame)
+		enqueue += time.Since(start)
+		if q != n {
+			b.Fatalf("sent to %d, want %d", q, n)
+		}
+		<-done
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/conn")
+	b.ReportMetric(float64(enqueue.Nanoseconds())/float64(b.N*n), "enqueue-ns/conn")
 }
 
 func BenchmarkEncodeEvent(b *testing.B) {

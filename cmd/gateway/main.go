@@ -24,6 +24,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/config"
 	"github.com/sessiongate/sessiongate/gateway"
+	"github.com/sessiongate/sessiongate/internal/memtune"
 	"github.com/sessiongate/sessiongate/inbound"
 	"github.com/sessiongate/sessiongate/inbound/echo"
 	"github.com/sessiongate/sessiongate/inbound/webhook"
@@ -68,6 +69,16 @@ func run(ctx context.Context, args []string, env func(string) (string, bool)) er
 
 	if cfg.UsesExampleSecrets() {
 		log.Warn("example secrets", zap.String("detail", "the SESSION_SECRET/SESSION_ENCRYPTION_KEY of .env.example: fine for development, refused in production"))
+	}
+
+	if cfg.MemoryHeadroom > 0 {
+		if _, set := os.LookupEnv("GOMEMLIMIT"); !set {
+			tuner := memtune.New(memtune.Config{Headroom: cfg.MemoryHeadroom / 100})
+			tctx, stopTuner := context.WithCancel(ctx)
+			tdone := make(chan struct{})
+			go func() { defer close(tdone); tuner.Run(tctx) }()
+			defer func() { stopTuner(); <-tdone }()
+		}
 	}
 
 	deps := gateway.Deps{Log: log}

@@ -97,8 +97,56 @@ func debianPackage(name string) string {
 	}
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago and
+// that no test on this machine was given in the last portLease.
+//
+// The lease matters for topologies that outlive a node: packages run their
+// tests in parallel processes, and when one test kills a master, its
+// sentinels (or cluster nodes) keep that address in mind as a node to
+// reconfigure when it comes back. A port the kernel hands out again to
+// another test's fresh master would be taken for it and turned into a
+// replica of the first test's topology, its data set replaced. (Seen once
+// in CI: a Sentinel test's new master held another data set.)
 func FreePort(t testing.TB) int {
+	t.Helper()
+	dir := filepath.Join(os.TempDir(), "sessiongate-redistest-ports")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatalf("redistest: free port: %v", err)
+	}
+	for range 200 {
+		port := kernelPort(t)
+		if leasePort(dir, port) {
+			return port
+		}
+	}
+	t.Fatalf("redistest: free port: every port the kernel offered was leased in the last %s", portLease)
+	return 0
+}
+
+// portLease is how long a port handed out by FreePort is not handed out
+// again, to any test process on the machine.
+const portLease = 20 * time.Minute
+
+// leasePort takes the lease of port in dir: a file created exclusively, or
+// one whose lease ran out (renewed by its mtime).
+func leasePort(dir string, port int) bool {
+	path := filepath.Join(dir, strconv.Itoa(port))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err == nil {
+		_ = f.Close()
+		return true
+	}
+	st, err := os.Stat(path)
+	if err != nil || time.Since(st.ModTime()) < portLease {
+		return false
+	}
+	// Two processes may renew the same expired lease at once; the
+	// second start then fails on the taken port and picks another.
+	now := time.Now()
+	return os.Chtimes(path, now, now) == nil
+}
+
+func kernelPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,0 +1,114 @@
+// Package memtune keeps the Go runtime's soft memory limit a fixed
+// headroom above the live heap, so that an instance holding many idle
+// connections returns the garbage of its handshake bursts to the operating
+// system instead of keeping a whole GOGC cycle's worth of it resident.
+//
+// With the default GOGC=100 the heap may grow to twice the live set before
+// a collection, and the scavenger keeps about that much mapped: for a
+// gateway whose memory is mostly long-lived connection state, resident
+// memory is then about twice what the connections need. A soft limit of
+// live × (1 + Headroom) + MinHeadroom (plus the runtime's non-heap memory:
+// stacks, metadata) makes the collector run, and the scavenger return
+// pages, before that. The limit follows the live set after every check, so
+// a growing connection count raises it; GOGC still bounds how often the
+// collector runs when the limit is far away.
+package memtune
+
+import (
+	"context"
+	"math"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// Config tunes a [Tuner]. The zero value is the default.
+type Config struct {
+	// Headroom is the share of the live heap kept as room to allocate
+	// before the collector runs. Defaults to 0.25.
+	Headroom float64
+	// MinHeadroom is the least room in bytes, so a small live heap (an
+	// instance with few connections in a burst of handshakes) does not
+	// collect constantly. Defaults to 16 MiB.
+	MinHeadroom int64
+	// Interval is how often the limit follows the live heap. Defaults to
+	// 1s.
+	Interval time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Headroom <= 0 {
+		c.Headroom = 0.25
+	}
+	if c.MinHeadroom <= 0 {
+		c.MinHeadroom = 16 << 20
+	}
+	if c.Interval <= 0 {
+		c.Interval = time.Second
+	}
+	return c
+}
+
+// Tuner sets the runtime's soft memory limit from the live heap.
+type Tuner struct {
+	cfg     Config
+	samples []metrics.Sample
+	set     func(int64) int64 // debug.SetMemoryLimit; replaced in tests
+	last    int64
+}
+
+// New returns a Tuner. It changes nothing until [Tuner.Tune] or
+// [Tuner.Run].
+func New(cfg Config) *Tuner {
+	return &Tuner{cfg: cfg.withDefaults(), set: debug.SetMemoryLimit, samples: []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"},
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+	}}
+}
+
+// Limit computes the limit for a live heap of live bytes when the runtime
+// maps total bytes, of which released are returned to the OS, free are
+// free heap pages kept and objects are heap objects (live or not yet
+// swept).
+func (t *Tuner) Limit(live, total, released, free, objects uint64) int64 {
+	other := int64(total) - int64(released) - int64(free) - int64(objects) // stacks, metadata, fragmentation
+	room := max(int64(float64(live)*t.cfg.Headroom), t.cfg.MinHeadroom)
+	return max(other, 0) + int64(live) + room
+}
+
+// Tune sets the limit once from the current figures and returns it.
+func (t *Tuner) Tune() int64 {
+	metrics.Read(t.samples)
+	v := func(i int) uint64 {
+		if t.samples[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return t.samples[i].Value.Uint64()
+	}
+	limit := t.Limit(v(0), v(1), v(2), v(3), v(4))
+	// A change under 1% is not worth a runtime call.
+	if t.last == 0 || math.Abs(float64(limit-t.last)) > float64(t.last)/100 {
+		t.set(limit)
+		t.last = limit
+	}
+	return t.last
+}
+
+// Run tunes every Interval until ctx is done, then restores the runtime's
+// default (no limit).
+func (t *Tuner) Run(ctx context.Context) {
+	tick := time.NewTicker(t.cfg.Interval)
+	defer tick.Stop()
+	defer t.set(math.MaxInt64)
+	for {
+		t.Tune()
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
