@@ -24,10 +24,10 @@ import (
 
 	"github.com/sessiongate/sessiongate/config"
 	"github.com/sessiongate/sessiongate/gateway"
-	"github.com/sessiongate/sessiongate/internal/memtune"
 	"github.com/sessiongate/sessiongate/inbound"
 	"github.com/sessiongate/sessiongate/inbound/echo"
 	"github.com/sessiongate/sessiongate/inbound/webhook"
+	"github.com/sessiongate/sessiongate/internal/memtune"
 	"github.com/sessiongate/sessiongate/internal/wiring"
 	"github.com/sessiongate/sessiongate/redisconn"
 )
