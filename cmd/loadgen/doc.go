@@ -1,8 +1,23 @@
 // Command loadgen measures a sessiongate gateway over its real protocol and
 // puts every figure next to a floor: a bare coder/websocket server doing the
 // same job, a raw Redis PUBLISH->SUBSCRIBE hop, or (for the event history)
-// a raw XADD+PUBLISH pipelined to a SUBSCRIBE. The "resume" phase kills a
-// gateway holding N connections and measures their resume storm on another.
+// a raw XADD+PUBLISH pipelined to a SUBSCRIBE.
+//
+// The "gateway" and "floor" phases run the same steps against each server:
+// open every memory level of idle connections, reading memory at each
+// before anything else runs (fan-out buffers and GC headroom would inflate a
+// later reading); heartbeat CPU at the largest (gateway only); fan-out to
+// all at every level of at least 10,000 connections (the small profile: its
+// only level), largest first, closing the most recently opened connections
+// down to the next level and waiting for the server's
+// sessiongate_connections_open gauge in between. Each level runs two modes:
+// one event at a time (each waited for until every connection has it) and
+// 32 in flight (published back to back, then waited for together), each
+// judged as its own goal against the floor's run at the same level and
+// mode. Publish to user runs at the largest level, then the handshake rate.
+//
+// The "resume" phase kills a gateway holding N connections and measures
+// their resume storm on another.
 // The "inbound" phase sends client messages through a gateway into the
 // inbound queue and through bin/worker processes back to the clients, next
 // to a raw XADD / XADD+XREADGROUP+XACK floor on the same redis-server.

@@ -130,12 +130,14 @@ func (f *fleet) read(c *heldConn) {
 					continue
 				}
 			case bytes.HasPrefix(p, eventPrefix):
-				f.events.Add(1)
+				// The sample before the count: once waitEvents sees the
+				// count, every sample of those events is written.
 				if r := f.rec.Load(); r != nil {
 					if t := stampOf(p); t > 0 {
 						r.add(now - t)
 					}
 				}
+				f.events.Add(1)
 			}
 		}
 	}
@@ -168,6 +170,30 @@ func (f *fleet) closeAll() {
 	f.wg.Wait()
 	f.conns = nil
 }
+
+// closeNewest closes the k most recently opened connections, waits for
+// their readers and drops them from the fleet: the ones opened first stay,
+// so a lower level of the same population is left open.
+func (f *fleet) closeNewest(k int) {
+	k = min(k, len(f.conns))
+	if k <= 0 {
+		return
+	}
+	keep := len(f.conns) - k
+	gone := f.conns[keep:]
+	for _, c := range gone {
+		_ = c.ws.nc.Close()
+	}
+	for _, c := range gone {
+		<-c.done
+	}
+	clear(gone)
+	f.conns = f.conns[:keep]
+}
+
+// size is the number of connections in the fleet, open or closed by the
+// server.
+func (f *fleet) size() int { return len(f.conns) }
 
 // openCount is the number of connections still open.
 func (f *fleet) openCount() int {

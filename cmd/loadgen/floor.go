@@ -49,14 +49,7 @@ func runFloorServer(args []string) error {
 	}
 	f := &floorServer{fanC: make(chan []byte, 64)}
 	go f.fanout()
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /upgrade", f.upgrade)
-	mux.HandleFunc("GET /hold", f.hold)
-	mux.HandleFunc("POST /fanout", f.queueFanout)
-	mux.HandleFunc("POST /send", f.send)
-	mux.HandleFunc("GET /metrics", f.metrics)
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: f.handler(), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	go func() { <-ctx.Done(); _ = hs.Close() }()
@@ -65,6 +58,19 @@ func runFloorServer(args []string) error {
 		return nil
 	}
 	return err
+}
+
+// handler routes the floor server's endpoints; f.fanout must be running
+// for POST /fanout to be written out.
+func (f *floorServer) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /upgrade", f.upgrade)
+	mux.HandleFunc("GET /hold", f.hold)
+	mux.HandleFunc("POST /fanout", f.queueFanout)
+	mux.HandleFunc("POST /send", f.send)
+	mux.HandleFunc("GET /metrics", f.metrics)
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	return mux
 }
 
 var acceptOpts = &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: websocket.CompressionDisabled}

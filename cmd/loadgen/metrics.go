@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // promSample is one unlabelled sample family value, by metric name.
@@ -57,4 +58,29 @@ func scrape(ctx context.Context, base string) (promSample, error) {
 		return nil, fmt.Errorf("metrics: HTTP %d", resp.StatusCode)
 	}
 	return parseProm(resp.Body)
+}
+
+// waitConnsOpen polls base + "/metrics" until its sessiongate_connections_open
+// gauge (the gateway and the floor server both expose it) equals want: the
+// server has let go of every connection the client closed.
+func waitConnsOpen(ctx context.Context, base string, want int, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	last := "nothing"
+	for {
+		s, err := scrape(ctx, base)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case s["sessiongate_connections_open"] == float64(want):
+			return nil
+		default:
+			last = strconv.FormatFloat(s["sessiongate_connections_open"], 'f', -1, 64)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("sessiongate_connections_open: want %d, last read %s: %w", want, last, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

@@ -189,15 +189,45 @@ func (res *results) judgeSides() {
 		Value: hr, Limit: goalHandshake, AtLeast: true,
 		Valid: g.Handshake.Failed == 0 && f.Handshake.PerSec > 0,
 	}.judged())
-	fr := ratio(g.FanoutAll.PerSec, f.FanoutAll.PerSec)
-	res.Goals = append(res.Goals, goal{
-		Name:   fmt.Sprintf("fan-out to all @%d / bare fan-out floor", g.FanoutAll.Conns),
+	for _, ga := range g.FanoutAll {
+		res.Goals = append(res.Goals, fanoutGoal(ga, matchFanout(f.FanoutAll, ga)))
+	}
+}
+
+// fanoutGoal judges one fan-out-to-all run (gateway ga, floor fa at the same
+// level and in-flight count). It is named by level and mode, so the
+// repetitions aggregate it by name; it is valid only when both sides
+// delivered every event to the same number of connections.
+func fanoutGoal(ga, fa fanoutResult) goal {
+	fr := ratio(ga.PerSec, fa.PerSec)
+	conns := ""
+	if ga.Conns != fa.Conns || ga.Conns != ga.Level {
+		conns = fmt.Sprintf(", %d vs %d conns open", ga.Conns, fa.Conns)
+	}
+	return goal{
+		Name:   fanoutName(ga.Level, ga.InFlight) + " / bare fan-out floor",
 		Target: fmt.Sprintf(">= %.2f", goalFanout),
-		Measured: fmt.Sprintf("%.0f/s vs %.0f/s = %.2f (CPU per delivery: %.1f vs %.1f s/M = %.0f%% efficiency)",
-			g.FanoutAll.PerSec, f.FanoutAll.PerSec, fr, g.FanoutAll.CPUSecPerM, f.FanoutAll.CPUSecPerM, 100*ratio(f.FanoutAll.CPUSecPerM, g.FanoutAll.CPUSecPerM)),
+		Measured: fmt.Sprintf("%.0f/s vs %.0f/s = %.2f (CPU per delivery: %.1f vs %.1f s/M = %.0f%% efficiency%s)",
+			ga.PerSec, fa.PerSec, fr, ga.CPUSecPerM, fa.CPUSecPerM, 100*ratio(fa.CPUSecPerM, ga.CPUSecPerM), conns),
 		Value: fr, Limit: goalFanout, AtLeast: true,
-		Valid: g.FanoutAll.Error == "" && f.FanoutAll.PerSec > 0,
-	}.judged())
+		Valid: ga.Error == "" && fa.Error == "" && fa.PerSec > 0 && ga.Conns > 0 && ga.Conns == fa.Conns,
+	}.judged()
+}
+
+// fanoutName names a fan-out-to-all run: "fan-out to all @19000, 32 in flight".
+func fanoutName(level, inFlight int) string {
+	return fmt.Sprintf("fan-out to all @%d, %d in flight", level, inFlight)
+}
+
+// matchFanout is the run of rs at ga's level and in-flight count, or a zero
+// result when that side did not run it.
+func matchFanout(rs []fanoutResult, ga fanoutResult) fanoutResult {
+	for _, r := range rs {
+		if r.Level == ga.Level && r.InFlight == ga.InFlight {
+			return r
+		}
+	}
+	return fanoutResult{}
 }
 
 func (res *results) judgeRevocation() {
@@ -264,14 +294,28 @@ func (res *results) printSides(tw io.Writer) {
 	fmt.Fprintf(tw, "handshakes/s (c=%d)\t%.0f\t%.0f\t%.2f\t\n", g.Handshake.Concurrency, g.Handshake.PerSec, f.Handshake.PerSec, ratio(g.Handshake.PerSec, f.Handshake.PerSec))
 	fmt.Fprintf(tw, "  connect p50 / p99 (ms)\t%.2f / %.2f\t%.2f / %.2f\t%.2f\t\n", g.Handshake.Latency.P50, g.Handshake.Latency.P99, f.Handshake.Latency.P50, f.Handshake.Latency.P99, ratio(g.Handshake.Latency.P99, f.Handshake.Latency.P99))
 	fmt.Fprintf(tw, "  server / loadgen / others CPU (%% core)\t%s\t%s\t\t\n", g.Handshake.CPU.triple(), f.Handshake.CPU.triple())
-	for _, row := range []struct {
+	type row struct {
 		name string
 		g, f fanoutResult
-	}{{"fan-out to all", g.FanoutAll, f.FanoutAll}, {"publish to user", g.FanoutUser, f.FanoutUser}} {
-		fmt.Fprintf(tw, "%s deliveries/s @%d\t%.0f\t%.0f\t%.2f\t\n", row.name, row.g.Conns, row.g.PerSec, row.f.PerSec, ratio(row.g.PerSec, row.f.PerSec))
+	}
+	var rows []row
+	for _, ga := range g.FanoutAll {
+		rows = append(rows, row{fanoutName(ga.Level, ga.InFlight) + ": deliveries/s", ga, matchFanout(f.FanoutAll, ga)})
+	}
+	rows = append(rows, row{fmt.Sprintf("publish to user: deliveries/s @%d", g.FanoutUser.Conns), g.FanoutUser, f.FanoutUser})
+	for _, row := range rows {
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2f\t\n", row.name, row.g.PerSec, row.f.PerSec, ratio(row.g.PerSec, row.f.PerSec))
+		if row.g.Conns != row.f.Conns {
+			fmt.Fprintf(tw, "  connections open\t%d\t%d\t\t\n", row.g.Conns, row.f.Conns)
+		}
 		fmt.Fprintf(tw, "  end-to-end p50 / p99 (ms)\t%.2f / %.2f\t%.2f / %.2f\t%.2f\t\n", row.g.Latency.P50, row.g.Latency.P99, row.f.Latency.P50, row.f.Latency.P99, ratio(row.g.Latency.P99, row.f.Latency.P99))
 		fmt.Fprintf(tw, "  server CPU-s per 1M deliveries\t%.2f\t%.2f\t%.2f\t\n", row.g.CPUSecPerM, row.f.CPUSecPerM, ratio(row.g.CPUSecPerM, row.f.CPUSecPerM))
 		fmt.Fprintf(tw, "  server / loadgen / others CPU (%% core)\t%s\t%s\t\t\n", row.g.CPU.triple(), row.f.CPU.triple())
+		for _, e := range []struct{ side, err string }{{"gateway", row.g.Error}, {"floor", row.f.Error}} {
+			if e.err != "" {
+				fmt.Fprintf(tw, "  %s error: %s\t\t\t\t\n", e.side, e.err)
+			}
+		}
 	}
 	if hb := g.Heartbeat; hb != nil {
 		fmt.Fprintf(tw, "heartbeats: CPU %% core @%d, ping %s\t%.2f\t%.2f (idle)\t\t\n", hb.Conns, hb.PingInterval, hb.CPU.ServerPctCore, g.IdleCPU.ServerPctCore)

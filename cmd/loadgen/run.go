@@ -27,7 +27,8 @@ type runner struct {
 	inboundWorkers int
 	// profileDir, when set, receives a CPU profile of the gateway during
 	// each judged phase (handshakes, fan-out, revocation on B), named
-	// rep<N>-<phase>.pprof.
+	// rep<N>-<phase>.pprof; fan-out's are per level and mode,
+	// rep<N>-fanout-<level>-inflight<n>.pprof.
 	profileDir string
 	rep        int
 	workerBin  string
@@ -201,13 +202,14 @@ func readMem(ctx context.Context, in *instance) (memPoint, error) {
 
 // serverSide is every figure measured on one server kind (gateway or floor).
 type serverSide struct {
-	IdleCPU    *cpuUse          `json:"idle_cpu_no_conns,omitempty"`
-	Baseline   memPoint         `json:"mem_baseline"`
-	Memory     []memPoint       `json:"memory"`
-	Heartbeat  *heartbeatResult `json:"heartbeat,omitempty"`
-	FanoutAll  fanoutResult     `json:"fanout_all"`
-	FanoutUser fanoutResult     `json:"fanout_user"`
-	Handshake  handshakeResult  `json:"handshake"`
+	IdleCPU   *cpuUse          `json:"idle_cpu_no_conns,omitempty"`
+	Baseline  memPoint         `json:"mem_baseline"`
+	Memory    []memPoint       `json:"memory"`
+	Heartbeat *heartbeatResult `json:"heartbeat,omitempty"`
+	// FanoutAll is one run per fan-out level (largest first) and mode.
+	FanoutAll  []fanoutResult  `json:"fanout_all"`
+	FanoutUser fanoutResult    `json:"fanout_user"`
+	Handshake  handshakeResult `json:"handshake"`
 }
 
 // heartbeatResult is gateway CPU with N idle connections answering pings.
@@ -224,8 +226,12 @@ type heartbeatResult struct {
 	Projected19kPct float64 `json:"projected_19k_25s_pct_of_core"`
 }
 
-// side runs the memory, heartbeat and fan-out phases against one server.
-// wsPath is the WebSocket path; gateway says which publish API to use.
+// side runs the memory, heartbeat, fan-out and handshake phases against one
+// server: it opens every memory level (reading memory at each), measures
+// heartbeats (gateway only) at the largest, then fans out to all at each of
+// the profile's fan-out levels, largest first, closing connections down to
+// the next one in between; publish to user runs at the largest level.
+// gateway says which WebSocket path and publish API to use.
 func (r *runner) side(ctx context.Context, in *instance, gateway bool, users []string, tokens []string) (serverSide, error) {
 	var out serverSide
 	redisPid := 0
@@ -294,7 +300,6 @@ func (r *runner) side(ctx context.Context, in *instance, gateway bool, users []s
 		out.Heartbeat = hb
 	}
 
-	r.logf("  fan-out to all: %d connections, %d events", n, r.p.FanoutBatches*r.p.FanoutBatch)
 	var pubAll func(context.Context, int64) error
 	var pubUser func(context.Context, int, int64) error
 	if gateway {
@@ -312,11 +317,37 @@ func (r *runner) side(ctx context.Context, in *instance, gateway bool, users []s
 			return in.api.do(ctx, http.MethodPost, "/send?i="+strconv.Itoa(i%n), floorEvent(t), http.StatusAccepted, nil)
 		}
 	}
-	wait := r.profilePhase(ctx, in, "fanout", 3)
-	out.FanoutAll = fanoutAll(ctx, f, pubAll, r.p.FanoutBatches, r.p.FanoutBatch, in.p.pid(), redisPid)
-	wait()
-	r.logf("  fan-out to one user: %d publishes, %d in flight", r.p.UserPublishes, r.p.UserConc)
-	out.FanoutUser = fanoutUser(ctx, f, pubUser, r.p.UserPublishes, r.p.UserConc, in.p.pid(), redisPid)
+	// Fan-out to all at each level, largest first: memory has been read at
+	// every level already (fan-out buffers and GC headroom would inflate a
+	// later reading), so the lower levels are reached by closing the most
+	// recently opened connections.
+	for i, level := range r.p.fanoutLevels() {
+		settle := ""
+		if i > 0 {
+			r.logf("  closing connections down to %d", level)
+			f.closeNewest(f.size() - level)
+			if err := waitConnsOpen(ctx, in.base, f.openCount(), 60*time.Second); err != nil {
+				settle = "server did not let go of the closed connections: " + err.Error()
+				r.logf("  WARNING: %s", settle)
+			}
+			time.Sleep(time.Second)
+		}
+		for _, m := range r.p.fanoutModes() {
+			r.logf("  fan-out to all: %d connections, %d events, %d in flight", f.openCount(), m.Rounds*m.InFlight, m.InFlight)
+			wait := r.profilePhase(ctx, in, fmt.Sprintf("fanout-%d-inflight%d", level, m.InFlight), 3)
+			fr := fanoutAll(ctx, f, pubAll, m.Rounds, m.InFlight, in.p.pid(), redisPid)
+			wait()
+			fr.Level = level
+			if fr.Error == "" {
+				fr.Error = settle
+			}
+			out.FanoutAll = append(out.FanoutAll, fr)
+		}
+		if i == 0 {
+			r.logf("  fan-out to one user: %d publishes, %d in flight", r.p.UserPublishes, r.p.UserConc)
+			out.FanoutUser = fanoutUser(ctx, f, pubUser, r.p.UserPublishes, r.p.UserConc, in.p.pid(), redisPid)
+		}
+	}
 	f.closeAll()
 	time.Sleep(time.Second)
 
@@ -325,7 +356,7 @@ func (r *runner) side(ctx context.Context, in *instance, gateway bool, users []s
 	if gateway {
 		hsPath, hsTokens = "/ws", tokens
 	}
-	wait = r.profilePhase(ctx, in, "handshake", int(r.p.HandshakeRun.Seconds())-1)
+	wait := r.profilePhase(ctx, in, "handshake", int(r.p.HandshakeRun.Seconds())-1)
 	out.Handshake = handshakeRate(ctx, r.d, in.addr, hsPath, hsTokens, r.p.HandshakeConc, r.p.HandshakeRun, in.p.pid(), redisPid)
 	wait()
 	return out, nil

@@ -151,7 +151,13 @@ func handshakeOnce(ctx context.Context, d *dialers, addr, path, tok string) erro
 
 // fanoutResult is one fan-out run.
 type fanoutResult struct {
-	Conns        int     `json:"conns"`
+	// Level is the memory level the run belongs to (the goal's name): Conns
+	// is what was actually open, lower when some connection failed.
+	Level int `json:"level,omitempty"`
+	Conns int `json:"conns"`
+	// InFlight is how many publishes were outstanding at once (to all: a
+	// round's events, published back to back, then waited for).
+	InFlight     int     `json:"in_flight"`
 	Publishes    int     `json:"publishes"`
 	Deliveries   int64   `json:"deliveries"`
 	PerSec       float64 `json:"deliveries_per_sec"`
@@ -169,25 +175,26 @@ func eventData(t int64) string {
 	return `{"t":` + strconv.FormatInt(t, 10) + `,"pad":"0123456789abcdef0123456789abcdef0123456789abcdef"}`
 }
 
-// fanoutAll publishes batches x batch events to every connection, waiting
-// for each batch to be fully delivered (a batch is smaller than the send
-// queue, so no connection is closed as a slow consumer).
-func fanoutAll(ctx context.Context, f *fleet, publish func(ctx context.Context, t int64) error, batches, batch, serverPid, redisPid int) fanoutResult {
+// fanoutAll publishes rounds x inFlight events to every connection:
+// each round's events back to back, then it waits until every connection
+// has them all before the next round (inFlight stays below the send queue,
+// so no connection is closed as a slow consumer).
+func fanoutAll(ctx context.Context, f *fleet, publish func(ctx context.Context, t int64) error, rounds, inFlight, serverPid, redisPid int) fanoutResult {
 	n := f.openCount()
-	res := fanoutResult{Conns: n, Publishes: batches * batch}
-	rec := newRecorder(min(batches*batch*n, 4_000_000))
+	res := fanoutResult{Conns: n, InFlight: inFlight, Publishes: rounds * inFlight}
+	rec := newRecorder(min(rounds*inFlight*n, 4_000_000))
 	f.rec.Store(rec)
 	defer f.rec.Store(nil)
 	e0 := f.events.Load()
 	m := startServerCPU(serverPid, redisPid)
-	for b := range batches {
-		for range batch {
+	for b := range rounds {
+		for range inFlight {
 			if err := publish(ctx, time.Now().UnixNano()); err != nil {
 				res.PublishError = err.Error()
 				break
 			}
 		}
-		if err := f.waitEvents(ctx, e0+int64((b+1)*batch*n), 60*time.Second); err != nil {
+		if err := f.waitEvents(ctx, e0+int64((b+1)*inFlight*n), 60*time.Second); err != nil {
 			res.Error = err.Error()
 			break
 		}
@@ -204,7 +211,7 @@ func fanoutAll(ctx context.Context, f *fleet, publish func(ctx context.Context, 
 // fanoutUser sends total single-connection publishes, conc in flight,
 // addressed round-robin to connection i, and waits for all deliveries.
 func fanoutUser(ctx context.Context, f *fleet, publish func(ctx context.Context, i int, t int64) error, total, conc, serverPid, redisPid int) fanoutResult {
-	res := fanoutResult{Conns: f.openCount(), Publishes: total}
+	res := fanoutResult{Conns: f.openCount(), InFlight: conc, Publishes: total}
 	rec := newRecorder(total)
 	f.rec.Store(rec)
 	defer f.rec.Store(nil)
