@@ -3,6 +3,7 @@ package connmgr
 import (
 	"context"
 	"errors"
+	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,36 @@ func (m *Manager) enqueue(c *conn, frame []byte) bool {
 		m.closeConn(c, CodeSlowConsumer, false)
 		return false
 	}
+	if !c.flushing && c.idle != nil && m.directWrites {
+		// Idle: write it from here if the socket takes it at once.
+		c.flushing = true
+		c.mu.Unlock()
+		switch c.idle.tryWriteText(frame) {
+		case tryWritten:
+			if m.hooks.OnSent != nil {
+				m.hooks.OnSent(1)
+			}
+			c.mu.Lock()
+			if len(c.queue) == 0 && !c.closing {
+				c.flushing = false
+				c.mu.Unlock()
+				return true
+			}
+			c.mu.Unlock() // frames queued or a close asked meanwhile: a flush runs them
+		case tryOwed:
+			m.owedWrites.Add(1)
+			if m.hooks.OnSent != nil {
+				m.hooks.OnSent(1) // the flush writes the rest first (writeOwed)
+			}
+		case trySkipped:
+			c.mu.Lock()
+			c.queue = append(c.queue, frame)
+			c.mu.Unlock()
+		}
+		m.work.add()
+		m.startFlush(c)
+		return true
+	}
 	c.queue = append(c.queue, frame)
 	high := len(c.queue) == max(m.cfg.SendQueue/2, 1)
 	start := !c.flushing
@@ -76,10 +107,7 @@ func (m *Manager) enqueue(c *conn, frame []byte) bool {
 		m.hooks.OnQueueHigh()
 	}
 	if start {
-		go func() {
-			defer m.work.done()
-			m.flush(c)
-		}()
+		m.startFlush(c)
 	}
 	return true
 }
@@ -99,14 +127,24 @@ func (m *Manager) flushFrom(c *conn, head [][]byte) {
 	// One deadline serves many frames (a timer per frame is most of the cost
 	// of a small write); see writeDeadline.
 	dl := writeDeadline{clock: m.clock}
+	if _, real := m.clock.(systemClock); real && c.idle != nil {
+		dl.conn = c.idle.Conn
+	}
 	defer dl.stop()
+	if dl.conn != nil && m.directWrites {
+		// What enqueue's direct write left owed goes out before anything.
+		dl.get(m.cfg.WriteTimeout)
+		if err := c.idle.writeOwed(); err != nil {
+			m.writeFailed(c, err)
+		}
+	}
 	corked := false
 	for {
 		c.mu.Lock()
 		if c.closing {
 			c.mu.Unlock()
 			if corked {
-				_ = c.idle.uncork(m.cfg.WriteTimeout) // the close handshake follows
+				_ = c.idle.uncork(dl.batchTimeout(m.cfg.WriteTimeout)) // the close handshake follows
 			}
 			m.finishClose(c)
 			return
@@ -119,7 +157,7 @@ func (m *Manager) flushFrom(c *conn, head [][]byte) {
 			// Write the batch before giving up the token, then look again.
 			c.mu.Unlock()
 			corked = false
-			if err := c.idle.uncork(m.cfg.WriteTimeout); err != nil {
+			if err := c.idle.uncork(dl.batchTimeout(m.cfg.WriteTimeout)); err != nil {
 				m.writeFailed(c, err)
 			}
 			continue
@@ -140,7 +178,13 @@ func (m *Manager) flushFrom(c *conn, head [][]byte) {
 			c.idle.cork()
 			corked = true
 		}
-		err := c.ws.Write(dl.get(m.cfg.WriteTimeout), websocket.MessageText, frame)
+		ctx := dl.get(m.cfg.WriteTimeout)
+		var err error
+		if dl.conn != nil {
+			err = c.idle.writeText(frame) // bounded by the socket's deadline
+		} else {
+			err = c.ws.Write(ctx, websocket.MessageText, frame)
+		}
 		if err != nil {
 			m.writeFailed(c, err)
 			continue
@@ -172,29 +216,59 @@ const closeHandshakeLimit = 12 * time.Second
 // for one that stopped.
 const tooBigDrainLimit = 2 * time.Second
 
-// writeDeadline is the write context of one flush run: one timer serves many
-// frames and is renewed once a tenth of it is used, so every write still has
-// at least 90% of the timeout and a busy run makes at most ten timers per
-// timeout instead of one per frame.
+// writeDeadline bounds the writes of one flush run. On an upgraded
+// connection with the system clock it is the socket's write deadline: a
+// write blocked past it fails with os.ErrDeadlineExceeded, and
+// coder/websocket gets context.Background(), which costs it no timer and no
+// context.AfterFunc per frame (those allocations were most of a delivery's
+// cost). Otherwise (a fake clock in tests, a connection from Serve) it is a
+// context with a timeout. Either way one deadline serves many frames and is
+// renewed once a tenth of it is used, so every write still has at least
+// 90% of the timeout and a busy run sets it at most ten times per timeout.
 type writeDeadline struct {
 	clock   clock
+	conn    net.Conn // set: use its write deadline
 	ctx     context.Context
 	cancel  context.CancelFunc
 	renewAt time.Time
+	set     bool
 }
 
 func (d *writeDeadline) get(timeout time.Duration) context.Context {
-	if now := d.clock.Now(); d.ctx == nil || now.After(d.renewAt) {
-		d.stop()
-		d.ctx, d.cancel = d.clock.WithTimeout(context.Background(), timeout)
-		d.renewAt = now.Add(timeout / 10)
+	now := d.clock.Now()
+	if d.set && !now.After(d.renewAt) {
+		return d.ctx
 	}
+	d.set, d.renewAt = true, now.Add(timeout/10)
+	if d.conn != nil {
+		_ = d.conn.SetWriteDeadline(now.Add(timeout))
+		d.ctx = context.Background()
+		return d.ctx
+	}
+	if d.cancel != nil {
+		d.cancel()
+	}
+	d.ctx, d.cancel = d.clock.WithTimeout(context.Background(), timeout)
 	return d.ctx
+}
+
+// batchTimeout is the timeout for a corked batch's write: none of its own
+// when the socket deadline of the run bounds it (setting one would end the
+// run's), else timeout.
+func (d *writeDeadline) batchTimeout(timeout time.Duration) time.Duration {
+	if d.conn != nil {
+		d.get(timeout)
+		return 0
+	}
+	return timeout
 }
 
 func (d *writeDeadline) stop() {
 	if d.cancel != nil {
 		d.cancel()
+	}
+	if d.conn != nil && d.set {
+		_ = d.conn.SetWriteDeadline(time.Time{}) // the close handshake and pings set their own
 	}
 }
 

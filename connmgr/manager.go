@@ -36,6 +36,16 @@ type Manager struct {
 	runs     group // Run loops
 	stop     chan struct{}
 	stopOnce sync.Once
+	// flushJobs hands a connection to flush to a waiting flush worker
+	// (unbuffered: a send succeeds only if one is waiting).
+	flushJobs chan *conn
+	// directWrites: enqueue writes a frame to an idle upgraded connection
+	// itself when the socket takes it at once (idleConn.tryWriteText).
+	// Only with the system clock: the write deadlines of the flush runs
+	// it hands over to are the socket's (see writeDeadline).
+	directWrites bool
+	// owedWrites counts direct writes the socket took only in part (tests).
+	owedWrites atomic.Int64
 }
 
 // New returns a Manager with cfg's defaults applied. It starts no goroutine.
@@ -63,8 +73,11 @@ func newManager(cfg Config, log *zap.Logger, hooks Hooks, clk clock) *Manager {
 		epoch: clk.Now(),
 		ping:  []byte(pingFrame),
 		stop:  make(chan struct{}),
+
+		flushJobs: make(chan *conn),
 	}
 	m.inInterval, m.inTolerance = cfg.inboundLimit()
+	_, m.directWrites = clk.(systemClock)
 	return m
 }
 

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -99,6 +101,9 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	ic := &idleConn{Conn: conn}
+	if sc, ok := conn.(syscall.Conn); ok {
+		ic.raw, _ = sc.SyscallConn()
+	}
 	// Bytes a client sent right behind its handshake are already in
 	// net/http's buffer: carry them over, buffered, so the WebSocket reader
 	// (which keeps what is buffered) sees them first.
@@ -142,7 +147,19 @@ type idleConn struct {
 	wmu    sync.Mutex
 	corked bool
 	wbuf   []byte
+	// closeSent: coder/websocket wrote a close frame (its close handshake,
+	// or its answer to the client's close); writeText refuses after it.
+	closeSent bool
+	// raw is the socket for tryWriteText; nil when the connection has
+	// none (then every frame goes through a flush).
+	raw syscall.RawConn
+	// owedErr is the error of a tryWriteText that failed; the flush it
+	// handed over to reports it (the bytes it owes are in wbuf).
+	owedErr error
 }
+
+// opCloseFin is the first byte of an unfragmented close frame.
+const opCloseFin = 0x88
 
 // maxCorked bounds what a corked connection collects before it writes
 // anyway.
@@ -153,6 +170,12 @@ const maxCorked = 64 << 10
 func (c *idleConn) Write(p []byte) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	// coder/websocket writes each control frame whole, in one call (it
+	// flushes its buffer at the end of every frame, and control frames
+	// are small), so a close frame starts p.
+	if len(p) > 0 && p[0] == opCloseFin {
+		c.closeSent = true
+	}
 	if !c.corked {
 		return c.Conn.Write(p)
 	}
@@ -166,6 +189,179 @@ func (c *idleConn) Write(p []byte) (int, error) {
 	}
 	c.wbuf = append(c.wbuf, p...)
 	return len(p), nil
+}
+
+// writeText writes one final, unmasked text frame with payload p, whole:
+// header and payload in one write to the socket, or appended to the corked
+// batch. The manager writes every data frame of an upgraded connection
+// this way rather than through coder/websocket's Conn.Write, which would
+// lock its message writer, encode into its buffer and copy: a delivery is
+// then one header of 2 to 10 bytes and one syscall. Frames and
+// coder/websocket's own control frames (pongs, close) interleave only
+// whole, under wmu; after a close frame nothing more is written. The
+// caller holds the flush token (one writer of data frames at a time) and
+// has set the socket's write deadline.
+func (c *idleConn) writeText(p []byte) error {
+	var hdr [10]byte
+	n := textFrameHeader(&hdr, len(p))
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closeSent {
+		return net.ErrClosed
+	}
+	if c.corked {
+		if len(c.wbuf) > 0 && len(c.wbuf)+n+len(p) > maxCorked {
+			if err := c.writeBatchLocked(0); err != nil {
+				return err
+			}
+		}
+		c.wbuf = append(append(c.wbuf, hdr[:n]...), p...)
+		return nil
+	}
+	bp := frameBufs.Get().(*[]byte)
+	b := append(append((*bp)[:0], hdr[:n]...), p...)
+	_, err := c.Conn.Write(b)
+	if cap(b) <= maxPooledFrame {
+		*bp = b[:0]
+		frameBufs.Put(bp)
+	}
+	return err
+}
+
+// tryWriteText writes one text frame with payload p if the socket takes it
+// at once, without waiting: the caller (Manager.enqueue, holding the flush
+// token of an idle connection) then needs no flush run at all, so a
+// fan-out writes to every connection with room in its socket buffer (all
+// but the slow ones) from the publishing goroutine, one syscall each.
+//
+// It returns tryWritten when the frame went out whole; tryOwed when only a
+// part did or the write failed: the bytes still owed stay in wbuf, or the
+// error in owedErr, for the flush the caller must start (writeOwed); and
+// trySkipped, having written nothing, when the connection has no raw
+// socket, a control frame write holds it, or a close frame was sent: the
+// caller queues the frame as usual.
+func (c *idleConn) tryWriteText(p []byte) tryResult {
+	if c.raw == nil || !c.wmu.TryLock() {
+		return trySkipped
+	}
+	defer c.wmu.Unlock()
+	if c.closeSent || c.corked || len(c.wbuf) > 0 || c.owedErr != nil {
+		return trySkipped
+	}
+	var hdr [10]byte
+	n := textFrameHeader(&hdr, len(p))
+	w := rawWriters.Get().(*rawWriter)
+	w.b = append(append(w.b[:0], hdr[:n]...), p...)
+	w.n, w.err = 0, nil
+	err := c.raw.Write(w.fn)
+	if err == nil && w.err != nil && w.err != syscall.EAGAIN {
+		err = w.err
+	}
+	res := tryWritten
+	switch {
+	case err != nil && w.n == 0:
+		c.owedErr = err
+		res = tryOwed
+	case err != nil:
+		// Part of the frame is out: the connection is unusable.
+		c.owedErr = err
+		res = tryOwed
+	case w.n == 0:
+		res = trySkipped // no room at all: queue it
+	case w.n < len(w.b):
+		c.wbuf = append(c.wbuf[:0], w.b[w.n:]...)
+		res = tryOwed
+	}
+	if cap(w.b) <= maxPooledFrame {
+		w.b = w.b[:0]
+		rawWriters.Put(w)
+	}
+	return res
+}
+
+// tryResult is what tryWriteText did.
+type tryResult uint8
+
+const (
+	tryWritten tryResult = iota
+	tryOwed
+	trySkipped
+)
+
+// writeOwed writes what a failed tryWriteText left (its bytes in wbuf, or
+// its error), within the socket's write deadline the caller set.
+func (c *idleConn) writeOwed() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.owedErr; err != nil {
+		c.owedErr = nil
+		return err
+	}
+	if c.corked {
+		return nil // part of the batch being built
+	}
+	err := c.writeBatchLocked(0)
+	c.wbuf = nil
+	return err
+}
+
+// rawWriter is one non-blocking write attempt on a raw socket: fn (its
+// write method, bound once) is what RawConn.Write calls with the file
+// descriptor; returning true tells it not to wait for the socket to become
+// writable.
+type rawWriter struct {
+	b   []byte
+	n   int
+	err error
+	fn  func(fd uintptr) bool
+}
+
+func (w *rawWriter) write(fd uintptr) bool {
+	for w.n < len(w.b) {
+		k, err := syscall.Write(int(fd), w.b[w.n:])
+		if k > 0 {
+			w.n += k
+		}
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || k <= 0 {
+			w.err = err
+			break
+		}
+	}
+	return true
+}
+
+var rawWriters = sync.Pool{New: func() any {
+	w := &rawWriter{b: make([]byte, 0, 512)}
+	w.fn = w.write
+	return w
+}}
+
+// frameBufs holds the buffers writeText assembles a frame in; frames over
+// maxPooledFrame are not kept.
+var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledFrame = 16 << 10
+
+// textFrameHeader writes the header of a final, unmasked text frame of
+// length n into hdr and returns its size (RFC 6455 section 5.2).
+func textFrameHeader(hdr *[10]byte, n int) int {
+	hdr[0] = 0x81 // FIN, text
+	switch {
+	case n <= 125:
+		hdr[1] = byte(n)
+		return 2
+	case n <= 0xffff:
+		hdr[1] = 126
+		binary.BigEndian.PutUint16(hdr[2:], uint16(n))
+		return 4
+	default:
+		hdr[1] = 127
+		binary.BigEndian.PutUint64(hdr[2:], uint64(n))
+		return 10
+	}
 }
 
 // cork starts collecting writes.
