@@ -132,9 +132,10 @@ func (m *Manager) flushFrom(c *conn, head [][]byte) {
 	}
 	defer dl.stop()
 	if dl.conn != nil && m.directWrites {
-		// What enqueue's direct write left owed goes out before anything.
+		// A direct write from enqueue failed: report it. (What one left
+		// owed goes out with the next write, or when the run ends.)
 		dl.get(m.cfg.WriteTimeout)
-		if err := c.idle.writeOwed(); err != nil {
+		if err := c.idle.takeOwedErr(); err != nil {
 			m.writeFailed(c, err)
 		}
 	}
@@ -158,6 +159,14 @@ func (m *Manager) flushFrom(c *conn, head [][]byte) {
 			c.mu.Unlock()
 			corked = false
 			if err := c.idle.uncork(dl.batchTimeout(m.cfg.WriteTimeout)); err != nil {
+				m.writeFailed(c, err)
+			}
+			continue
+		case len(c.queue) == 0 && c.idle != nil && c.idle.pendingBytes():
+			// Bytes owed before any frame, and no frame to take them.
+			c.mu.Unlock()
+			dl.get(m.cfg.WriteTimeout)
+			if err := c.idle.writePending(); err != nil {
 				m.writeFailed(c, err)
 			}
 			continue

@@ -1,6 +1,8 @@
 package connmgr
 
 import (
+	"context"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -20,10 +22,32 @@ func startAt(h *harness) (called <-chan struct{}, give chan<- Start) {
 	return c, g
 }
 
-// dialStarting opens a connection through UpgradeWith without reading the
-// welcome (it is written only once start returns).
-func dialStarting(h *harness, user, handle string) *client {
-	return h.dialRaw(user, handle)
+// dialStarting starts opening a connection through UpgradeWith and returns
+// a function that waits for it. The handshake completes only once start
+// returns: the 101 goes out with the welcome, in one write.
+func dialStarting(h *harness, user, handle string) func() *client {
+	type dialed struct {
+		ws  *websocket.Conn
+		err error
+	}
+	u := "ws" + strings.TrimPrefix(h.srv.URL, "http") + "/ws?" + url.Values{"user": {user}, "handle": {handle}}.Encode()
+	done := make(chan dialed, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), eventually)
+		defer cancel()
+		ws, _, err := websocket.Dial(ctx, u, nil)
+		done <- dialed{ws, err}
+	}()
+	return func() *client {
+		h.t.Helper()
+		d := <-done
+		if d.err != nil {
+			h.t.Fatalf("dial: %v", d.err)
+		}
+		d.ws.SetReadLimit(1 << 20)
+		h.t.Cleanup(func() { _ = d.ws.CloseNow() })
+		return &client{t: h.t, ws: d.ws}
+	}
 }
 
 // A connection made with UpgradeWith gets the welcome with the Start's
@@ -33,7 +57,7 @@ func dialStarting(h *harness, user, handle string) *client {
 func TestUpgradeWithReplayThenHeldThenLive(t *testing.T) {
 	h := newHarness(t, Config{})
 	called, give := startAt(h)
-	c := dialStarting(h, "alice", "h1")
+	dial := dialStarting(h, "alice", "h1")
 	<-called
 	for _, id := range []string{"held-dup", "held-1", "held-2"} {
 		if n := h.m.SendUser("alice", EncodeEvent(id, "e", nil)); n != 1 {
@@ -47,6 +71,7 @@ func TestUpgradeWithReplayThenHeldThenLive(t *testing.T) {
 		Replay:    [][]byte{EncodeEvent("replay-1", "e", nil), EncodeEvent("replay-2", "e", nil)},
 		Skip:      func(f []byte) bool { return strings.Contains(string(f), `"held-dup"`) },
 	}
+	c := dial()
 	w, err := c.read()
 	if err != nil || w.Type != "welcome" {
 		t.Fatalf("first frame %+v, %v; want the welcome", w, err)
@@ -70,10 +95,11 @@ func TestUpgradeWithReplayThenHeldThenLive(t *testing.T) {
 func TestUpgradeWithWelcome(t *testing.T) {
 	h := newHarness(t, Config{})
 	called, give := startAt(h)
-	c := dialStarting(h, "alice", "h1")
+	dial := dialStarting(h, "alice", "h1")
 	<-called
 	recovered := false
 	give <- Start{Positions: map[string]StreamPosition{"all": {Epoch: "cd", Offset: 3}}, Recovered: &recovered, Lost: []string{"all"}}
+	c := dial()
 	_, b, err := c.ws.Read(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -90,12 +116,13 @@ func TestUpgradeWithWelcome(t *testing.T) {
 func TestUpgradeWithClosedWhileStarting(t *testing.T) {
 	h := newHarness(t, Config{})
 	called, give := startAt(h)
-	c := dialStarting(h, "alice", "h1")
+	dial := dialStarting(h, "alice", "h1")
 	<-called
 	if n := h.m.CloseSession("h1", CodeRevoked); n != 1 {
 		t.Fatalf("CloseSession closed %d, want 1", n)
 	}
 	give <- Start{Replay: [][]byte{EncodeEvent("replay-1", "e", nil)}}
+	c := dial()
 	_, b, err := c.ws.Read(t.Context())
 	if err == nil {
 		t.Fatalf("read a frame %s from a connection revoked before its welcome", b)
@@ -111,12 +138,13 @@ func TestUpgradeWithClosedWhileStarting(t *testing.T) {
 func TestUpgradeWithHeldFramesBounded(t *testing.T) {
 	h := newHarness(t, Config{SendQueue: 4})
 	called, give := startAt(h)
-	c := dialStarting(h, "alice", "h1")
+	dial := dialStarting(h, "alice", "h1")
 	<-called
 	for range 10 {
 		h.m.SendUser("alice", EncodeEvent("held", "e", nil))
 	}
 	give <- Start{}
+	c := dial()
 	var err error
 	for err == nil {
 		_, _, err = c.ws.Read(t.Context())

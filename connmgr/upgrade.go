@@ -92,6 +92,19 @@ func (m *Manager) upgrade(w http.ResponseWriter, r *http.Request, info Info, sta
 type hijacker struct {
 	http.ResponseWriter
 	idle *idleConn
+	// switching: WriteHeader(101) was held back; Hijack leaves the
+	// response in the connection's pending bytes, to go out in one write
+	// with the welcome (one syscall per handshake instead of two).
+	switching bool
+}
+
+// WriteHeader implements http.ResponseWriter, holding back the 101.
+func (h *hijacker) WriteHeader(code int) {
+	if code == http.StatusSwitchingProtocols {
+		h.switching = true
+		return
+	}
+	h.ResponseWriter.WriteHeader(code)
 }
 
 // Hijack implements http.Hijacker.
@@ -103,6 +116,15 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	ic := &idleConn{Conn: conn}
 	if sc, ok := conn.(syscall.Conn); ok {
 		ic.raw, _ = sc.SyscallConn()
+	}
+	if h.switching {
+		// net/http wrote nothing (it flushes a response on Hijack only
+		// if WriteHeader reached it): the next write sends the 101 first.
+		var b bytes.Buffer
+		b.WriteString("HTTP/1.1 101 Switching Protocols\r\n")
+		_ = h.Header().Write(&b)
+		b.WriteString("\r\n")
+		ic.wbuf = b.Bytes()
 	}
 	// Bytes a client sent right behind its handshake are already in
 	// net/http's buffer: carry them over, buffered, so the WebSocket reader
@@ -177,6 +199,17 @@ func (c *idleConn) Write(p []byte) (int, error) {
 		c.closeSent = true
 	}
 	if !c.corked {
+		if len(c.wbuf) > 0 {
+			// Pending bytes (the 101, or what a direct write owes) first,
+			// in the same write.
+			c.wbuf = append(c.wbuf, p...)
+			err := c.writeBatchLocked(0)
+			c.wbuf = nil
+			if err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
 		return c.Conn.Write(p)
 	}
 	if len(c.wbuf)+len(p) > maxCorked {
@@ -217,6 +250,14 @@ func (c *idleConn) writeText(p []byte) error {
 		}
 		c.wbuf = append(append(c.wbuf, hdr[:n]...), p...)
 		return nil
+	}
+	if len(c.wbuf) > 0 {
+		// Pending bytes (the 101, or what a direct write owes) first, in
+		// the same write.
+		c.wbuf = append(append(c.wbuf, hdr[:n]...), p...)
+		err := c.writeBatchLocked(0)
+		c.wbuf = nil
+		return err
 	}
 	bp := frameBufs.Get().(*[]byte)
 	b := append(append((*bp)[:0], hdr[:n]...), p...)
@@ -288,15 +329,28 @@ const (
 	trySkipped
 )
 
-// writeOwed writes what a failed tryWriteText left (its bytes in wbuf, or
-// its error), within the socket's write deadline the caller set.
-func (c *idleConn) writeOwed() error {
+// takeOwedErr returns (and forgets) the error of a failed tryWriteText.
+func (c *idleConn) takeOwedErr() error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if err := c.owedErr; err != nil {
-		c.owedErr = nil
-		return err
-	}
+	err := c.owedErr
+	c.owedErr = nil
+	return err
+}
+
+// pendingBytes reports whether bytes wait to go out before the next frame
+// (the held-back 101, or what a direct write owes).
+func (c *idleConn) pendingBytes() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return !c.corked && len(c.wbuf) > 0
+}
+
+// writePending writes the pending bytes, within the socket's write
+// deadline the caller set.
+func (c *idleConn) writePending() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
 	if c.corked {
 		return nil // part of the batch being built
 	}

@@ -77,6 +77,10 @@ func (s *Server) handleWS(c echo.Context) error {
 		Remote:    c.RealIP(),
 		ExpiresAt: sess.ExpiresAt,
 	}
+	// connmgr writes the 101 itself, with the welcome (net/http never sees
+	// it): the access log reads the status from here. A handshake Accept
+	// refuses writes its own status over it.
+	c.Response().Status = http.StatusSwitchingProtocols
 	if s.cfg.HistoryOff && from == nil {
 		err = s.conns.Upgrade(c.Response(), r, info)
 	} else {
@@ -96,6 +100,7 @@ func (s *Server) handleWS(c echo.Context) error {
 		s.log.Debug("websocket upgrade failed", zap.Error(err))
 		return nil
 	}
+	c.Response().Committed = true
 	s.metrics.handshake.Observe(time.Since(start).Seconds())
 	// A revocation that landed between the store read and the
 	// registration found nothing to close: catch it now.
