@@ -83,9 +83,9 @@ bench: deps build
 	GODEBUG=adaptivestackstart=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./bench/...
 	bin/loadgen -profile small -reps $(REPS)
 
-## bench-full: the big load profile (10k and 19k connections), REPS repetitions (default 3), goals judged on the median
+## bench-full: the big load profile (10k and 19k connections), REPS repetitions (default 3), goals judged on the median; PROFILE_DIR=dir also writes the gateway's CPU profiles of the handshake, fan-out and revocation phases there
 bench-full: deps build
-	bin/loadgen -profile full -reps $(REPS)
+	bin/loadgen -profile full -reps $(REPS) $(if $(PROFILE_DIR),-profile-dir $(PROFILE_DIR))
 
 ## cluster: Redis (REDIS=single|cluster|sentinel, default single) + 3 gateway instances + haproxy (CLUSTER_LB=nginx: nginx) + 1 example worker + Prometheus (with the rules of deploy/prometheus) on localhost, for a person to try
 REDIS ?= single
