@@ -182,7 +182,9 @@ type Config struct {
 	// so an instance holding many idle connections keeps about that much
 	// garbage resident instead of a whole GOGC cycle's. 0 turns it off (the
 	// runtime's defaults); a GOMEMLIMIT in the environment also does.
-	// Defaults to 25.
+	// Defaults to 0: the tighter limit makes the collector run more often
+	// in bursts, which doubled a 10k-client resume storm's time in the load
+	// generator (docs/BENCHMARKS.md), so it is an operator's trade.
 	MemoryHeadroom float64
 
 	// HTTPReadTimeout bounds reading one whole request, headers and body,

@@ -81,7 +81,7 @@ func variables() []variable {
 		{group: "Limits", name: "WS_MAX_CONNECTIONS_PER_USER", def: "64", help: "connections of one user on this instance; over it a handshake gets 429 (0: no cap, refused in production)"},
 		{group: "Limits", name: "WS_MAX_CONNECTIONS_PER_SESSION", def: "16", help: "connections of one session (browser tabs share it) on this instance; over it 429 (0: no cap, refused in production)"},
 		{group: "Limits", name: "WS_INBOUND_RATE", def: "50", help: "messages per second one connection may send; over it the connection closes with 4008 (0: no limit, refused in production)"},
-		{group: "Limits", name: "MEMORY_HEADROOM", def: "25", help: "room the Go runtime may allocate before it collects, in percent of the live heap (at least 16 MiB): a soft memory limit following the live heap; 0 = off (GOMEMLIMIT set also turns it off)"},
+		{group: "Limits", name: "MEMORY_HEADROOM", def: "0", help: "room the Go runtime may allocate before it collects, in percent of the live heap (at least 16 MiB): a soft memory limit following the live heap, less RSS per idle connection for more collections in bursts (25: 7.8 KiB per connection at 19k, resume storms 2x slower); 0 = off (GOMEMLIMIT set also turns it off)"},
 		{group: "Limits", name: "WS_INBOUND_BURST", def: "100", help: "messages a connection may send at once above WS_INBOUND_RATE"},
 		{group: "Lifecycle", name: "DRAIN_WINDOW", def: "10s", help: "on SIGTERM, connections close spread over this window"},
 		{group: "Lifecycle", name: "SHUTDOWN_TIMEOUT", def: "30s", help: "hard limit for the whole shutdown (longer than DRAIN_WINDOW)"},
