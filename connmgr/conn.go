@@ -84,7 +84,7 @@ func (m *Manager) enqueue(c *conn, frame []byte) bool {
 		case tryOwed:
 			m.owedWrites.Add(1)
 			if m.hooks.OnSent != nil {
-				m.hooks.OnSent(1) // the flush writes the rest first (writeOwed)
+				m.hooks.OnSent(1) // the flush writes the rest first (idleConn.writePending)
 			}
 		case trySkipped:
 			c.mu.Lock()

@@ -277,7 +277,8 @@ func (c *idleConn) writeText(p []byte) error {
 //
 // It returns tryWritten when the frame went out whole; tryOwed when only a
 // part did or the write failed: the bytes still owed stay in wbuf, or the
-// error in owedErr, for the flush the caller must start (writeOwed); and
+// error in owedErr, for the flush the caller must start (it sends the
+// owed bytes ahead of its first write, or alone: writePending); and
 // trySkipped, having written nothing, when the connection has no raw
 // socket, a control frame write holds it, or a close frame was sent: the
 // caller queues the frame as usual.
@@ -300,11 +301,8 @@ func (c *idleConn) tryWriteText(p []byte) tryResult {
 	}
 	res := tryWritten
 	switch {
-	case err != nil && w.n == 0:
-		c.owedErr = err
-		res = tryOwed
 	case err != nil:
-		// Part of the frame is out: the connection is unusable.
+		// The flush reports it (and closes the connection).
 		c.owedErr = err
 		res = tryOwed
 	case w.n == 0:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
@@ -339,3 +340,21 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 }
 
 func zapBool(key string, v bool) zap.Field { return zap.Bool(key, v) }
+
+// newRedisStore is a session.RedisStore on rdb with the tests' keys.
+func newRedisStore(t *testing.T, rdb redis.UniversalClient) *session.RedisStore {
+	t.Helper()
+	codec, err := session.NewCodec([]byte("0123456789abcdef0123456789abcdef-revocation"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := session.NewKeyring([][]byte{[]byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := session.NewRedisStore(rdb, codec, keys, session.Options{Prefix: "rv:"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}

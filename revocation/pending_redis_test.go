@@ -12,7 +12,6 @@ import (
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/internal/redistest"
 	"github.com/sessiongate/sessiongate/pubsub"
-	"github.com/sessiongate/sessiongate/session"
 )
 
 // recordingBus passes events to a real bus and records those it accepted.
@@ -50,18 +49,7 @@ func TestQueuedRevocationsRealRedis(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 1,
 		MinRetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 50 * time.Millisecond})
 	t.Cleanup(func() { rdb.Close() })
-	codec, err := session.NewCodec([]byte("0123456789abcdef0123456789abcdef-revocation"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := session.NewKeyring([][]byte{[]byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := session.NewRedisStore(rdb, codec, keys, session.Options{Prefix: "rv:"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newRedisStore(t, rdb)
 	bus := &recordingBus{Publisher: pubsub.NewRedisBus(rdb, pubsub.RedisConfig{Channel: "rv:events"}, zaptest.NewLogger(t))}
 	rg := newRig(t, rigOptions{store: store, bus: bus})
 	ctx := context.Background()

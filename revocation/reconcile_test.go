@@ -231,22 +231,10 @@ func (s *switchStore) Generation(ctx context.Context) (string, error) {
 func TestReconcileRevokesUndoneRevocationRealRedis(t *testing.T) {
 	master := redistest.Start(t)
 	replica := redistest.Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(master.Port()))
-	codec, err := session.NewCodec([]byte("0123456789abcdef0123456789abcdef-revocation"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := session.NewKeyring([][]byte{[]byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")})
-	if err != nil {
-		t.Fatal(err)
-	}
 	storeOn := func(addr string) *session.RedisStore {
 		rdb := redis.NewClient(&redis.Options{Addr: addr})
 		t.Cleanup(func() { rdb.Close() })
-		st, err := session.NewRedisStore(rdb, codec, keys, session.Options{Prefix: "rv:"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
+		return newRedisStore(t, rdb)
 	}
 	onMaster, onReplica := storeOn(master.Addr()), storeOn(replica.Addr())
 	sw := &switchStore{}
@@ -299,18 +287,7 @@ func TestReconcileStoreResetRealRedis(t *testing.T) {
 	srv := redistest.Start(t) // --save "" --appendonly no: a restart loses everything
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	codec, err := session.NewCodec([]byte("0123456789abcdef0123456789abcdef-revocation"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := session.NewKeyring([][]byte{[]byte("kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := session.NewRedisStore(rdb, codec, keys, session.Options{Prefix: "rv:"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := newRedisStore(t, rdb)
 	rg := newRig(t, rigOptions{store: store})
 	ctx := context.Background()
 	open := func(user string) string {
