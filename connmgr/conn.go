@@ -127,11 +127,11 @@ func (m *Manager) flushFrom(c *conn, head [][]byte) {
 	// One deadline serves many frames (a timer per frame is most of the cost
 	// of a small write); see writeDeadline.
 	dl := writeDeadline{clock: m.clock}
-	if _, real := m.clock.(systemClock); real && c.idle != nil {
-		dl.conn = c.idle.Conn
+	if m.directWrites && c.idle != nil {
+		dl.conn = c.idle.Conn // the socket's deadline (see writeDeadline)
 	}
 	defer dl.stop()
-	if dl.conn != nil && m.directWrites {
+	if dl.conn != nil {
 		// A direct write from enqueue failed: report it. (What one left
 		// owed goes out with the next write, or when the run ends.)
 		dl.get(m.cfg.WriteTimeout)

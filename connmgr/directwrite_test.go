@@ -59,3 +59,26 @@ func TestWriteTimeoutOnSocketDeadline(t *testing.T) {
 		t.Fatalf("OnClose code %v, want slow_consumer (4000)", code)
 	}
 }
+
+// appendTextFrame's header at each length boundary of RFC 6455 section 5.2.
+func TestAppendTextFrameHeader(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		head []byte
+	}{
+		{0, []byte{0x81, 0}},
+		{125, []byte{0x81, 125}},
+		{126, []byte{0x81, 126, 0, 126}},
+		{65535, []byte{0x81, 126, 0xff, 0xff}},
+		{65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
+	} {
+		p := []byte(strings.Repeat("z", tc.n))
+		b := appendTextFrame([]byte("pre"), p)
+		if got := b[3 : 3+len(tc.head)]; string(got) != string(tc.head) {
+			t.Errorf("length %d: header % x, want % x", tc.n, got, tc.head)
+		}
+		if string(b[:3]) != "pre" || string(b[3+len(tc.head):]) != string(p) || len(b) != 3+len(tc.head)+tc.n {
+			t.Errorf("length %d: frame not prefix + header + payload", tc.n)
+		}
+	}
+}

@@ -40,9 +40,10 @@ type Manager struct {
 	// (unbuffered: a send succeeds only if one is waiting).
 	flushJobs chan *conn
 	// directWrites: enqueue writes a frame to an idle upgraded connection
-	// itself when the socket takes it at once (idleConn.tryWriteText).
-	// Only with the system clock: the write deadlines of the flush runs
-	// it hands over to are the socket's (see writeDeadline).
+	// itself when the socket takes it at once (idleConn.tryWriteText), and
+	// flush runs write frames directly under the socket's write deadline
+	// (see writeDeadline). Only with the system clock: a fake clock cannot
+	// drive a socket deadline, so tests on one take the context path.
 	directWrites bool
 	// owedWrites counts direct writes the socket took only in part (tests).
 	owedWrites atomic.Int64

@@ -200,12 +200,7 @@ func (c *idleConn) Write(p []byte) (int, error) {
 	}
 	if !c.corked {
 		if len(c.wbuf) > 0 {
-			// Pending bytes (the 101, or what a direct write owes) first,
-			// in the same write.
-			c.wbuf = append(c.wbuf, p...)
-			err := c.writeBatchLocked(0)
-			c.wbuf = nil
-			if err != nil {
+			if err := c.sendAfterPendingLocked(p); err != nil {
 				return 0, err
 			}
 			return len(p), nil
@@ -235,32 +230,26 @@ func (c *idleConn) Write(p []byte) (int, error) {
 // caller holds the flush token (one writer of data frames at a time) and
 // has set the socket's write deadline.
 func (c *idleConn) writeText(p []byte) error {
-	var hdr [10]byte
-	n := textFrameHeader(&hdr, len(p))
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closeSent {
 		return net.ErrClosed
 	}
 	if c.corked {
-		if len(c.wbuf) > 0 && len(c.wbuf)+n+len(p) > maxCorked {
+		if len(c.wbuf) > 0 && len(c.wbuf)+textHeaderMax+len(p) > maxCorked {
 			if err := c.writeBatchLocked(0); err != nil {
 				return err
 			}
 		}
-		c.wbuf = append(append(c.wbuf, hdr[:n]...), p...)
+		c.wbuf = appendTextFrame(c.wbuf, p)
 		return nil
 	}
 	if len(c.wbuf) > 0 {
-		// Pending bytes (the 101, or what a direct write owes) first, in
-		// the same write.
-		c.wbuf = append(append(c.wbuf, hdr[:n]...), p...)
-		err := c.writeBatchLocked(0)
-		c.wbuf = nil
-		return err
+		c.wbuf = appendTextFrame(c.wbuf, p)
+		return c.sendAfterPendingLocked(nil)
 	}
 	bp := frameBufs.Get().(*[]byte)
-	b := append(append((*bp)[:0], hdr[:n]...), p...)
+	b := appendTextFrame((*bp)[:0], p)
 	_, err := c.Conn.Write(b)
 	if cap(b) <= maxPooledFrame {
 		*bp = b[:0]
@@ -290,10 +279,8 @@ func (c *idleConn) tryWriteText(p []byte) tryResult {
 	if c.closeSent || c.corked || len(c.wbuf) > 0 || c.owedErr != nil {
 		return trySkipped
 	}
-	var hdr [10]byte
-	n := textFrameHeader(&hdr, len(p))
 	w := rawWriters.Get().(*rawWriter)
-	w.b = append(append(w.b[:0], hdr[:n]...), p...)
+	w.b = appendTextFrame(w.b[:0], p)
 	w.n, w.err = 0, nil
 	err := c.raw.Write(w.fn)
 	if err == nil && w.err != nil && w.err != syscall.EAGAIN {
@@ -397,23 +384,34 @@ var frameBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b
 
 const maxPooledFrame = 16 << 10
 
-// textFrameHeader writes the header of a final, unmasked text frame of
-// length n into hdr and returns its size (RFC 6455 section 5.2).
-func textFrameHeader(hdr *[10]byte, n int) int {
-	hdr[0] = 0x81 // FIN, text
+// textHeaderMax is the largest frame header appendTextFrame writes.
+const textHeaderMax = 10
+
+// appendTextFrame appends a final, unmasked text frame with payload p to b
+// (RFC 6455 section 5.2): a header of 2, 4 or 10 bytes, then p.
+func appendTextFrame(b, p []byte) []byte {
+	n := len(p)
 	switch {
 	case n <= 125:
-		hdr[1] = byte(n)
-		return 2
+		b = append(b, 0x81, byte(n)) // FIN, text; length
 	case n <= 0xffff:
-		hdr[1] = 126
-		binary.BigEndian.PutUint16(hdr[2:], uint16(n))
-		return 4
+		b = append(b, 0x81, 126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
 	default:
-		hdr[1] = 127
-		binary.BigEndian.PutUint64(hdr[2:], uint64(n))
-		return 10
+		b = append(b, 0x81, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
 	}
+	return append(b, p...)
+}
+
+// sendAfterPendingLocked writes the pending bytes (the held-back 101, or
+// what a direct write owes) and then p, in one write, and drops the
+// pending buffer. The caller holds wmu and is not corked.
+func (c *idleConn) sendAfterPendingLocked(p []byte) error {
+	c.wbuf = append(c.wbuf, p...)
+	err := c.writeBatchLocked(0)
+	c.wbuf = nil
+	return err
 }
 
 // cork starts collecting writes.
