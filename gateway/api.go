@@ -89,7 +89,7 @@ func (s *Server) apiCreateSession(c echo.Context) error {
 	if !isJSONObjectOrNull(req.Data) {
 		return errorf(http.StatusBadRequest, codeBadRequest, `"data" must be a JSON object`)
 	}
-	token, sess, err := s.d.Store.Create(c.Request().Context(), req.UserID, req.Data)
+	token, sess, err := s.createSession(c.Request().Context(), req.UserID, req.Data)
 	if err != nil {
 		if errors.Is(err, session.ErrInvalidUser) || errors.Is(err, session.ErrInvalidData) {
 			return errorf(http.StatusBadRequest, codeBadRequest, err.Error())

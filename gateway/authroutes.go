@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"mime"
@@ -65,7 +66,7 @@ func (s *Server) handleLogin(c echo.Context) error {
 	if old, ok := s.sessionHandle(r); ok {
 		s.rev.RevokeSession(r.Context(), old, "login rotation")
 	}
-	token, sess, err := s.d.Store.Create(r.Context(), id.UserID, id.Data)
+	token, sess, err := s.createSession(r.Context(), id.UserID, id.Data)
 	if err != nil {
 		return s.storeError("create session", err)
 	}
@@ -181,4 +182,17 @@ func (s *Server) clearCookie(c echo.Context) {
 func (s *Server) storeError(op string, err error) error {
 	s.log.Error("session store failed", zap.String("op", op), zap.Error(err))
 	return errorf(http.StatusServiceUnavailable, codeUnavailable, "session store unavailable")
+}
+
+// createSession creates a session in the store and tells the revoker,
+// which checks until a failover can no longer undo it that the session is
+// in its user's index (revocation.Revoker.Created). Every login goes
+// through it.
+func (s *Server) createSession(ctx context.Context, userID string, data json.RawMessage) (string, session.Session, error) {
+	token, sess, err := s.d.Store.Create(ctx, userID, data)
+	if err != nil {
+		return "", session.Session{}, err
+	}
+	s.rev.Created(sess.UserID, sess.Handle)
+	return token, sess, nil
 }

@@ -24,8 +24,9 @@ type Config struct {
 	// ahead of the store delete). Defaults to max(2×SweepInterval, 1m).
 	// A revocation that is still queued keeps its tombstone regardless.
 	TombstoneTTL time.Duration
-	// MaxTombstones bounds the confirmed tombstones; past it the oldest
-	// go first. Defaults to 100000.
+	// MaxTombstones bounds the confirmed tombstones, and separately the
+	// logins made here whose index entry is still checked (see
+	// [Revoker.Created]); past it the oldest go first. Defaults to 100000.
 	MaxTombstones int
 	// StoreTimeout bounds one store call (a delete, a generation read, one
 	// batch of existence checks). Defaults to 5s.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/pubsub"
+	"github.com/sessiongate/sessiongate/session"
 )
 
 // Destroyer deletes sessions from the store; session.Store satisfies it.
@@ -29,6 +30,8 @@ type Checker interface {
 	// Generation names the store's data set; it changes when the data set
 	// is lost.
 	Generation(ctx context.Context) (string, error)
+	// Indexed reports, per ref, whether its user's index holds its handle.
+	Indexed(ctx context.Context, refs []session.IndexRef) ([]bool, error)
 }
 
 // Store is what a [Revoker] needs of the session store.

@@ -40,14 +40,17 @@ type fakeStore struct {
 	down atomic.Bool
 	mu   sync.Mutex
 	s    map[string]string // handle -> user id
-	gen  string
+	// unindexed are sessions their user's index lost: DestroyUser misses
+	// them, as the real store would.
+	unindexed map[string]bool
+	gen       string
 	// touched records the touch flag of each Exists call.
 	touched []bool
 	calls   map[string]int
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{s: make(map[string]string), gen: "gen-1", calls: make(map[string]int)}
+	return &fakeStore{s: make(map[string]string), unindexed: make(map[string]bool), gen: "gen-1", calls: make(map[string]int)}
 }
 
 func (f *fakeStore) put(user string, handles ...string) {
@@ -56,6 +59,13 @@ func (f *fakeStore) put(user string, handles ...string) {
 	for _, h := range handles {
 		f.s[h] = user
 	}
+}
+
+// unindex drops h from its user's index, as a failover can.
+func (f *fakeStore) unindex(h string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.unindexed[h] = true
 }
 
 func (f *fakeStore) has(h string) bool {
@@ -103,7 +113,7 @@ func (f *fakeStore) DestroyUser(_ context.Context, u string) ([]string, error) {
 	defer f.mu.Unlock()
 	var out []string
 	for h, owner := range f.s {
-		if owner == u {
+		if owner == u && !f.unindexed[h] {
 			out = append(out, h)
 			delete(f.s, h)
 		}
@@ -122,6 +132,20 @@ func (f *fakeStore) Exists(_ context.Context, hs []string, touch bool) ([]bool, 
 	out := make([]bool, len(hs))
 	for i, h := range hs {
 		_, out[i] = f.s[h]
+	}
+	return out, nil
+}
+
+func (f *fakeStore) Indexed(_ context.Context, refs []session.IndexRef) ([]bool, error) {
+	if err := f.enter("indexed"); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]bool, len(refs))
+	for i, r := range refs {
+		owner, ok := f.s[r.Handle]
+		out[i] = ok && owner == r.UserID && !f.unindexed[r.Handle]
 	}
 	return out, nil
 }

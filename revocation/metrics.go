@@ -15,6 +15,7 @@ type metrics struct {
 	reconcileClosed prometheus.Counter
 	storeResets     prometheus.Counter
 	undone          prometheus.Counter
+	unindexed       prometheus.Counter
 	closeLatency    prometheus.Histogram
 }
 
@@ -34,6 +35,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Times this instance found the session store's data set replaced (every session lost)."}),
 		undone: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_revocations_undone_total",
 			Help: "Revoked sessions found in the store again (a delete lost in a Redis failover) and revoked again."}),
+		unindexed: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_sessions_unindexed_total",
+			Help: "Sessions created here whose user-index entry the store lost (a Redis failover) while the session survived; each was revoked."}),
 		closeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "sessiongate_revocation_close_seconds",
 			Help: "Time from a peer publishing a revocation event to this instance closing its connections of it " +
 				"(the publisher's clock against this one's: clock skew between hosts adds to it). Observed only for events that closed something here.",
@@ -43,7 +46,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.revocations, m.pending, m.reconciles, m.reconcileErrors,
-		m.reconcileClosed, m.storeResets, m.undone, m.closeLatency} {
+		m.reconcileClosed, m.storeResets, m.undone, m.unindexed, m.closeLatency} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("revocation: register metrics: %w", err)
 		}

@@ -127,6 +127,10 @@ func (r *Revoker) reconcile(ctx context.Context, reason string) (bool, time.Dura
 	if err != nil {
 		return false, r.failed(reason, err)
 	}
+	unindexed, err := r.auditLogins(ctx)
+	if err != nil {
+		return false, r.failed(reason, err)
+	}
 	r.generation = before
 	if r.failures > 0 {
 		r.log.Info("reconcile recovered", zap.Int("failed_passes", r.failures))
@@ -140,12 +144,12 @@ func (r *Revoker) reconcile(ctx context.Context, reason string) (bool, time.Dura
 			zap.Int("connections_closed", lostConns))
 	}
 	lvl := r.log.Debug
-	if closedConns > 0 || undone > 0 || (reason != "sweep" && len(refs) > 0) {
+	if closedConns > 0 || undone > 0 || unindexed > 0 || (reason != "sweep" && len(refs) > 0) {
 		lvl = r.log.Info
 	}
 	lvl("reconciled", zap.String("reason", reason), zap.Int("sessions_checked", len(refs)),
 		zap.Int("sessions_closed", closedSessions), zap.Int("connections_closed", closedConns),
-		zap.Int("revocations_undone", undone), zap.Duration("duration", time.Since(start)))
+		zap.Int("revocations_undone", undone), zap.Int("sessions_unindexed", unindexed), zap.Duration("duration", time.Since(start)))
 	return true, 0
 }
 
@@ -182,6 +186,62 @@ func (r *Revoker) recheckRevoked(ctx context.Context) (int, error) {
 		}
 	}
 	return undone, nil
+}
+
+// auditLogins checks that the sessions this instance created recently
+// are in their user's index, and revokes any that is not while it still
+// exists. On Redis Cluster a session key and its user's index are in
+// different slots, on different masters: a master that fails before its
+// replica got a login's index write (SADD) loses the entry while the
+// session key, on another master, survives. Revoking that user would read
+// the index, miss the session and confirm; the session would stay valid.
+// So such a login is lost whole, as one whose session key the failover
+// lost: revoked here (4500 everywhere) within a pass of the failover.
+// A session that is gone from the store is no longer checked; one still
+// indexed is checked until its login is older than TombstoneTTL, the same
+// bound as a revocation's (a failover that completes within it is
+// caught). Logins younger than StoreTimeout are left alone: their index
+// write may still be in flight. It returns how many sessions it revoked.
+func (r *Revoker) auditLogins(ctx context.Context) (int, error) {
+	refs := r.logins.due(r.now(), r.cfg.StoreTimeout)
+	lost := 0
+	var over []string
+	defer func() { r.logins.forget(over) }()
+	for i := 0; i < len(refs); i += r.cfg.ReconcileBatch {
+		batch := refs[i:min(i+r.cfg.ReconcileBatch, len(refs))]
+		cctx, cancel := context.WithTimeout(ctx, r.cfg.StoreTimeout)
+		indexed, err := r.store.Indexed(cctx, batch)
+		cancel()
+		if err != nil {
+			return lost, err
+		}
+		var missing []string
+		for j, ok := range indexed {
+			if !ok {
+				missing = append(missing, batch[j].Handle)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		cctx, cancel = context.WithTimeout(ctx, r.cfg.StoreTimeout)
+		exists, err := r.store.Exists(cctx, missing, false)
+		cancel()
+		if err != nil {
+			return lost, err
+		}
+		for j, ok := range exists {
+			over = append(over, missing[j])
+			if !ok {
+				continue // logged out, revoked or expired: nothing left to find
+			}
+			lost++
+			r.m.unindexed.Inc()
+			r.log.Warn("session unindexed", logfield.Handle(missing[j]))
+			r.RevokeSession(ctx, missing[j], "its user index entry was lost by the store")
+		}
+	}
+	return lost, nil
 }
 
 func (r *Revoker) readGeneration(ctx context.Context) (string, error) {

@@ -2,6 +2,7 @@ package revocation
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/sessiongate/sessiongate/connmgr"
+	"github.com/sessiongate/sessiongate/internal/logfield"
 	"github.com/sessiongate/sessiongate/internal/redistest"
 	"github.com/sessiongate/sessiongate/pubsub"
 	"github.com/sessiongate/sessiongate/session"
@@ -225,6 +227,9 @@ func (s *switchStore) Exists(ctx context.Context, hs []string, touch bool) ([]bo
 func (s *switchStore) Generation(ctx context.Context) (string, error) {
 	return s.cur.Load().Generation(ctx)
 }
+func (s *switchStore) Indexed(ctx context.Context, refs []session.IndexRef) ([]bool, error) {
+	return s.cur.Load().Indexed(ctx, refs)
+}
 
 // The undone revocation on real redis-servers: a replica promoted before it
 // got the delete has the session again, and the next pass revokes it there.
@@ -330,5 +335,153 @@ func TestReconcileStoreResetRealRedis(t *testing.T) {
 	reconcileOnce(t, rg, "sweep")
 	if rg.conns.code(h3) != connmgr.CodeRevoked {
 		t.Fatalf("a destroyed session closed with %d, want 4500", rg.conns.code(h3))
+	}
+}
+
+// A login whose user-index entry a failover lost, while its session
+// survived, is revoked by the pass that finds it: revoking the user could
+// not find it. Indexed logins are left alone, young ones are not checked,
+// gone ones are forgotten, and the checks end with the tombstone lifetime.
+func TestReconcileRevokesUnindexedLogins(t *testing.T) {
+	rg := newRig(t, rigOptions{cfg: Config{StoreTimeout: time.Second, TombstoneTTL: time.Minute}})
+	ctx := context.Background()
+	exp := rg.clock.Now().Add(time.Hour)
+	for _, l := range [][2]string{{"bob", "kept"}, {"ann", "lost"}, {"ann", "gone"}} {
+		rg.fs.put(l[0], l[1])
+		rg.conns.open(l[0], l[1], 2, exp)
+		rg.r.Created(l[0], l[1])
+	}
+	rg.fs.unindex("lost")
+	rg.fs.unindex("gone")
+	if _, err := rg.fs.Destroy(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	// What the audit is for: revoking the user misses "lost".
+	if res, err := rg.r.RevokeUser(ctx, "ann", "test"); err != nil || res.Pending || res.Sessions != 0 || !rg.fs.has("lost") {
+		t.Fatalf("RevokeUser = %+v, %v; lost still there: %v", res, err, rg.fs.has("lost"))
+	}
+
+	reconcileOnce(t, rg, "sweep")
+	if rg.fs.count("indexed") != 0 {
+		t.Fatal("logins younger than StoreTimeout were checked: their writes may be in flight")
+	}
+
+	rg.clock.Add(time.Second)
+	published := len(rg.bus.events())
+	reconcileOnce(t, rg, "sweep")
+	if rg.fs.has("lost") || !rg.fs.has("kept") {
+		t.Fatalf("after the pass: lost %v kept %v", rg.fs.has("lost"), rg.fs.has("kept"))
+	}
+	if code := rg.conns.code("lost"); code != connmgr.CodeRevoked {
+		t.Fatalf("lost's connections closed with %d, want 4500", code)
+	}
+	if code := rg.conns.code("kept"); code != 0 {
+		t.Fatalf("kept's connections closed with %d", code)
+	}
+	var evs []string
+	for _, e := range rg.bus.events()[published:] {
+		evs = append(evs, string(e.Kind)+" "+e.Handle)
+	}
+	if want := []string{string(pubsub.KindSessionRevoked) + " lost"}; !slices.Equal(evs, want) {
+		t.Fatalf("events %v, want %v", evs, want)
+	}
+	if !rg.r.Revoked("lost") {
+		t.Fatal("no tombstone for the revoked login")
+	}
+	if n := rg.logs.FilterMessage("session unindexed").FilterLevelExact(zapcore.WarnLevel).Len(); n != 1 {
+		t.Fatalf("%d session unindexed warnings, want 1", n)
+	}
+	if rg.metric(t, "sessiongate_sessions_unindexed_total") != 1 {
+		t.Fatal("not counted")
+	}
+	if n := rg.r.logins.len(); n != 1 {
+		t.Fatalf("%d logins still checked, want 1 (kept): lost and gone are over", n)
+	}
+
+	// Store down: the pass fails rather than passing over the check.
+	rg.fs.down.Store(true)
+	if ok, _ := rg.r.reconcile(ctx, "sweep"); ok {
+		t.Fatal("a pass that could not check the logins succeeded")
+	}
+	rg.fs.down.Store(false)
+
+	// Past the tombstone lifetime a login is no longer checked.
+	rg.clock.Add(time.Minute)
+	rg.fs.unindex("kept")
+	reconcileOnce(t, rg, "sweep")
+	if !rg.fs.has("kept") || rg.r.logins.len() != 0 {
+		t.Fatalf("a login checked past the tombstone lifetime: kept %v, %d logins", rg.fs.has("kept"), rg.r.logins.len())
+	}
+}
+
+// On a real Redis Cluster: the master holding a user's index dies before
+// its replica got a login's SADD, while the session key, on another
+// master, survives. Revoking the user then confirms without the session;
+// the next pass finds the login unindexed and revokes it.
+func TestReconcileRevokesLoginsAFailoverUnindexedRealCluster(t *testing.T) {
+	c := redistest.StartCluster(t, redistest.ClusterOptions{Masters: 3, Replicas: 1})
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), DialTimeout: time.Second, MaxRetries: 1, DialerRetries: 1})
+	t.Cleanup(func() { rdb.Close() })
+	store := newRedisStore(t, rdb)
+	rg := newRig(t, rigOptions{store: store, cfg: Config{StoreTimeout: 5 * time.Second, TombstoneTTL: 10 * time.Minute}})
+	ctx := context.Background()
+
+	indexMaster := c.MasterOfKey("rv:u:pat")
+	replica := c.ReplicasOf(indexMaster)[0]
+	var control string // another user's login, on masters that do not fail
+	for u := 0; control == ""; u++ {
+		user := fmt.Sprintf("kim%d", u)
+		if c.MasterOfKey("rv:u:"+user) == indexMaster {
+			continue
+		}
+		_, s, err := store.Create(ctx, user, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.MasterOfKey("rv:s:"+s.Handle) != indexMaster {
+			control = s.Handle
+			rg.r.Created(user, s.Handle)
+		}
+	}
+	// The replica stops taking the master's writes: paused, and its
+	// replication link cut (what the master sent before stays in the
+	// paused replica's socket buffer and is applied later). Whatever pat's
+	// logins add to the index from now on is the master's alone.
+	c.Pause(replica)
+	if n, err := indexMaster.Do("CLIENT KILL TYPE replica"); err != nil || n != ":1" {
+		t.Fatalf("CLIENT KILL TYPE replica on the index's master: %q, %v", n, err)
+	}
+	var lost string
+	for lost == "" {
+		_, s, err := store.Create(ctx, "pat", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rg.r.Created("pat", s.Handle)
+		if c.MasterOfKey("rv:s:"+s.Handle) != indexMaster {
+			lost = s.Handle // its session key survives the failover
+		}
+	}
+	c.Kill(indexMaster)
+	c.Cont(replica)
+	c.WaitHealthy() // the replica, without pat's new index entries, is the master
+	var destroyed []string
+	waitFor(t, generous, "the client to follow the failover", func() bool {
+		var err error
+		rdb.ReloadState(ctx)
+		destroyed, err = store.DestroyUser(ctx, "pat")
+		return err == nil
+	})
+	if ok, err := store.Exists(ctx, []string{lost}, false); err != nil || !ok[0] || slices.Contains(destroyed, lost) {
+		t.Fatalf("after revoking pat (destroyed %d sessions): %s exists %v, %v; the failover should have unindexed it", len(destroyed), logfield.ShortHandle(lost), ok, err)
+	}
+
+	rg.clock.Add(5 * time.Second)
+	reconcileOnce(t, rg, "sweep")
+	if ok, err := store.Exists(ctx, []string{lost, control}, false); err != nil || ok[0] || !ok[1] {
+		t.Fatalf("after the pass: lost, control exist = %v, %v; want false, true", ok, err)
+	}
+	if rg.metric(t, "sessiongate_sessions_unindexed_total") != 1 {
+		t.Fatal("not counted")
 	}
 }

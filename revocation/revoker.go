@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/sessiongate/sessiongate/internal/backoff"
+	"github.com/sessiongate/sessiongate/session"
 )
 
 // Revoker revokes sessions and keeps revocations true across instances and
@@ -24,7 +25,9 @@ type Revoker struct {
 	now   func() time.Time
 	m     *metrics
 	tomb  *tombstones
-	retry backoff.Policy
+	// logins are the sessions created here that auditLogins still checks.
+	logins *logins
+	retry  backoff.Policy
 	// reconciled is Deps.Reconciled; nil for none.
 	reconciled func()
 	// forget is Deps.Forget, never nil.
@@ -71,6 +74,7 @@ func New(cfg Config, d Deps) (*Revoker, error) {
 		now:        d.Now,
 		m:          m,
 		tomb:       newTombstones(cfg.TombstoneTTL, cfg.MaxTombstones),
+		logins:     newLogins(cfg.TombstoneTTL, cfg.MaxTombstones),
 		retry:      backoff.Policy{Min: cfg.RetryMin, Max: cfg.RetryMax, Jitter: 0.2},
 		reconciled: d.Reconciled,
 		forget:     d.Forget,
@@ -119,6 +123,17 @@ func (r *Revoker) wakeRetry() {
 	case r.retryC <- struct{}{}:
 	default:
 	}
+}
+
+// Created tells the Revoker of a session this instance just created (a
+// login). Until a store failover can no longer undo it, every reconcile
+// pass checks that the session is in its user's index: on Redis Cluster
+// the index is in another slot than the session, and a failover that
+// loses the index entry but not the session would leave a session that
+// revoking its user cannot find. Such a session is revoked (see
+// [Revoker.auditLogins]). It never blocks on I/O.
+func (r *Revoker) Created(userID, handle string) {
+	r.logins.add(session.IndexRef{UserID: userID, Handle: handle}, r.now())
 }
 
 // Pending returns the number of revocations accepted but not yet confirmed.

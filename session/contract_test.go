@@ -304,6 +304,40 @@ func runContract(t *testing.T, newH harnessFactory) {
 		}
 	})
 
+	t.Run("indexed", func(t *testing.T) {
+		h := newH(t, Options{})
+		_, a := mustCreate(t, h, "alice", "")
+		_, b := mustCreate(t, h, "alice", "")
+		_, c := mustCreate(t, h, "bob", "")
+		_, d := mustCreate(t, h, "bob", "")
+		h.unindex(t, "alice", b.Handle) // a failover lost b's index entry
+		if _, err := h.store.Destroy(ctx, d.Handle); err != nil {
+			t.Fatal(err)
+		}
+		refs := []IndexRef{
+			{UserID: "alice", Handle: a.Handle},
+			{UserID: "alice", Handle: b.Handle},
+			{UserID: "bob", Handle: c.Handle},
+			{UserID: "bob", Handle: d.Handle},
+			{UserID: "bob", Handle: a.Handle}, // another user's session
+			{UserID: "", Handle: a.Handle},
+			{UserID: "alice", Handle: "junk"},
+		}
+		got, err := h.store.Indexed(ctx, refs)
+		if want := []bool{true, false, true, false, false, false, false}; err != nil || !slices.Equal(got, want) {
+			t.Fatalf("Indexed = %v, %v; want %v", got, err, want)
+		}
+		// The session b stays valid: this is what DestroyUser cannot see.
+		mustGet(t, h, b.Handle, true)
+		if got, err := h.store.DestroyUser(ctx, "alice"); err != nil || !slices.Equal(got, []string{a.Handle}) {
+			t.Fatalf("DestroyUser = %v, %v; want only the indexed %s", got, err, a.Handle)
+		}
+		mustGet(t, h, b.Handle, true)
+		if got, err := h.store.Indexed(ctx, nil); err != nil || len(got) != 0 {
+			t.Fatalf("Indexed(nil) = %v, %v", got, err)
+		}
+	})
+
 	t.Run("exists", func(t *testing.T) {
 		h := newH(t, Options{})
 		_, a := mustCreate(t, h, "alice", "")
@@ -550,6 +584,9 @@ func runContract(t *testing.T, newH harnessFactory) {
 		}
 		if _, _, err := h.store.Create(cctx, "alice", nil); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Create(canceled) = %v", err)
+		}
+		if _, err := h.store.Indexed(cctx, []IndexRef{{UserID: "alice", Handle: s.Handle}}); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Indexed(canceled) = %v", err)
 		}
 	})
 

@@ -123,6 +123,9 @@ type harness struct {
 	dropKey func(t *testing.T, handle string)
 	// members lists a user's index.
 	members func(t *testing.T, userID string) []string
+	// unindex drops a handle from its user's index behind the store's
+	// back, as a failover that lost the index write would.
+	unindex func(t *testing.T, userID, handle string)
 	// rdb and cmds are nil for the memory backend.
 	rdb  redis.UniversalClient
 	cmds *cmdLog
@@ -170,6 +173,11 @@ func memoryHarness(t *testing.T, opts Options) *harness {
 			}
 			return out
 		},
+		unindex: func(t *testing.T, u, h string) {
+			m.mu.Lock()
+			defer m.mu.Unlock()
+			delete(m.users[u], h)
+		},
 	}
 }
 
@@ -216,6 +224,11 @@ func redisHarness(t *testing.T, rdb redis.UniversalClient, opts Options, wait fu
 				t.Fatalf("SMEMBERS: %v", err)
 			}
 			return ms
+		},
+		unindex: func(t *testing.T, u, h string) {
+			if err := rdb.SRem(ctx, r.userKey(u), h).Err(); err != nil {
+				t.Fatalf("SREM: %v", err)
+			}
 		},
 	}
 }

@@ -279,6 +279,20 @@ func (m *MemoryStore) Exists(ctx context.Context, handles []string, touch bool) 
 	return out, nil
 }
 
+// Indexed implements [Store].
+func (m *MemoryStore) Indexed(ctx context.Context, refs []IndexRef) ([]bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(refs))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for i, ref := range refs {
+		_, out[i] = m.users[ref.UserID][ref.Handle]
+	}
+	return out, nil
+}
+
 // wroteLocked counts a write and sweeps once the writes since the last
 // sweep reach max(minSweepWrites, live sessions): O(1) amortized.
 func (m *MemoryStore) wroteLocked(now time.Time) {

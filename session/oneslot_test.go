@@ -37,6 +37,9 @@ func TestOneOperationOneSlot(t *testing.T) {
 	if _, err := h.store.ListUser(ctx, "alice"); err != nil {
 		t.Fatalf("ListUser: %v", err)
 	}
+	if _, err := h.store.Indexed(ctx, []IndexRef{{UserID: "alice", Handle: a.Handle}, {UserID: "bob", Handle: c.Handle}}); err != nil {
+		t.Fatalf("Indexed: %v", err)
+	}
 	if _, err := h.store.Generation(ctx); err != nil {
 		t.Fatalf("Generation: %v", err)
 	}

@@ -342,6 +342,35 @@ func (r *RedisStore) ListUser(ctx context.Context, userID string) ([]Session, er
 	return out, nil
 }
 
+// Indexed implements [Store]: one SISMEMBER per ref, pipelined. A ref
+// with an invalid user id or handle is reported not indexed without a
+// command (the store never indexes one).
+func (r *RedisStore) Indexed(ctx context.Context, refs []IndexRef) ([]bool, error) {
+	out := make([]bool, len(refs))
+	pipe := r.rdb.Pipeline()
+	cmds := make([]*redis.BoolCmd, len(refs))
+	queued := 0
+	for i, ref := range refs {
+		if checkUserID(ref.UserID) != nil || !ValidHandle(ref.Handle) {
+			continue
+		}
+		cmds[i] = pipe.SIsMember(ctx, r.userKey(ref.UserID), ref.Handle)
+		queued++
+	}
+	if queued == 0 {
+		return out, nil
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("session: indexed: %w", err)
+	}
+	for i, c := range cmds {
+		if c != nil {
+			out[i] = c.Val()
+		}
+	}
+	return out, nil
+}
+
 // Exists implements [Store]. One script per handle, pipelined: it reads
 // the expiry in the envelope header (not the payload), so a session past
 // its absolute expiry is reported absent and deleted, and a touch is

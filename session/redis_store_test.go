@@ -189,6 +189,7 @@ func TestEveryCommandTouchesOneKey(t *testing.T) {
 	_, _ = st.Exists(ctx, []string{a.Handle, b.Handle}, false)
 	_, _ = st.Exists(ctx, []string{a.Handle, b.Handle}, true)
 	_, _ = st.ListUser(ctx, "alice")
+	_, _ = st.Indexed(ctx, []IndexRef{{UserID: "alice", Handle: a.Handle}, {UserID: "alice", Handle: b.Handle}})
 	_, _ = st.Destroy(ctx, a.Handle)
 	_, _ = st.DestroyUser(ctx, "alice")
 	if len(log.cmds) < 10 {

@@ -54,10 +54,25 @@ type Store interface {
 	// may report one until its key lapses, so callers that hold a
 	// [Session] still check [Session.Expired] themselves).
 	Exists(ctx context.Context, handles []string, touch bool) ([]bool, error)
+	// Indexed reports, for each ref, whether its user's index holds its
+	// handle, in one round trip. It reads only the indexes: a ref whose
+	// session is gone may still be indexed (until ListUser or DestroyUser
+	// prunes it). On Redis Cluster a session and its user's index live in
+	// different slots, so a failover can lose a login's index entry while
+	// its session key survives elsewhere: such a session would escape
+	// DestroyUser. Callers that created sessions check them with Indexed
+	// until a failover can no longer undo the write (package revocation).
+	Indexed(ctx context.Context, refs []IndexRef) ([]bool, error)
 	// Generation returns an id of the data set the sessions live in. It
 	// stays the same while the data set does and changes when the data set
 	// is lost (a Redis restart without persistence, FLUSHALL): a caller that
 	// remembers it can tell "these sessions were revoked" from "every
 	// session was lost". The first call may write; later calls only read.
 	Generation(ctx context.Context) (string, error)
+}
+
+// IndexRef names a session and the user whose index should hold it.
+type IndexRef struct {
+	UserID string
+	Handle string
 }
