@@ -484,12 +484,12 @@ type topoRun struct {
 	tr   *topoTraffic
 	pids map[string]int
 	lost int
-	// undone: each gateway's sessiongate_revocations_undone_total as last read.
-	undone map[string]int
+	// seen: each gateway's counters as last read by delta, by "id metric".
+	seen map[string]int
 }
 
 func newTopoRun(t *testing.T, tc *testCluster) *topoRun {
-	r := &topoRun{t: t, tc: tc, tr: newTopoTraffic(t, tc), pids: map[string]int{}, undone: map[string]int{}}
+	r := &topoRun{t: t, tc: tc, tr: newTopoTraffic(t, tc), pids: map[string]int{}, seen: map[string]int{}}
 	for _, g := range tc.Gateways {
 		r.pids[g.ID] = g.Pid()
 	}
@@ -615,16 +615,13 @@ func (r *topoRun) check(name string, start, healed time.Time) {
 		})
 		s.closeAll()
 	}
-	for _, g := range tc.Gateways {
-		v := int(counterValue(t, tc, g.URL(), "sessiongate_revocations_undone_total"))
-		undone += v - r.undone[g.ID]
-		r.undone[g.ID] = v
-	}
+	undone = r.delta("sessiongate_revocations_undone_total")
 
 	// A login in the window whose user-index entry the failover lost is
 	// revoked by the pass that finds it (once older than STORE_TIMEOUT):
 	// let every instance finish a pass that started after that.
 	r.awaitReconcile(healed.Add(topoStoreTimeout))
+	unindexed := r.delta("sessiongate_sessions_unindexed_total")
 
 	// Every valid session still valid, its sockets open (or asked to
 	// reconnect); a lost one only from the replication window.
@@ -690,8 +687,20 @@ func (r *topoRun) check(name string, start, healed time.Time) {
 		cs = append(cs, fmt.Sprintf("%d:%d", c, n))
 	}
 	sort.Strings(cs)
-	t.Logf("fault %q: traffic %+v; %d revoked sessions checked (close codes %s), %d revocations undone by a failover and revoked again, %d valid sessions kept, %d lost (replication window), %d sockets asked to reconnect",
-		name, stats, len(revoked), strings.Join(cs, " "), undone, len(kept), lost, reconnects)
+	t.Logf("fault %q: traffic %+v; %d revoked sessions checked (close codes %s), %d revocations undone by a failover and revoked again, %d logins unindexed by a failover and revoked, %d valid sessions kept, %d lost (replication window), %d sockets asked to reconnect",
+		name, stats, len(revoked), strings.Join(cs, " "), undone, unindexed, len(kept), lost, reconnects)
+}
+
+// delta sums, over the gateways, how much counter metric grew since the
+// last delta of it.
+func (r *topoRun) delta(metric string) int {
+	n := 0
+	for _, g := range r.tc.Gateways {
+		v := int(counterValue(r.t, r.tc, g.URL(), metric))
+		n += v - r.seen[g.ID+" "+metric]
+		r.seen[g.ID+" "+metric] = v
+	}
+	return n
 }
 
 // awaitReconcile waits until every instance has completed a reconcile
