@@ -20,6 +20,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/sessiongate/sessiongate/e2e/internal/cluster"
+	"github.com/sessiongate/sessiongate/revocation"
 )
 
 // The fault tests on Redis Cluster and Sentinel (topo_cluster_test.go,
@@ -63,7 +64,7 @@ const replicationWindow = time.Second
 
 // topoStoreTimeout is the instances' revocation store timeout (the
 // default): a login younger than it is not yet checked for its index entry.
-const topoStoreTimeout = 5 * time.Second
+const topoStoreTimeout = revocation.DefaultStoreTimeout
 
 // topoLive caps the sessions the traffic keeps open (three sockets each).
 const topoLive = 18

@@ -7,6 +7,9 @@ import (
 	"github.com/sessiongate/sessiongate/pubsub"
 )
 
+// DefaultStoreTimeout is Config.StoreTimeout's default.
+const DefaultStoreTimeout = 5 * time.Second
+
 // Config tunes a [Revoker]. It is a value; zero fields take the documented
 // defaults and negative ones are refused by [New].
 type Config struct {
@@ -77,7 +80,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.MaxTombstones = 100_000
 	}
 	if c.StoreTimeout == 0 {
-		c.StoreTimeout = 5 * time.Second
+		c.StoreTimeout = DefaultStoreTimeout
 	}
 	if c.PublishTimeout == 0 {
 		c.PublishTimeout = 2 * time.Second

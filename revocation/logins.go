@@ -32,10 +32,11 @@ func newLogins(ttl time.Duration, max int) *logins { return &logins{ttl: ttl, ma
 func (l *logins) add(ref session.IndexRef, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.q) >= l.max {
-		n := len(l.q) - l.max + 1
-		l.q = append(l.q[:0], l.q[n:]...)
-		clear(l.q[len(l.q) : len(l.q)+n])
+	if n := len(l.q) - l.max + 1; n > 0 {
+		// Drop the oldest by slicing: no copy of the rest per login (the
+		// next append that outgrows the array moves only what is live).
+		clear(l.q[:n])
+		l.q = l.q[n:]
 	}
 	l.q = append(l.q, login{ref: ref, at: now})
 }
