@@ -92,7 +92,7 @@ func variables() []variable {
 		{group: "Presence", name: "PRESENCE_EVENTS", def: "false", isBool: true, help: "queue presence.online / presence.offline for the application's workers (inbound queue, system messages)"},
 		{group: "Presence", name: "PRESENCE_FLUSH_INTERVAL", def: "100ms", help: "how often an instance writes its users that changed (presence lags connections by up to this; 10ms..10s)"},
 		{group: "History", name: "HISTORY_SIZE", def: "100", help: "events kept per stream (one per user, one broadcast) for positions and replay; 0 turns history off (at most 100000)"},
-		{group: "History", name: "HISTORY_TTL", def: "24h", help: "a stream is dropped this long after its last event; 0 turns history off (otherwise at least 1s)"},
+		{group: "History", name: "HISTORY_TTL", def: "24h", help: "a stream is dropped this long after its last event (for half of it, new connections take its position from the bus, no read); 0 turns history off (otherwise at least 1s)"},
 		{group: "History", name: "RESUME_MAX_EVENTS", def: "1000", help: "most events replayed to one reconnecting connection (1..100000)"},
 		{group: "Inbound", name: "INBOUND_PARTITIONS", def: "16", help: "partitions (Redis Streams) of the queue of client messages; a user's messages keep their order in one (1..1024; drain the queue before changing it)"},
 		{group: "Inbound", name: "INBOUND_MAX_BYTES", defText: "16384, or WS_MAX_MESSAGE_BYTES if smaller", help: "largest data of one client message, in bytes; larger ones are refused with too_large (1..WS_MAX_MESSAGE_BYTES)"},

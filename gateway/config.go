@@ -73,6 +73,11 @@ type Config struct {
 	// API's "latest events" read asks for at most this many. Defaults to
 	// history's (100).
 	HistorySize int
+	// HistoryTTL is how long the history keeps a stream after its last
+	// event (HISTORY_TTL): for half of it after an event, a new
+	// connection takes the stream's position from what the bus delivered
+	// here instead of reading it. Defaults to history's (24h).
+	HistoryTTL time.Duration
 	// ResumeMaxEvents bounds the events replayed to one reconnecting
 	// client per stream (RESUME_MAX_EVENTS): a client that missed more is
 	// told it was not recovered. Defaults to 1000.
@@ -153,6 +158,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HistorySize <= 0 {
 		c.HistorySize = history.DefaultSize
+	}
+	if c.HistoryTTL <= 0 {
+		c.HistoryTTL = history.DefaultTTL
 	}
 	if c.ResumeMaxEvents <= 0 {
 		c.ResumeMaxEvents = 1000

@@ -30,6 +30,7 @@ func ConfigFrom(c config.Config) Config {
 		EventChannel:          c.KeyPrefix + "events",
 		HistoryOff:            c.HistoryOff(),
 		HistorySize:           c.HistorySize,
+		HistoryTTL:            c.HistoryTTL,
 		ResumeMaxEvents:       c.ResumeMaxEvents,
 		InboundMaxBytes:       c.InboundMaxBytes,
 		PresenceEvents:        c.PresenceEvents,

@@ -25,9 +25,30 @@ import (
 // Entries exist only for streams with local connections (a new
 // connection's start adds its streams; an event of a stream nobody here
 // follows drops the entry), so the watch is as big as the local users.
+//
+// The watch is also where a new connection takes a stream's position
+// from, instead of a Redis read, while the bus is trusted ([gapWatch.current]).
 type gapWatch struct {
 	mu   sync.Mutex
-	last map[string]history.Position
+	last map[string]watched
+	// now and fresh bound how long after its last event a stream's
+	// position is served from the watch (half the history's TTL: the
+	// stream cannot have expired meanwhile). fresh 0 serves nothing.
+	now   func() time.Time
+	fresh time.Duration
+	// suspect is set by a bus gap (any stream may have moved past its
+	// entry unseen) and cleared by the check that follows it, unless
+	// another gap came meanwhile (gen counts them).
+	suspect bool
+	gen     uint64
+}
+
+// watched is one stream's entry: its last position, and until when it may
+// be served to new connections (zero: it comes from a read, not an event,
+// so whether the stream still exists is unknown).
+type watched struct {
+	pos   history.Position
+	until time.Time
 }
 
 // follow starts watching stream at pos, where a new connection's history
@@ -40,11 +61,56 @@ func (w *gapWatch) follow(stream string, pos history.Position) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.last == nil {
-		w.last = map[string]history.Position{}
+		w.last = map[string]watched{}
 	}
 	if _, ok := w.last[stream]; !ok {
-		w.last[stream] = pos
+		w.last[stream] = watched{pos: pos}
 	}
+}
+
+// current returns stream's position for a new connection that is
+// registered already (see Server.connStart), when the watch can stand in
+// for the history's read: the stream is watched, an event of it came
+// within fresh (so it exists, under this epoch), and no bus gap is
+// unchecked. It is then at least as good as a read: every event after it
+// has not been through the bus handler yet, which delivers it to the
+// registered connection (or finds the hole and closes it with 4010), and
+// an event up to it the connection may hold is skipped, as after a read.
+// The caller must also know the bus live (its own heartbeats come back).
+func (w *gapWatch) current(stream string) (history.Position, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e, ok := w.last[stream]
+	if !ok || w.suspect || w.fresh <= 0 || !w.now().Before(e.until) {
+		return history.Position{}, false
+	}
+	return e.pos, true
+}
+
+// distrust stops current from serving until the check that follows a bus
+// gap has compared every watched stream with its history (trust).
+func (w *gapWatch) distrust() {
+	w.mu.Lock()
+	w.suspect = true
+	w.gen++
+	w.mu.Unlock()
+}
+
+// generation returns the count of bus gaps so far, for trust.
+func (w *gapWatch) generation() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.gen
+}
+
+// trust lets current serve again after a check that started at
+// generation gen, unless another gap came since.
+func (w *gapWatch) trust(gen uint64) {
+	w.mu.Lock()
+	if w.gen == gen {
+		w.suspect = false
+	}
+	w.mu.Unlock()
 }
 
 // observe records that the bus delivered an event at pos of a watched
@@ -54,21 +120,27 @@ func (w *gapWatch) follow(stream string, pos history.Position) {
 func (w *gapWatch) observe(stream string, pos history.Position) (gap bool, last history.Position) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	last, ok := w.last[stream]
+	var until time.Time
+	if w.fresh > 0 {
+		until = w.now().Add(w.fresh) // the event was appended just now
+	}
+	e, ok := w.last[stream]
+	last = e.pos
 	switch {
 	case !ok:
 		if w.last == nil {
-			w.last = map[string]history.Position{}
+			w.last = map[string]watched{}
 		}
-		w.last[stream] = pos
+		w.last[stream] = watched{pos: pos, until: until}
 		return false, last
 	case pos.Epoch != last.Epoch:
-		w.last[stream] = pos
+		w.last[stream] = watched{pos: pos, until: until}
 		return pos.Offset > 1, last
 	case pos.Offset <= last.Offset:
+		w.last[stream] = watched{pos: last, until: until}
 		return false, last
 	}
-	w.last[stream] = pos
+	w.last[stream] = watched{pos: pos, until: until}
 	return pos.Offset > last.Offset+1, last
 }
 
@@ -85,9 +157,9 @@ func (w *gapWatch) snapshot() ([]string, []history.Position) {
 	defer w.mu.Unlock()
 	streams := make([]string, 0, len(w.last))
 	pos := make([]history.Position, 0, len(w.last))
-	for s, p := range w.last {
+	for s, e := range w.last {
 		streams = append(streams, s)
-		pos = append(pos, p)
+		pos = append(pos, e.pos)
 	}
 	return streams, pos
 }
@@ -160,6 +232,7 @@ const gapCheckBatch = 500
 // clients learn from the resume whether they missed anything.
 func (s *Server) checkMissed(ctx context.Context) {
 	defer s.metrics.gapChecks.Inc()
+	gen := s.gaps.generation()
 	streams, last := s.gaps.snapshot()
 	for i := 0; i < len(streams); i += gapCheckBatch {
 		j := min(i+gapCheckBatch, len(streams))
@@ -178,6 +251,10 @@ func (s *Server) checkMissed(ctx context.Context) {
 			}
 		}
 	}
+	// Every stream still watched is where its history is (or was watched
+	// only from here on, by a new connection's read or an event after
+	// the gap): the watch may serve positions again.
+	s.gaps.trust(gen)
 }
 
 // afterReconcile wakes the check for missed events after the first

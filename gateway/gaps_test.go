@@ -55,24 +55,8 @@ func TestBusGapClosesMissedStreamsToResume(t *testing.T) {
 	first := a.publishTo(map[string]any{"user_id": "alice"}, "before", nil)
 	alice.mustNext("event")
 
-	do := func(cmd, want string) {
-		t.Helper()
-		if reply, err := srv.Do(cmd); err != nil || reply != want {
-			t.Fatalf("%s = %q, %v; want %q", cmd, reply, err, want)
-		}
-	}
-	do("ACL SETUSER default -subscribe", "+OK")
-	restored := false
-	restore := func() {
-		if !restored {
-			restored = true
-			do("ACL SETUSER default +@all", "+OK")
-		}
-	}
-	t.Cleanup(restore)
 	checks := metricValue(t, b, "sessiongate_event_gap_checks_total", "")
-	do("CLIENT KILL TYPE pubsub", ":2")
-	waitFor(t, generous, "both instances see the gap", func() bool { return !a.srv.subscribed.Load() && !b.srv.subscribed.Load() })
+	restore := cutPubSub(t, srv, a, b)
 
 	var missed []string
 	for i := range 3 {
@@ -103,4 +87,29 @@ func TestBusGapClosesMissedStreamsToResume(t *testing.T) {
 	if v := metricValue(t, b, "sessiongate_event_gaps_total", `cause="bus_gap",stream="user"`); v != 1 {
 		t.Fatalf("sessiongate_event_gaps_total{user,bus_gap} = %v, want 1", v)
 	}
+}
+
+// cutPubSub kills the pub/sub connections of the two instances a and b on
+// srv and refuses them SUBSCRIBE until restore is called (or the test
+// ends); it returns once both instances saw the cut.
+func cutPubSub(t *testing.T, srv *redistest.Server, a, b *testGateway) (restore func()) {
+	t.Helper()
+	do := func(cmd, want string) {
+		t.Helper()
+		if reply, err := srv.Do(cmd); err != nil || reply != want {
+			t.Fatalf("%s = %q, %v; want %q", cmd, reply, err, want)
+		}
+	}
+	do("ACL SETUSER default -subscribe", "+OK")
+	restored := false
+	restore = func() {
+		if !restored {
+			restored = true
+			do("ACL SETUSER default +@all", "+OK")
+		}
+	}
+	t.Cleanup(restore)
+	do("CLIENT KILL TYPE pubsub", ":2")
+	waitFor(t, generous, "both instances see the gap", func() bool { return !a.srv.subscribed.Load() && !b.srv.subscribed.Load() })
+	return restore
 }

@@ -72,7 +72,7 @@ func newMetrics(s *Server) *metrics {
 		historyAppendErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_history_append_errors_total",
 			Help: "History appends that failed: the message went to this instance's connections only."}),
 		historyReads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_history_reads_total",
-			Help: "History reads, by op (positions: a welcome; resume: a reconnect's replay; since: the history API) and result (ok, unrecovered, error)."}, []string{"op", "result"}),
+			Help: "History reads, by op (positions: a welcome; resume: a reconnect's replay; since: the history API) and result (ok, unrecovered, error; bus: a welcome's position taken from the events the bus delivered here, no read)."}, []string{"op", "result"}),
 		resumes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "sessiongate_resumes_total",
 			Help: "Streams reconnecting clients asked to resume, by stream (user, all) and result (recovered; lost: other epoch, trimmed, expired or a future offset; too_far_behind: more than RESUME_MAX_EVENTS missed; error: the history could not be read; off: history is off)."}, []string{"stream", "result"}),
 		replayed: prometheus.NewCounter(prometheus.CounterOpts{Name: "sessiongate_resume_replayed_events_total",

@@ -73,7 +73,8 @@ func parsePosition(v string) (history.Position, bool) {
 // connStart decides how a new connection of sess begins (see
 // connmgr.Manager.UpgradeWith): it runs once the connection is registered,
 // so events published from then on are held for it, and reads the
-// positions of the user's and the broadcast stream and, for each stream
+// positions of the user's and the broadcast stream (or takes them from
+// what the bus delivered here: gapWatch.current) and, for each stream
 // the client resumes, the events after its position. A stream is
 // recovered when its history still holds every event after the position,
 // and there are at most RESUME_MAX_EVENTS of them (more is treated as
@@ -118,8 +119,19 @@ func (s *Server) connStart(ctx context.Context, userID, handle string, from map[
 		}
 	}
 	wg.Wait()
+	fromBus := s.subscribed.Load() && s.cluster.Live()
 	for i, str := range streams {
 		if _, asked := from[str.wire]; !asked {
+			// A stream whose events the bus brought here lately needs no
+			// read (gapWatch.current): this connection is registered.
+			if fromBus {
+				if p, ok := s.gaps.current(str.name); ok {
+					s.metrics.historyReads.WithLabelValues("positions", "bus").Inc()
+					through[i] = p
+					st.Positions[str.wire] = connmgr.StreamPosition{Epoch: p.Epoch, Offset: p.Offset}
+					continue
+				}
+			}
 			unread = append(unread, i)
 			continue
 		}

@@ -135,6 +135,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.metrics = newMetrics(s)
 	s.reader = history.NewCoalescing(d.History)
 	s.gapCheck = make(chan struct{}, 1)
+	s.gaps.now = d.Now
+	if !cfg.HistoryOff {
+		s.gaps.fresh = cfg.HistoryTTL / 2
+	}
 	hooks := s.metrics.connHooks(d.Log)
 	hooks.OnMessage = s.onMessage
 	if err := s.newPresence(&hooks); err != nil {
@@ -195,6 +199,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 		b.OnGap(func(reason string) {
 			// Any event may have been lost, a revocation among them.
 			s.sessions.Clear()
+			s.gaps.distrust() // before the subscription can be back
 			s.subscribed.Store(false)
 			s.busGap.Store(true)
 			s.requestReconcile("pub/sub gap: " + reason)
