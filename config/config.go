@@ -180,11 +180,12 @@ type Config struct {
 	// runtime may allocate before it collects (MEMORY_HEADROOM): a soft
 	// memory limit that follows the live heap (at least 16 MiB of room),
 	// so an instance holding many idle connections keeps about that much
-	// garbage resident instead of a whole GOGC cycle's. 0 turns it off (the
+	// garbage resident instead of a whole GOGC cycle's. The limit is lifted
+	// while the process allocates faster than the room lasts (a burst: a
+	// static limit doubled a 10k-client resume storm's time), and set again
+	// once it is quiet (package internal/memtune). 0 turns it off (the
 	// runtime's defaults); a GOMEMLIMIT in the environment also does.
-	// Defaults to 0: the tighter limit makes the collector run more often
-	// in bursts, which doubled a 10k-client resume storm's time in the load
-	// generator (docs/BENCHMARKS.md), so it is an operator's trade.
+	// Defaults to 25.
 	MemoryHeadroom float64
 
 	// HTTPReadTimeout bounds reading one whole request, headers and body,

@@ -12,6 +12,14 @@
 // pages, before that. The limit follows the live set after every check, so
 // a growing connection count raises it; GOGC still bounds how often the
 // collector runs when the limit is far away.
+//
+// A burst (a reconnect storm, a handshake flood) allocates much faster
+// than the room lasts: a limit that tight would run the collector again and
+// again, each time scanning every connection's stack, and double the
+// burst's time. So a check that finds more allocated since the last one
+// than the room lifts the limit (GOGC alone paces the collector), and the
+// first quiet check after it collects and returns the burst's garbage to
+// the operating system at once, then sets the limit again.
 package memtune
 
 import (
@@ -31,8 +39,8 @@ type Config struct {
 	// instance with few connections in a burst of handshakes) does not
 	// collect constantly. Defaults to 16 MiB.
 	MinHeadroom int64
-	// Interval is how often the limit follows the live heap. Defaults to
-	// 1s.
+	// Interval is how often the limit follows the live heap, and the
+	// window a burst is judged over. Defaults to 500ms.
 	Interval time.Duration
 }
 
@@ -44,7 +52,7 @@ func (c Config) withDefaults() Config {
 		c.MinHeadroom = 16 << 20
 	}
 	if c.Interval <= 0 {
-		c.Interval = time.Second
+		c.Interval = 500 * time.Millisecond
 	}
 	return c
 }
@@ -54,18 +62,25 @@ type Tuner struct {
 	cfg     Config
 	samples []metrics.Sample
 	set     func(int64) int64 // debug.SetMemoryLimit; replaced in tests
+	free    func()            // debug.FreeOSMemory; replaced in tests
 	last    int64
+	// allocs is the bytes allocated in total at the last check (primed
+	// once there was one); lifted is set while a burst keeps the limit off.
+	allocs uint64
+	primed bool
+	lifted bool
 }
 
 // New returns a Tuner. It changes nothing until [Tuner.Tune] or
 // [Tuner.Run].
 func New(cfg Config) *Tuner {
-	return &Tuner{cfg: cfg.withDefaults(), set: debug.SetMemoryLimit, samples: []metrics.Sample{
+	return &Tuner{cfg: cfg.withDefaults(), set: debug.SetMemoryLimit, free: debug.FreeOSMemory, samples: []metrics.Sample{
 		{Name: "/gc/heap/live:bytes"},
 		{Name: "/memory/classes/total:bytes"},
 		{Name: "/memory/classes/heap/released:bytes"},
 		{Name: "/memory/classes/heap/free:bytes"},
 		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/gc/heap/allocs:bytes"},
 	}}
 }
 
@@ -75,12 +90,18 @@ func New(cfg Config) *Tuner {
 // swept).
 func (t *Tuner) Limit(live, total, released, free, objects uint64) int64 {
 	other := int64(total) - int64(released) - int64(free) - int64(objects) // stacks, metadata, fragmentation
-	room := max(int64(float64(live)*t.cfg.Headroom), t.cfg.MinHeadroom)
-	return max(other, 0) + int64(live) + room
+	return max(other, 0) + int64(live) + t.room(live)
 }
 
-// Tune sets the limit once from the current figures and returns it.
-func (t *Tuner) Tune() int64 {
+// room is the room to allocate above a live heap of live bytes.
+func (t *Tuner) room(live uint64) int64 {
+	return max(int64(float64(live)*t.cfg.Headroom), t.cfg.MinHeadroom)
+}
+
+// figures are the runtime's memory figures one check reads.
+type figures struct{ live, total, released, free, objects, allocs uint64 }
+
+func (t *Tuner) read() figures {
 	metrics.Read(t.samples)
 	v := func(i int) uint64 {
 		if t.samples[i].Value.Kind() != metrics.KindUint64 {
@@ -88,9 +109,36 @@ func (t *Tuner) Tune() int64 {
 		}
 		return t.samples[i].Value.Uint64()
 	}
-	limit := t.Limit(v(0), v(1), v(2), v(3), v(4))
+	return figures{v(0), v(1), v(2), v(3), v(4), v(5)}
+}
+
+// Tune checks once: it sets the limit from the current figures, or lifts
+// it in a burst, and returns it (math.MaxInt64: lifted).
+func (t *Tuner) Tune() int64 { return t.tune(t.read) }
+
+func (t *Tuner) tune(read func() figures) int64 {
+	f := read()
+	burst := t.primed && f.allocs-t.allocs > uint64(t.room(f.live))
+	t.allocs, t.primed = f.allocs, true
+	switch {
+	case burst:
+		if !t.lifted {
+			t.lifted = true
+			t.set(math.MaxInt64)
+			t.last = math.MaxInt64
+		}
+		return t.last
+	case t.lifted:
+		// The first quiet check after a burst: its garbage goes back now,
+		// not whenever the collector would get to it.
+		t.lifted = false
+		t.free()
+		f = read()
+		t.allocs = f.allocs
+	}
+	limit := t.Limit(f.live, f.total, f.released, f.free, f.objects)
 	// A change under 1% is not worth a runtime call.
-	if t.last == 0 || math.Abs(float64(limit-t.last)) > float64(t.last)/100 {
+	if t.last == 0 || t.last == math.MaxInt64 || math.Abs(float64(limit-t.last)) > float64(t.last)/100 {
 		t.set(limit)
 		t.last = limit
 	}

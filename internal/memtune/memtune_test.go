@@ -20,7 +20,7 @@ func TestLimit(t *testing.T) {
 		t.Fatalf("Limit = %d, want 88", got)
 	}
 	d := New(Config{})
-	if d.cfg.Headroom != 0.25 || d.cfg.MinHeadroom != 16<<20 || d.cfg.Interval != time.Second {
+	if d.cfg.Headroom != 0.25 || d.cfg.MinHeadroom != 16<<20 || d.cfg.Interval != 500*time.Millisecond {
 		t.Fatalf("defaults %+v", d.cfg)
 	}
 }
@@ -50,5 +50,39 @@ func TestTuneAndRun(t *testing.T) {
 	defer mu.Unlock()
 	if len(set) < 1 || set[0] != limit || set[len(set)-1] != math.MaxInt64 {
 		t.Fatalf("limits set %v: want %d first and no limit last", set, limit)
+	}
+}
+
+// A check that finds more allocated than the room since the last one lifts
+// the limit while the burst lasts; the first quiet check returns the
+// burst's garbage (one FreeOSMemory) and sets the limit again, from the
+// figures read after it.
+func TestBurstLiftsTheLimit(t *testing.T) {
+	var set []int64
+	frees := 0
+	tu := New(Config{Headroom: 0.25, MinHeadroom: 100})
+	tu.set = func(v int64) int64 { set = append(set, v); return 0 }
+	tu.free = func() { frees++ }
+	// live 1000 (room 250), nothing else mapped: limit 1250.
+	fig := figures{live: 1000, total: 1000, objects: 1000}
+	read := func() figures { return fig }
+	check := func(allocated uint64, want int64, wantFrees int) {
+		t.Helper()
+		fig.allocs += allocated
+		if got := tu.tune(read); got != want || frees != wantFrees {
+			t.Fatalf("after %d allocated: limit %d, %d frees; want %d, %d (set %v)", allocated, got, frees, want, wantFrees, set)
+		}
+	}
+	check(1_000_000, 1250, 0) // the first check has no window to judge
+	check(250, 1250, 0)       // the room's worth: no burst
+	check(251, math.MaxInt64, 0)
+	check(5000, math.MaxInt64, 0) // still a burst: nothing set again
+	// Quiet: the garbage goes back, and the limit follows the live heap
+	// the burst left (now 2000: room 500).
+	fig.live, fig.total, fig.objects = 2000, 2000, 2000
+	check(10, 2500, 1)
+	check(10, 2500, 1)
+	if want := []int64{1250, math.MaxInt64, 2500}; len(set) != len(want) || set[0] != want[0] || set[1] != want[1] || set[2] != want[2] {
+		t.Fatalf("limits set %v, want %v", set, want)
 	}
 }
