@@ -92,6 +92,12 @@ func (b *RedisBus) deliver(queue chan<- Event, payload string) {
 				zap.Uint64("suppressed", held), zap.Uint64("total", b.dropped.Load()))
 		}
 		b.gap("buffer overflow")
+		// The subscription itself is intact and delivers what comes next:
+		// report it subscribed again, as after a redial, so the instance
+		// runs the check that follows a gap instead of waiting for a
+		// resubscription that never comes (it would stay "not
+		// subscribed", and unready, until its connection dropped).
+		b.subscribed()
 	}
 }
 

@@ -159,7 +159,12 @@ func TestRedisBusBufferOverflow(t *testing.T) {
 		default:
 		}
 	})
-	bus.OnSubscribed(func() { subscribed <- struct{}{} })
+	bus.OnSubscribed(func() {
+		select {
+		case subscribed <- struct{}{}:
+		default:
+		}
+	})
 	release := make(chan struct{})
 	got := make(chan Event, 100)
 	runBus(t, bus, func(ctx context.Context, e Event) {
@@ -187,6 +192,13 @@ func TestRedisBusBufferOverflow(t *testing.T) {
 		}
 	case <-time.After(waitFor):
 		t.Fatal("no gap reported for a full buffer")
+	}
+	// The subscription is still there: it is reported subscribed again
+	// after the gap, or its user would wait for a resubscription forever.
+	select {
+	case <-subscribed:
+	case <-time.After(waitFor):
+		t.Fatal("not reported subscribed again after the overflow")
 	}
 	eventually(t, "drops counted", func() bool { return bus.Dropped() > 0 })
 	close(release)

@@ -134,6 +134,13 @@ func NewShardedBus(rdb redis.UniversalClient, cfg ShardedConfig, log *zap.Logger
 		sh.bus.sharded = true
 		sh.bus.intercept = func(payload string) bool { return b.pong(sh, payload) }
 		sh.bus.OnSubscribed(func() {
+			if sh.up.Load() {
+				// Not a new subscription: events were dropped here (a
+				// full buffer) and the subscription stays; nothing to
+				// count or prove again.
+				b.subscribed()
+				return
+			}
 			if sh.confirms.Add(1) > 1 {
 				sh.resubscribes.Add(1)
 			}

@@ -127,7 +127,7 @@ func Events() map[string]Event {
 		ev("pub/sub resubscribing", debug, "channel:s attempt:n backoff:n", "shard:n", ""),
 		ev("pub/sub connection dropped", warn, "channel:s reason:s", "idle:n shard:n", "the health check replaced a subscriber connection (unresponsive, subscribe not confirmed, ping failed, own heartbeat not seen)"),
 		ev("pub/sub event skipped", warn, "channel:s bytes:n prefix:s suppressed:n total:n", "shard:n", "a malformed event was skipped (rate-limited line)"),
-		ev("pub/sub event dropped", errorLvl, "channel:s kind:s buffer:n suppressed:n total:n", "shard:n", "the handler fell behind and the buffer overflowed; the gateway reconciles"),
+		ev("pub/sub event dropped", errorLvl, "channel:s kind:s buffer:n suppressed:n total:n", "shard:n", "the handler fell behind and the buffer overflowed: a gap on a subscription that stays, so the gateway reconciles and then closes with 4010 the connections of streams that moved"),
 		ev("pub/sub shard live", info, "shard:n resubscribes:n", "", "a shard channel's subscription is confirmed and this instance's own ping on it came back (sharded pub/sub on Redis Cluster)"),
 		ev("pub/sub shard not live", warn, "shard:n timeout:n", "", "this instance's ping on a shard channel did not come back in time, or its subscription was lost; /readyz is 503 until it is live again"),
 		ev("pub/sub shard ping failed", warn, "shard:n", "", "the SPUBLISH of a shard's ping failed (once per outage)"),
