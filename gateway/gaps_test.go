@@ -43,15 +43,8 @@ func TestGapWatchObserve(t *testing.T) {
 // connections of the streams that moved meanwhile with 4010, and only
 // those; each resumes and gets exactly what it missed.
 func TestBusGapClosesMissedStreamsToResume(t *testing.T) {
-	srv := redistest.Start(t)
-	gs := startInstances(t, srv, 2, map[string]string{"WS_PING_INTERVAL": "1h"})
-	a, b := gs[0], gs[1]
-	aliceTok, _ := a.createSession("alice")
-	bobTok, _ := a.createSession("bob")
-	alice := b.dialToken(aliceTok)
-	w := alice.mustNext("welcome")
-	bob := b.dialToken(bobTok)
-	bob.mustNext("welcome")
+	f := startTwoUsersOnB(t)
+	srv, a, b, aliceTok, alice, bob, w := f.srv, f.a, f.b, f.aliceTok, f.alice, f.bob, f.aliceWelcome
 	first := a.publishTo(map[string]any{"user_id": "alice"}, "before", nil)
 	alice.mustNext("event")
 
@@ -112,4 +105,28 @@ func cutPubSub(t *testing.T, srv *redistest.Server, a, b *testGateway) (restore 
 	do("CLIENT KILL TYPE pubsub", ":2")
 	waitFor(t, generous, "both instances see the gap", func() bool { return !a.srv.subscribed.Load() && !b.srv.subscribed.Load() })
 	return restore
+}
+
+// twoUsersOnB is two instances on one real Redis with a connection of
+// alice and one of bob on b, both past their welcome.
+type twoUsersOnB struct {
+	srv              *redistest.Server
+	a, b             *testGateway
+	aliceTok, bobTok string
+	alice, bob       *wsConn
+	aliceWelcome     frame
+}
+
+func startTwoUsersOnB(t *testing.T) twoUsersOnB {
+	t.Helper()
+	f := twoUsersOnB{srv: redistest.Start(t)}
+	gs := startInstances(t, f.srv, 2, map[string]string{"WS_PING_INTERVAL": "1h"})
+	f.a, f.b = gs[0], gs[1]
+	f.aliceTok, _ = f.a.createSession("alice")
+	f.bobTok, _ = f.a.createSession("bob")
+	f.alice = f.b.dialToken(f.aliceTok)
+	f.aliceWelcome = f.alice.mustNext("welcome")
+	f.bob = f.b.dialToken(f.bobTok)
+	f.bob.mustNext("welcome")
+	return f
 }

@@ -171,15 +171,8 @@ func TestFreshConnectsNeverMissEventsTwoInstancesOnRedis(t *testing.T) {
 // published meanwhile. Once the check closed the streams that moved,
 // the ones that did not are served from the bus again.
 func TestPositionsAfterBusGapComeFromTheHistory(t *testing.T) {
-	srv := redistest.Start(t)
-	gs := startInstances(t, srv, 2, map[string]string{"WS_PING_INTERVAL": "1h"})
-	a, b := gs[0], gs[1]
-	aliceTok, _ := a.createSession("alice")
-	bobTok, _ := a.createSession("bob")
-	alice := b.dialToken(aliceTok)
-	alice.mustNext("welcome")
-	bob := b.dialToken(bobTok)
-	bob.mustNext("welcome")
+	f := startTwoUsersOnB(t)
+	srv, a, b, aliceTok, bobTok, alice, bob := f.srv, f.a, f.b, f.aliceTok, f.bobTok, f.alice, f.bob
 	a.publishTo(map[string]any{"user_id": "alice"}, "before", nil)
 	alice.mustNext("event")
 	a.publishTo(map[string]any{"user_id": "bob"}, "before", nil)
