@@ -44,10 +44,20 @@ type Result struct {
 func (r *Revoker) RevokeSession(ctx context.Context, handle, reason string) Result {
 	r.tomb.hold(handle)
 	closed := r.conns.CloseSession(handle, connmgr.CodeRevoked)
-	pubErr := make(chan error, 1)
-	go func() { pubErr <- r.publish(ctx, r.sessionEvent(handle)) }()
-	existed, derr := r.destroy(ctx, handle)
-	perr := <-pubErr
+	// The delete runs beside the publish, which is sent first: the remote
+	// connections' close waits on the event, not on the store.
+	type destroyed struct {
+		existed bool
+		err     error
+	}
+	del := make(chan destroyed, 1)
+	go func() {
+		existed, err := r.destroy(ctx, handle)
+		del <- destroyed{existed, err}
+	}()
+	perr := r.publish(ctx, r.sessionEvent(handle))
+	d := <-del
+	existed, derr := d.existed, d.err
 	r.m.revocations.WithLabelValues("session").Inc()
 
 	res := Result{Existed: existed, ClosedLocal: closed}
