@@ -375,15 +375,13 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// revocation starts instance B next to A, measures the raw Redis hop floor,
-// then revokes through A sessions whose connections live on B while
-// RevokeOthers other connections stay open on B.
+// revocation starts instance B next to A, opens RevokeOthers other
+// connections and the ones to revoke on B, waits until both servers have
+// settled, measures the raw Redis hop floor (on the machine as the
+// revocations find it: B and its connections up), then revokes through A
+// the sessions whose connections live on B.
 func (r *runner) revocation(ctx context.Context, a *instance, others []string) (revocationResult, latency, error) {
-	r.logf("raw Redis PUBLISH->SUBSCRIBE hop: %d samples", r.p.RedisHops)
-	hop, err := redisHop(ctx, r.redisAddr, r.p.RedisHops)
-	if err != nil {
-		return revocationResult{}, hop, fmt.Errorf("redis hop: %w", err)
-	}
+	var hop latency
 	r.logf("starting gateway B")
 	b, err := r.startGateway(ctx, "gw-b")
 	if err != nil {
@@ -416,6 +414,12 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 		r.logf("  WARNING: %v", err)
 	}
 	others0 := f.openCount() - len(toks)
+	waited := settle(ctx, a.p.pid(), b.p.pid())
+	r.logf("  servers settled after %s (resident memory steady)", waited.Round(100*time.Millisecond))
+	r.logf("  raw Redis PUBLISH->SUBSCRIBE hop: %d samples", r.p.RedisHops)
+	if hop, err = redisHop(ctx, r.redisAddr, r.p.RedisHops); err != nil {
+		return revocationResult{}, hop, fmt.Errorf("redis hop: %w", err)
+	}
 	r.logf("  revoking %d sessions through A, one at a time", len(toks))
 	wait := r.profilePhase(ctx, b, "revocation-b", 3)
 	m := startCPU(a.p.pid(), b.p.pid())
@@ -425,6 +429,38 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 	res.ServerCPUSec = v[0] + v[1]
 	res.OthersOpen = others0
 	return res, hop, nil
+}
+
+// settle waits until the resident memory of every pid has stayed within 1%
+// for three readings a second apart (at most 20 s), and returns how long
+// it waited. A gateway that has just opened thousands of connections
+// collects and returns that burst's garbage (MEMORY_HEADROOM) within a
+// second or two, a collection that stalls a one-core process for
+// milliseconds; the revocation goal is about connections that are open,
+// not being opened.
+func settle(ctx context.Context, pids ...int) time.Duration {
+	start := time.Now()
+	last := make([]float64, len(pids))
+	for steady := 0; steady < 3 && time.Since(start) < 20*time.Second && ctx.Err() == nil; {
+		moved := false
+		for i, pid := range pids {
+			v, err := rssBytes(pid)
+			if err != nil {
+				return time.Since(start)
+			}
+			if v > last[i]*1.01 || v < last[i]*0.99 {
+				moved = true
+			}
+			last[i] = v
+		}
+		if steady++; moved {
+			steady = 0
+		}
+		if steady < 3 {
+			sleep(ctx, time.Second)
+		}
+	}
+	return time.Since(start)
 }
 
 // profilePhase starts a CPU profile of in over secs seconds when profiles
