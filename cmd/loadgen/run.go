@@ -421,9 +421,11 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 		return revocationResult{}, hop, fmt.Errorf("redis hop: %w", err)
 	}
 	r.logf("  revoking %d sessions through A, one at a time", len(toks))
-	wait := r.profilePhase(ctx, b, "revocation-b", 3)
+	waitA := r.profilePhase(ctx, a, "revocation-a", 1)
+	wait := r.profilePhase(ctx, b, "revocation-b", 1)
 	m := startCPU(a.p.pid(), b.p.pid())
 	res := revokeAll(ctx, a.api, conns, handles)
+	waitA()
 	wait()
 	v, _ := m.stop()
 	res.ServerCPUSec = v[0] + v[1]
