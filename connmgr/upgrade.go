@@ -17,18 +17,35 @@ import (
 
 // Buffer sizes for upgraded connections. net/http hands a hijacker two 4 KiB
 // buffers that coder/websocket keeps for the connection's whole life: 8 KiB
-// per idle connection. Client frames are small (pongs, short messages) and
-// larger reads and writes bypass a bufio buffer anyway, so small buffers
-// cost nothing on the wire.
+// per idle connection. Here they are 128 bytes each:
+//   - the write buffer carries only coder/websocket's own control frames
+//     (pongs, the close frame): the manager writes data frames itself
+//     (idleConn.writeText). A control frame is at most 127 bytes (a 2-byte
+//     server header and 125 of payload), so it still fits whole and reaches
+//     idleConn.Write in one call, which the close detection and the
+//     interleaving with writeText rely on;
+//   - the read buffer holds a client frame's header (at most 14 bytes) and a
+//     short message (a pong, a small inbound message) in one read; a longer
+//     payload is read past it, straight into the message, at the cost of
+//     one more read call.
+//
+// Against 512-byte buffers that saves 768 bytes of heap per connection.
 const (
-	readBufferSize  = 512
-	writeBufferSize = 512
+	readBufferSize  = 128
+	writeBufferSize = 128
 )
+
+// maxControlFrame is the largest frame a server writes as a control frame.
+const maxControlFrame = 2 + 125
+
+// A control frame must fit the write buffer whole (see above): this does
+// not compile if writeBufferSize is made smaller.
+var _ [writeBufferSize - maxControlFrame]struct{}
 
 // Upgrade accepts the WebSocket handshake on w and r (the caller has already
 // authenticated it) and runs the connection like [Manager.Start], built for
 // many idle connections:
-//   - the hijacked connection gets 512-byte buffers instead of net/http's
+//   - the hijacked connection gets 128-byte buffers instead of net/http's
 //     two 4 KiB ones;
 //   - the read loop waits for input on a shallow stack, with no WebSocket
 //     frame parsing on it, and hands each inbound message to a short-lived

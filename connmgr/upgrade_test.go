@@ -66,7 +66,7 @@ func bufioField[T any](t *testing.T, ws *websocket.Conn, name string) *T {
 
 // TestUpgradeServesPipelinedFrames checks assumption 2, and 1 by its
 // effect: frames a client sends in the same write as its handshake, larger
-// together than the 512-byte read buffer, are all served without further
+// together than the read buffer, are all served without further
 // input; later, several frames arriving in one segment are all served too
 // (the second and third wait in our reader's buffer, where the idle loop
 // must see them). Each stall would leave messages undelivered.
