@@ -231,6 +231,7 @@ func (s *Server) Start() {
 		s.goFn(func() { s.cluster.Run(ctx) })
 		s.goFn(func() { s.rev.Run(ctx) })
 		s.goFn(func() { s.runGapChecks(ctx) })
+		s.goFn(func() { s.sessions.Run(ctx) })
 		if s.presence != nil {
 			// Stops after the connections closed (Shutdown cancels ctx
 			// then): its last flush takes their users offline.

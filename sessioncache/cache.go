@@ -59,7 +59,7 @@ type Config struct {
 }
 
 // Cache is a session cache in front of a [Loader]. Safe for concurrent
-// use; it starts no goroutines.
+// use; it starts no goroutines ([Cache.Run] is the caller's to start).
 type Cache struct {
 	store Loader
 	live  func() bool
@@ -167,6 +167,50 @@ func (c *Cache) clearLocked() {
 	if len(c.entries) > 0 {
 		c.entries = make(map[string]entry)
 	}
+}
+
+// Run sweeps the entries past their TTL every TTL until ctx is done. An
+// entry is never served past its TTL anyway; without the sweep it would
+// still be kept (an idle instance's cache would hold every handshake's
+// session until MaxEntries evicts it), and its memory with it.
+func (c *Cache) Run(ctx context.Context) {
+	if c.cfg.TTL <= 0 {
+		return
+	}
+	t := time.NewTicker(c.cfg.TTL)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.Sweep()
+		}
+	}
+}
+
+// Sweep drops the entries past their TTL or their session's expiry and
+// returns how many it dropped. When most of the map went, it is rebuilt:
+// a Go map keeps its size after deletes.
+func (c *Cache) Sweep() int {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for h, e := range c.entries {
+		if !now.Before(e.until) || e.s.Expired(now) {
+			delete(c.entries, h)
+			n++
+		}
+	}
+	if n > len(c.entries) {
+		m := make(map[string]entry, len(c.entries))
+		for h, e := range c.entries {
+			m[h] = e
+		}
+		c.entries = m
+	}
+	return n
 }
 
 // Len returns the number of entries (fresh or not).

@@ -180,6 +180,53 @@ func TestEntriesExpire(t *testing.T) {
 	}
 }
 
+// TestSweepDropsStaleEntries: entries past their TTL are not only never
+// served, they are dropped by the sweep (an idle instance keeps no memory
+// for handshakes long past); fresh ones stay and are still served.
+func TestSweepDropsStaleEntries(t *testing.T) {
+	f := newFixture(t, 10*time.Second)
+	f.lookup(t, "h1")
+	f.clock.Add(6 * time.Second)
+	f.lookup(t, "h2")
+	if n := f.c.Sweep(); n != 0 || f.c.Len() != 2 {
+		t.Fatalf("sweep of fresh entries dropped %d, left %d; want 0 and 2", n, f.c.Len())
+	}
+	f.clock.Add(4 * time.Second) // h1 is 10 s old, h2 4 s
+	if n := f.c.Sweep(); n != 1 || f.c.Len() != 1 {
+		t.Fatalf("sweep dropped %d, left %d; want 1 (h1 past its TTL) and 1", n, f.c.Len())
+	}
+	reads := f.st.reads.Load()
+	if !f.lookup(t, "h2") || f.st.reads.Load() != reads {
+		t.Fatal("the fresh entry did not survive the sweep")
+	}
+	f.clock.Add(6 * time.Second)
+	if n := f.c.Sweep(); n != 1 || f.c.Len() != 0 {
+		t.Fatalf("sweep dropped %d, left %d; want 1 and 0", n, f.c.Len())
+	}
+}
+
+// TestRunSweeps: Run sweeps on its own, every TTL, until its context ends
+// (real clock: the entry's TTL and the ticker are both 20 ms).
+func TestRunSweeps(t *testing.T) {
+	st := &store{m: map[string]session.Session{"h1": {Handle: "h1", UserID: "alice", ExpiresAt: time.Now().Add(time.Hour)}}}
+	c := New(Config{TTL: 20 * time.Millisecond}, st, func() bool { return true })
+	if _, ok, err := c.Lookup(context.Background(), "h1"); !ok || err != nil || c.Len() != 1 {
+		t.Fatalf("Lookup: %v %v, %d entries", ok, err, c.Len())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	deadline := time.Now().Add(time.Minute) // a hang guard, not a speed bound
+	for c.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("Run never swept the stale entry")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
 func TestMissesAndErrorsAreNotCached(t *testing.T) {
 	f := newFixture(t, 10*time.Second)
 	f.lookup(t, "nope")
