@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -177,6 +178,30 @@ func TestEntriesExpire(t *testing.T) {
 	f2.st.del("h1")
 	if f2.lookup(t, "h1") {
 		t.Fatal("an expired session was served from the cache")
+	}
+}
+
+// TestHitAndMissReturnTheSame: a hit returns exactly what the miss that
+// filled it returned: the handle, the user and the absolute expiry, and
+// nothing else (the entry keeps no more).
+func TestHitAndMissReturnTheSame(t *testing.T) {
+	f := newFixture(t, 10*time.Second)
+	f.st.mu.Lock()
+	full := f.st.m["h1"]
+	full.CreatedAt, full.AuthAt = f.clock.Now().Add(-time.Minute), f.clock.Now()
+	f.st.m["h1"] = full
+	f.st.mu.Unlock()
+	miss, ok, err := f.c.Lookup(context.Background(), "h1")
+	if !ok || err != nil {
+		t.Fatalf("miss: %v %v", ok, err)
+	}
+	hit, ok, err := f.c.Lookup(context.Background(), "h1")
+	if !ok || err != nil || f.c.Hits() != 1 {
+		t.Fatalf("hit: %v %v, hits %d", ok, err, f.c.Hits())
+	}
+	want := session.Session{Handle: "h1", UserID: "alice", ExpiresAt: full.ExpiresAt}
+	if !reflect.DeepEqual(miss, want) || !reflect.DeepEqual(hit, want) {
+		t.Fatalf("miss %+v, hit %+v; want both %+v", miss, hit, want)
 	}
 }
 
