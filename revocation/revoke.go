@@ -46,18 +46,15 @@ func (r *Revoker) RevokeSession(ctx context.Context, handle, reason string) Resu
 	closed := r.conns.CloseSession(handle, connmgr.CodeRevoked)
 	// The delete runs beside the publish, which is sent first: the remote
 	// connections' close waits on the event, not on the store.
-	type destroyed struct {
-		existed bool
-		err     error
-	}
-	del := make(chan destroyed, 1)
+	var existed bool
+	var derr error
+	deleted := make(chan struct{})
 	go func() {
-		existed, err := r.destroy(ctx, handle)
-		del <- destroyed{existed, err}
+		defer close(deleted)
+		existed, derr = r.destroy(ctx, handle)
 	}()
 	perr := r.publish(ctx, r.sessionEvent(handle))
-	d := <-del
-	existed, derr := d.existed, d.err
+	<-deleted
 	r.m.revocations.WithLabelValues("session").Inc()
 
 	res := Result{Existed: existed, ClosedLocal: closed}
