@@ -163,7 +163,9 @@ func TestInboundRefusals(t *testing.T) {
 // Redis down: a message is refused with unavailable, never acked, and the
 // connection stays open; once Redis is back, messages are acked again.
 func TestInboundRedisDown(t *testing.T) {
-	srv := redistest.Start(t)
+	// Redis keeps its data across the outage: a restart that lost the
+	// session would (rightly) close the connection with 4504 session_lost.
+	srv := redistest.Start(t, persistent...)
 	g := startInstances(t, srv, 1, map[string]string{"WS_PING_INTERVAL": "1h"})[0]
 	tok, _ := g.createSession("alice")
 	c := g.dialToken(tok)
@@ -172,7 +174,7 @@ func TestInboundRedisDown(t *testing.T) {
 	if a := c.send(t, `{"type":"message","id":"down","data":{}}`); a.Type != "error" || a.Code != "unavailable" {
 		t.Fatalf("with Redis down: %+v, want error unavailable", a)
 	}
-	srv.Restart()
+	srv.Restart(persistent...)
 	waitFor(t, generous, "acked again once Redis is back", func() bool {
 		return c.send(t, `{"type":"message","id":"up","data":{}}`).Type == "ack"
 	})
