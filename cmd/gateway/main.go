@@ -202,19 +202,35 @@ func startWorker(ctx context.Context, cfg config.Config, parts wiring.Parts, emb
 // connection costs. The setting is read only at process start, hence the
 // exec (same pid, same arguments). If the exec fails the gateway just runs.
 func smallStacks() {
-	godebug := os.Getenv("GODEBUG")
-	if strings.Contains(godebug, "adaptivestackstart=") {
+	if strings.Contains(os.Getenv("GODEBUG"), "adaptivestackstart=") {
 		return
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return
 	}
-	if godebug != "" {
-		godebug += ","
+	_ = syscall.Exec(exe, os.Args, withGODEBUG(os.Environ(), "adaptivestackstart=0"))
+}
+
+// withGODEBUG returns env with setting added to its GODEBUG, as one entry:
+// a process reads the first of duplicate entries, so a second GODEBUG
+// appended after the operator's would be ignored, and smallStacks would
+// re-execute forever.
+func withGODEBUG(env []string, setting string) []string {
+	const key = "GODEBUG="
+	value, found := "", false
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key) {
+			out = append(out, kv)
+		} else if !found {
+			value, found = kv[len(key):], true
+		}
 	}
-	env := append(os.Environ(), "GODEBUG="+godebug+"adaptivestackstart=0")
-	_ = syscall.Exec(exe, os.Args, env)
+	if value != "" {
+		value += ","
+	}
+	return append(out, key+value+setting)
 }
 
 // serveDebug serves net/http/pprof on a loopback address of its own (config

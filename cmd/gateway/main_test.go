@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -88,7 +89,14 @@ func startProc(t *testing.T, env map[string]string) *proc {
 	bin := gatewayBinary(t)
 	p := &proc{addr: env["GATEWAY_ADDR"], logs: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd = exec.Command(bin)
-	p.cmd.Env = append(os.Environ(), "LOG_FORMAT=json")
+	// The test's entries replace inherited ones (a process reads the first
+	// of duplicate entries).
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); !hasKey(env, k) {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	p.cmd.Env = append(p.cmd.Env, "LOG_FORMAT=json")
 	for k, v := range env {
 		p.cmd.Env = append(p.cmd.Env, k+"="+v)
 	}
@@ -105,6 +113,11 @@ func startProc(t *testing.T, env map[string]string) *proc {
 		}
 	})
 	return p
+}
+
+func hasKey(m map[string]string, k string) bool {
+	_, ok := m[k]
+	return ok
 }
 
 func (p *proc) waitReady(t *testing.T) {
@@ -325,6 +338,43 @@ func TestEmbeddedRunAnswersHealthz(t *testing.T) {
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run returned %v after a clean drain", err)
+	}
+}
+
+// An operator's GODEBUG survives the re-execution that adds
+// adaptivestackstart=0 (smallStacks): the gateway starts, and its
+// environment has one GODEBUG holding both. (It used to re-execute itself
+// forever whenever GODEBUG was set without adaptivestackstart.)
+func TestOperatorsGODEBUGIsKept(t *testing.T) {
+	p := startProc(t, map[string]string{"GATEWAY_ADDR": freeAddr(t), "GODEBUG": "gctrace=1"})
+	p.waitReady(t)
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", p.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, kv := range strings.Split(string(raw), "\x00") {
+		if strings.HasPrefix(kv, "GODEBUG=") {
+			got = append(got, kv)
+		}
+	}
+	if want := "GODEBUG=gctrace=1,adaptivestackstart=0"; len(got) != 1 || got[0] != want {
+		t.Fatalf("GODEBUG entries %q, want [%s]", got, want)
+	}
+}
+
+func TestWithGODEBUG(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want []string
+	}{
+		{[]string{"A=1"}, []string{"A=1", "GODEBUG=x=0"}},
+		{[]string{"GODEBUG=", "A=1"}, []string{"A=1", "GODEBUG=x=0"}},
+		{[]string{"GODEBUG=gctrace=1", "A=1", "GODEBUG=other=1"}, []string{"A=1", "GODEBUG=gctrace=1,x=0"}},
+	} {
+		if got := withGODEBUG(tc.env, "x=0"); !slices.Equal(got, tc.want) {
+			t.Errorf("withGODEBUG(%q) = %q, want %q", tc.env, got, tc.want)
+		}
 	}
 }
 
