@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -58,6 +59,13 @@ func respond(c net.Conn, pings *atomic.Int64) {
 	}
 }
 
+// allocated is the bytes this process has allocated on the heap so far.
+func allocated() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -84,10 +92,11 @@ func measureHeartbeat(b *testing.B, dial func(i int) net.Conn) {
 	time.Sleep(2 * hbInterval)
 	b.ResetTimer()
 	for range b.N {
-		p0, c0 := pings.Load(), cpuTime()
+		p0, c0, a0 := pings.Load(), cpuTime(), allocated()
 		time.Sleep(hbWindow)
 		p := pings.Load() - p0
 		b.ReportMetric(float64(cpuTime()-c0)/float64(time.Microsecond)/float64(max(p, 1)), "process-CPU-µs/ping")
+		b.ReportMetric(float64(allocated()-a0)/float64(max(p, 1)), "heap-B/ping")
 		b.ReportMetric(float64(p)/hbWindow.Seconds(), "pings/s")
 	}
 }
