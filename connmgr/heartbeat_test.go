@@ -87,31 +87,3 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("unexpected events %v", got)
 	}
 }
-
-// The heartbeat walk is spread over its tick: each step walks a few shards,
-// a round of steps walks every shard within the tick, and a step is never
-// under a millisecond.
-func TestSweepPlan(t *testing.T) {
-	for _, tc := range []struct {
-		tick   time.Duration
-		shards int
-		step   time.Duration
-		per    int
-	}{
-		{time.Second, 64, time.Second / 64, 1}, // the defaults: one shard every 15.6 ms
-		{62500 * time.Microsecond, 64, 62500 * time.Microsecond / 32, 2},
-		{time.Millisecond, 64, time.Millisecond, 64},
-		{time.Second, 1, time.Second, 1},
-		{time.Second, 2000, time.Millisecond, 2},
-		{3 * time.Millisecond, 7, time.Millisecond, 3},
-	} {
-		step, per := sweepPlan(tc.tick, tc.shards)
-		if step != tc.step || per != tc.per {
-			t.Errorf("sweepPlan(%s, %d) = %s, %d; want %s, %d", tc.tick, tc.shards, step, per, tc.step, tc.per)
-		}
-		rounds := (tc.shards + per - 1) / per
-		if step < time.Millisecond || step*time.Duration(rounds) > tc.tick || per*rounds < tc.shards {
-			t.Errorf("sweepPlan(%s, %d) = %s, %d: a walk of every shard takes %d steps", tc.tick, tc.shards, step, per, rounds)
-		}
-	}
-}
