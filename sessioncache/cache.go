@@ -82,6 +82,10 @@ type entry struct {
 	until   time.Time // the entry's end (TTL)
 }
 
+// fresh reports whether e may be served at now: within its TTL and its
+// session's lifetime.
+func (e entry) fresh(now time.Time) bool { return now.Before(e.until) && now.Before(e.expires) }
+
 // handshakeView is the part of s a handshake uses: handle, user, absolute
 // expiry. Lookup returns only that, cached or not, so that callers cannot
 // come to depend on the rest.
@@ -119,7 +123,7 @@ func (c *Cache) Lookup(ctx context.Context, handle string) (session.Session, boo
 		// trusted once the bus is back.
 		c.clearLocked()
 	} else if e, ok := c.entries[handle]; ok {
-		if now.Before(e.until) && now.Before(e.expires) {
+		if e.fresh(now) {
 			c.mu.Unlock()
 			c.hits.Add(1)
 			return session.Session{Handle: handle, UserID: e.userID, ExpiresAt: e.expires}, true, nil
@@ -208,7 +212,7 @@ func (c *Cache) Sweep() int {
 	defer c.mu.Unlock()
 	n := 0
 	for h, e := range c.entries {
-		if !now.Before(e.until) || !now.Before(e.expires) {
+		if !e.fresh(now) {
 			delete(c.entries, h)
 			n++
 		}
