@@ -3,6 +3,7 @@ package connmgr
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -419,10 +420,6 @@ func (m *Manager) readLoop(c *conn) CloseCode {
 // of the frame reader exists only while a message is in flight and the
 // loop's own goroutine stays at its starting size for its whole life.
 func (m *Manager) idleReadLoop(c *conn) CloseCode {
-	type result struct {
-		code CloseCode
-		done bool
-	}
 	for {
 		c.gate.Lock()
 		buffered := c.idle.br.Buffered() > 0
@@ -438,23 +435,35 @@ func (m *Manager) idleReadLoop(c *conn) CloseCode {
 				return CodeAbnormal
 			}
 		}
-		// Made per message, not per connection: an idle connection holds
-		// nothing but its goroutine.
-		res := make(chan result, 1)
+		// Taken per message, not per connection: an idle connection holds
+		// nothing but its goroutine. The channel is empty again once its
+		// one result is received, and goes back to the pool.
+		res := readResults.Get().(chan readResult)
 		go func() {
 			code, done := m.readOne(c)
-			res <- result{code, done}
+			res <- readResult{code, done}
 		}()
-		if r := <-res; r.done {
+		r := <-res
+		readResults.Put(res)
+		if r.done {
 			return r.code
 		}
 	}
 }
 
+type readResult struct {
+	code CloseCode
+	done bool
+}
+
+var readResults = sync.Pool{New: func() any { return make(chan readResult, 1) }}
+
 // readOne reads and handles one client message; done reports that the
 // connection ends, with code.
 func (m *Manager) readOne(c *conn) (code CloseCode, done bool) {
-	typ, b, err := c.ws.Read(context.Background())
+	buf := smallReads.Get().(*[smallRead]byte)
+	defer smallReads.Put(buf)
+	typ, b, err := readMessage(c.ws, buf[:])
 	if err != nil {
 		return readErrCode(err), true
 	}
@@ -479,6 +488,49 @@ func (m *Manager) readOne(c *conn) (code CloseCode, done bool) {
 		}
 	}
 	return 0, false
+}
+
+// smallRead is the size of the pooled buffers client messages are read
+// into: every pong and most messages fit, so reading one allocates nothing
+// (coder/websocket's Read starts every message with a fresh 512-byte slice).
+const smallRead = 256
+
+var smallReads = sync.Pool{New: func() any { return new([smallRead]byte) }}
+
+// readMessage reads ws's next message into small, or into a fresh slice
+// once it outgrows small. The result may alias small: it must not be kept
+// past the caller's use of small. ParseClientMessage copies what it keeps.
+func readMessage(ws *websocket.Conn, small []byte) (websocket.MessageType, []byte, error) {
+	typ, r, err := ws.Reader(context.Background())
+	if err != nil {
+		return 0, nil, err
+	}
+	n := 0
+	for n < len(small) {
+		k, err := r.Read(small[n:])
+		n += k
+		if err == io.EOF {
+			return typ, small[:n], nil
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
+	b := make([]byte, n, 2*len(small))
+	copy(b, small)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		k, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+k]
+		if err == io.EOF {
+			return typ, b, nil
+		}
+		if err != nil {
+			return 0, nil, err
+		}
+	}
 }
 
 // floodRefusals is how many messages in a row a client may send over the

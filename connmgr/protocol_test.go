@@ -194,3 +194,19 @@ func TestEncodeEventAt(t *testing.T) {
 		t.Fatalf("without a position: got %s, want %s", b, want)
 	}
 }
+
+// The reader parses messages out of a pooled buffer that the next message
+// overwrites, so nothing ParseClientMessage returns may alias its input.
+func TestParseClientMessageKeepsNoInput(t *testing.T) {
+	in := []byte(`{"type":"message","id":"m1","event":"ev","data":{"k":"v"}}`)
+	msg, err := ParseClientMessage(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range in {
+		in[i] = 'x'
+	}
+	if string(msg.Data) != `{"k":"v"}` || msg.ID != "m1" || msg.Event != "ev" {
+		t.Fatalf("message changed with its input: %+v", msg)
+	}
+}

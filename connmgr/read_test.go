@@ -150,3 +150,55 @@ func TestClientCloseCodesRecordedAsClientCloses(t *testing.T) {
 		})
 	}
 }
+
+// Client messages are read into a pooled 256-byte buffer and continue on
+// the heap past it: messages either side of the boundary, one sent in
+// fragments that cross it, and messages after a large one (reusing the
+// buffer) all arrive whole and in order.
+func TestMessagesAcrossTheReadBuffer(t *testing.T) {
+	h := newHarness(t, Config{MaxMessageBytes: 1 << 16})
+	c := h.dial("alice", "s1")
+	frame := func(n int) (string, string) {
+		// {"type":"message","data":"xxx"}: the frame is len(pad)+30 bytes.
+		data := `"` + strings.Repeat(string(rune('a'+n%26)), max(n-30, 1)) + `"`
+		return `{"type":"message","data":` + data + `}`, data
+	}
+	var want []string
+	for _, n := range []int{10, smallRead - 1, smallRead, smallRead + 1, 2*smallRead + 3, 5000, 20} {
+		f, data := frame(n)
+		c.write(f)
+		want = append(want, "alice:"+data)
+	}
+	// One message in three frames of 200 bytes: the buffer fills mid-frame.
+	f, data := frame(600)
+	ctx, cancel := context.WithTimeout(context.Background(), eventually)
+	defer cancel()
+	w, err := c.ws.Writer(ctx, websocket.MessageText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(f); i += 200 {
+		if _, err := w.Write([]byte(f[i:min(i+200, len(f))])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "alice:"+data)
+	c.write(`{"type":"pong"}`)
+	f, data = frame(40)
+	c.write(f)
+	want = append(want, "alice:"+data)
+	waitFor(t, "every message", func() bool {
+		h.rec.mu.Lock()
+		defer h.rec.mu.Unlock()
+		return len(h.rec.messages) >= len(want)
+	})
+	h.rec.mu.Lock()
+	got := slices.Clone(h.rec.messages)
+	h.rec.mu.Unlock()
+	if !slices.Equal(got, want) {
+		t.Fatalf("messages differ: got %d, want %d", len(got), len(want))
+	}
+}
