@@ -329,6 +329,7 @@ func (res *results) printRevocation(tw io.Writer) {
 	fmt.Fprintf(tw, "revocation A->B p90 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P90, res.RedisHop.P90, ratio(rv.Latency.P90, res.RedisHop.P90))
 	fmt.Fprintf(tw, "revocation A->B p99 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P99, res.RedisHop.P99, ratio(rv.Latency.P99, res.RedisHop.P99))
 	fmt.Fprintf(tw, "  (n=%d, %d others open, API p50 %.3f ms)\t\t\t\t\n", rv.Latency.N, rv.OthersOpen, rv.APILatency.P50)
+	fmt.Fprintf(tw, "  heap B/revocation A / B; collections A / B\t%.0f / %.0f; %d / %d\t\t\t\n", rv.AllocPerRevocationA, rv.AllocPerRevocationB, rv.CollectionsA, rv.CollectionsB)
 }
 
 // writeJSON writes the repetitions and the summary to <dir>/<profile>.json.

@@ -491,7 +491,12 @@ func waitCount(ctx context.Context, v *atomic.Int64, want int64, timeout time.Du
 // fetchProfile writes a CPU profile of secs seconds from the gateway's
 // pprof listener at addr to path.
 func fetchProfile(ctx context.Context, addr, path string, secs int) error {
-	url := "http://" + addr + "/debug/pprof/profile?seconds=" + strconv.Itoa(secs)
+	return fetchPprof(ctx, addr, "profile?seconds="+strconv.Itoa(secs), path)
+}
+
+// fetchPprof writes the gateway's /debug/pprof/<what> to path.
+func fetchPprof(ctx context.Context, addr, what, path string) error {
+	url := "http://" + addr + "/debug/pprof/" + what
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return err

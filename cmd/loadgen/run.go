@@ -414,6 +414,8 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 		r.logf("  WARNING: %v", err)
 	}
 	others0 := f.openCount() - len(toks)
+	// Before the servers settle: its collection is out of the window.
+	r.heapProfile(ctx, b, "revocation-b-heap-before")
 	waited := settle(ctx, a.p.pid(), b.p.pid())
 	r.logf("  servers settled after %s (resident memory steady)", waited.Round(100*time.Millisecond))
 	r.logf("  raw Redis PUBLISH->SUBSCRIBE hop: %d samples", r.p.RedisHops)
@@ -423,12 +425,18 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 	r.logf("  revoking %d sessions through A, one at a time", len(toks))
 	waitA := r.profilePhase(ctx, a, "revocation-a", 1)
 	wait := r.profilePhase(ctx, b, "revocation-b", 1)
+	ra0, _ := scrape(ctx, a.base)
+	rb0, _ := scrape(ctx, b.base)
 	m := startCPU(a.p.pid(), b.p.pid())
 	res := revokeAll(ctx, a.api, conns, handles)
+	v, _ := m.stop()
+	ra1, _ := scrape(ctx, a.base)
+	rb1, _ := scrape(ctx, b.base)
 	waitA()
 	wait()
-	v, _ := m.stop()
+	r.heapProfile(ctx, b, "revocation-b-heap-after")
 	res.ServerCPUSec = v[0] + v[1]
+	res.heapCost(ra0, ra1, rb0, rb1)
 	res.OthersOpen = others0
 	return res, hop, nil
 }
@@ -482,4 +490,22 @@ func (r *runner) profilePhase(ctx context.Context, in *instance, phase string, s
 		}
 		r.logf("  %s CPU profile (%d s) in %s", phase, max(secs, 1), path)
 	}
+}
+
+// heapProfile writes in's heap profile, after a collection, to
+// rep<N>-<name>.pprof when profiles are asked for. Its allocation samples
+// are cumulative and published by collections: the difference of two
+// (go tool pprof -sample_index=alloc_space -base first second) is what was
+// allocated between them, sampled at the runtime's rate (the gateway run
+// with GODEBUG=memprofilerate=512 gives a fine one).
+func (r *runner) heapProfile(ctx context.Context, in *instance, name string) {
+	if r.profileDir == "" || in.debugAddr == "" {
+		return
+	}
+	path := filepath.Join(r.profileDir, fmt.Sprintf("rep%d-%s.pprof", r.rep, name))
+	if err := fetchPprof(ctx, in.debugAddr, "heap?gc=1", path); err != nil {
+		r.logf("  WARNING: %s heap profile: %v", name, err)
+		return
+	}
+	r.logf("  %s heap profile in %s", name, path)
 }

@@ -287,6 +287,28 @@ type revocationResult struct {
 	Errors       int     `json:"api_errors"`
 	FirstError   string  `json:"first_error,omitempty"`
 	ServerCPUSec float64 `json:"servers_cpu_s"`
+	// Heap bytes allocated per revocation by A and B, and the collections
+	// each ran during the phase (from their /metrics around it; zero when
+	// a scrape failed): B's collections are what its slowest revocations
+	// wait behind.
+	AllocPerRevocationA float64 `json:"alloc_bytes_per_revocation_a"`
+	AllocPerRevocationB float64 `json:"alloc_bytes_per_revocation_b"`
+	CollectionsA        int     `json:"collections_a"`
+	CollectionsB        int     `json:"collections_b"`
+}
+
+// heapCost fills the allocation and collection figures from A's and B's
+// metrics before (a0, b0) and after (a1, b1) the revocations.
+func (r *revocationResult) heapCost(a0, a1, b0, b1 promSample) {
+	const alloc, gcs = "go_memstats_alloc_bytes_total", "go_gc_duration_seconds_count"
+	if a0 == nil || a1 == nil || b0 == nil || b1 == nil || r.Revocations == 0 {
+		return
+	}
+	n := float64(r.Revocations)
+	r.AllocPerRevocationA = (a1[alloc] - a0[alloc]) / n
+	r.AllocPerRevocationB = (b1[alloc] - b0[alloc]) / n
+	r.CollectionsA = int(a1[gcs] - a0[gcs])
+	r.CollectionsB = int(b1[gcs] - b0[gcs])
 }
 
 // revokeAll revokes each connection's session through instance A's API,
