@@ -425,7 +425,8 @@ func (m *Manager) idleReadLoop(c *conn) CloseCode {
 		buffered := c.idle.br.Buffered() > 0
 		c.gate.Unlock()
 		if !buffered {
-			if err := c.idle.waitReadable(); err != nil {
+			pong, err := c.idle.waitReadable()
+			if err != nil {
 				if c.isClosing() {
 					// Our own close ended the socket under the wait; the
 					// close path knows the code.
@@ -433,6 +434,12 @@ func (m *Manager) idleReadLoop(c *conn) CloseCode {
 				}
 				m.log.Debug("connection read failed", zap.String("conn_id", c.info.ID), zap.Error(err))
 				return CodeAbnormal
+			}
+			if pong {
+				if code, done := m.received(c, websocket.MessageText, clientPong); done {
+					return code
+				}
+				continue
 			}
 		}
 		// Taken per message, not per connection: an idle connection holds
@@ -467,6 +474,15 @@ func (m *Manager) readOne(c *conn) (code CloseCode, done bool) {
 	if err != nil {
 		return readErrCode(err), true
 	}
+	return m.received(c, typ, b)
+}
+
+// clientPong is the payload of the pong the idle loop takes itself.
+var clientPong = []byte(pongFrame)
+
+// received handles one client message read by c's reader; done reports
+// that the connection ends, with code.
+func (m *Manager) received(c *conn, typ websocket.MessageType, b []byte) (code CloseCode, done bool) {
 	now := m.now()
 	c.lastSeen.Store(now)
 	if !m.allowInbound(c, now) {

@@ -478,21 +478,38 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// waitReadable blocks until the socket has input or fails.
-func (c *idleConn) waitReadable() error {
+// waitReadable blocks until the socket has input or fails. On a raw
+// socket it takes a client pong at the front of the input itself and
+// reports it (pong): the read loop handles the most frequent frame without
+// the WebSocket reader. Anything else stays for the reader.
+func (c *idleConn) waitReadable() (pong bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.has || c.primed {
 		c.primed = false
-		return nil
+		return false, nil
+	}
+	if c.raw != nil {
+		if err := c.raw.Read(awaitInput); err != nil {
+			return false, err
+		}
+		p := pongPeekers.Get().(*pongPeeker)
+		p.pong, p.err = false, nil
+		err := c.raw.Read(p.fn)
+		if err == nil {
+			err = p.err
+		}
+		pong = p.pong
+		pongPeekers.Put(p)
+		return pong, err
 	}
 	n, err := c.Conn.Read(c.pending[:])
 	if n == 1 {
 		c.has = true
-		return nil
+		return false, nil
 	}
 	if err == nil {
 		err = io.ErrNoProgress
 	}
-	return err
+	return false, err
 }
