@@ -215,3 +215,33 @@ func answerClose(conn net.Conn, br *bufio.Reader) {
 		}
 	}
 }
+
+// FuzzIsClientPong: whatever the bytes, isClientPong never panics, and it
+// says yes only when a plain frame decoder (RFC 6455 section 5.2, written
+// here independently) reads a final, masked, uncompressed text frame
+// whose unmasked payload is exactly {"type":"pong"}: the frame the reader
+// would have parsed as a pong.
+func FuzzIsClientPong(f *testing.F) {
+	f.Add(maskedFrame([4]byte{1, 2, 3, 4}, pongFrame))
+	f.Add(maskedFrame([4]byte{}, `{"type":"ping"}`))
+	f.Add(append(maskedFrame([4]byte{7, 7, 7, 7}, pongFrame), 0x88, 0x80))
+	f.Add([]byte{0x81, 0x8f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got := isClientPong(b)
+		want := false
+		if len(b) >= 2 {
+			fin, rsv, op := b[0]&0x80 != 0, b[0]&0x70, b[0]&0x0F
+			masked, n := b[1]&0x80 != 0, int(b[1]&0x7F)
+			if fin && rsv == 0 && op == 1 && masked && n < 126 && len(b) >= 6+n {
+				payload := make([]byte, n)
+				for i := range payload {
+					payload[i] = b[6+i] ^ b[2+i%4]
+				}
+				want = string(payload) == pongFrame
+			}
+		}
+		if got != want {
+			t.Fatalf("isClientPong(%x) = %v, the decoder says %v", b, got, want)
+		}
+	})
+}
