@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
@@ -99,6 +100,12 @@ func measureHeartbeat(b *testing.B, dial func(i int) net.Conn) {
 		b.ReportMetric(float64(allocated()-a0)/float64(max(p, 1)), "heap-B/ping")
 		b.ReportMetric(float64(p)/hbWindow.Seconds(), "pings/s")
 	}
+	// Stacks stay as grown until a collection shrinks them: what the
+	// connections' goroutines (server and client side) hold after pings.
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.StackInuse)/hbConns, "stack-B/conn")
 }
 
 // BenchmarkHeartbeat: CPU per ping+pong with 1000 idle connections and a

@@ -436,26 +436,33 @@ func (m *Manager) idleReadLoop(c *conn) CloseCode {
 				return CodeAbnormal
 			}
 			if pong {
-				if code, done := m.received(c, websocket.MessageText, clientPong); done {
+				if code, done := m.pong(c); done {
 					return code
 				}
 				continue
 			}
 		}
-		// Taken per message, not per connection: an idle connection holds
-		// nothing but its goroutine. The channel is empty again once its
-		// one result is received, and goes back to the pool.
-		res := readResults.Get().(chan readResult)
-		go func() {
-			code, done := m.readOne(c)
-			res <- readResult{code, done}
-		}()
-		r := <-res
-		readResults.Put(res)
-		if r.done {
-			return r.code
+		if code, done := deep(func() (CloseCode, bool) { return m.readOne(c) }); done {
+			return code
 		}
 	}
+}
+
+// deep runs f on a short-lived goroutine and waits for it, so that f's
+// frames (the WebSocket reader, the parser, the logger) never grow the
+// calling read loop's stack, which stays at its starting size for the
+// connection's life. The result channel is taken per call, not per
+// connection (an idle connection holds nothing but its goroutine); it is
+// empty again once its one result is received, and goes back to the pool.
+func deep(f func() (CloseCode, bool)) (CloseCode, bool) {
+	res := readResults.Get().(chan readResult)
+	go func() {
+		code, done := f()
+		res <- readResult{code, done}
+	}()
+	r := <-res
+	readResults.Put(res)
+	return r.code, r.done
 }
 
 type readResult struct {
@@ -475,6 +482,22 @@ func (m *Manager) readOne(c *conn) (code CloseCode, done bool) {
 		return readErrCode(err), true
 	}
 	return m.received(c, typ, b)
+}
+
+// pong handles a pong the idle loop took itself, as received would, but
+// on the loop's shallow stack: within the inbound rate it touches two
+// fields and calls nothing deep (received's frame and the parser's grew
+// the goroutine's stack past its 2 KiB, for the connection's life:
+// BenchmarkHeartbeat's stack-B/conn). Over the rate, the refusal runs
+// deep, as any message's handling does.
+func (m *Manager) pong(c *conn) (code CloseCode, done bool) {
+	now := m.now()
+	c.lastSeen.Store(now)
+	if m.allowInbound(c, now) {
+		c.refused = 0
+		return 0, false
+	}
+	return deep(func() (CloseCode, bool) { return m.refuseInbound(c, websocket.MessageText, clientPong) })
 }
 
 // clientPong is the payload of the pong the idle loop takes itself.
