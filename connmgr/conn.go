@@ -415,10 +415,11 @@ func (m *Manager) readLoop(c *conn) CloseCode {
 }
 
 // idleReadLoop is the read loop of an upgraded connection. Between messages
-// it waits for input on a shallow stack, below the WebSocket reader; each
-// message is read and handled by a short-lived goroutine, so the deep stack
-// of the frame reader exists only while a message is in flight and the
-// loop's own goroutine stays at its starting size for its whole life.
+// it waits for input on a shallow stack, below the WebSocket reader. A
+// client pong it takes and handles itself (pong); every other message is
+// read and handled by a short-lived goroutine (deep), so the deep stack of
+// the frame reader exists only while a message is in flight and the loop's
+// own goroutine stays at its starting size for its whole life.
 func (m *Manager) idleReadLoop(c *conn) CloseCode {
 	for {
 		c.gate.Lock()

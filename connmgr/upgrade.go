@@ -167,11 +167,12 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // idleConn lets a read loop wait until the socket has input without entering
-// the WebSocket reader: waitReadable reads one byte, kept for the next Read.
-// br is the reader coder/websocket keeps (it resets it, but it is the same
-// object); its Buffered count tells whether input is waiting above the
+// the WebSocket reader: waitReadable peeks at the raw socket (taking only a
+// whole client pong), or, without one, reads one byte, kept for the next
+// Read. br is the reader coder/websocket keeps (it resets it, but it is the
+// same object); its Buffered count tells whether input is waiting above the
 // socket. Reads are serialized by mu, so a close handshake reading while the
-// read loop waits gets the byte in order.
+// read loop waits gets its bytes in order.
 type idleConn struct {
 	net.Conn
 	br *bufio.Reader
