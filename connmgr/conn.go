@@ -492,13 +492,22 @@ func (m *Manager) readOne(c *conn) (code CloseCode, done bool) {
 // BenchmarkHeartbeat's stack-B/conn). Over the rate, the refusal runs
 // deep, as any message's handling does.
 func (m *Manager) pong(c *conn) (code CloseCode, done bool) {
-	now := m.now()
-	c.lastSeen.Store(now)
-	if m.allowInbound(c, now) {
-		c.refused = 0
+	if m.charge(c) {
 		return 0, false
 	}
 	return deep(func() (CloseCode, bool) { return m.refuseInbound(c, websocket.MessageText, clientPong) })
+}
+
+// charge records that c's client sent a frame and charges it to c's
+// inbound rate; false: the frame is over the rate (see refuseInbound).
+func (m *Manager) charge(c *conn) bool {
+	now := m.now()
+	c.lastSeen.Store(now)
+	if !m.allowInbound(c, now) {
+		return false
+	}
+	c.refused = 0
+	return true
 }
 
 // clientPong is the payload of the pong the idle loop takes itself.
@@ -507,12 +516,9 @@ var clientPong = []byte(pongFrame)
 // received handles one client message read by c's reader; done reports
 // that the connection ends, with code.
 func (m *Manager) received(c *conn, typ websocket.MessageType, b []byte) (code CloseCode, done bool) {
-	now := m.now()
-	c.lastSeen.Store(now)
-	if !m.allowInbound(c, now) {
+	if !m.charge(c) {
 		return m.refuseInbound(c, typ, b)
 	}
-	c.refused = 0
 	if typ != websocket.MessageText {
 		m.log.Debug("binary frame from client", zap.String("conn_id", c.info.ID))
 		return CodeProtocolError, true

@@ -1,9 +1,11 @@
 package connmgr
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -374,4 +376,24 @@ func wsPair(t *testing.T) (server, client *websocket.Conn) {
 	}
 	t.Cleanup(func() { _ = cli.CloseNow() })
 	return <-accepted, cli
+}
+
+// rawUpgrade upgrades a bare TCP connection to h's server for user and
+// handle by hand, for tests that write frames byte by byte; the reader
+// holds what follows the 101.
+func (h *harness) rawUpgrade(user, handle string) (net.Conn, *bufio.Reader) {
+	h.t.Helper()
+	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { conn.Close() })
+	_, _ = conn.Write([]byte("GET /ws?user=" + user + "&handle=" + handle + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		h.t.Fatalf("handshake: %v %v", err, resp)
+	}
+	return conn, br
 }

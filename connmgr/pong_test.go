@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"io"
 	"net"
-	"net/http"
 	"syscall"
 	"testing"
 	"time"
@@ -133,26 +132,10 @@ func TestWaitReadableTakesPongsOnly(t *testing.T) {
 // behind pongs in the same segment is delivered.
 func TestInlinePongs(t *testing.T) {
 	h := newHarness(t, Config{InboundRate: 1, InboundBurst: 3, PingInterval: time.Hour})
-	dial := func(user, handle string) (net.Conn, *bufio.Reader) {
-		t.Helper()
-		conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { conn.Close() })
-		_, _ = conn.Write([]byte("GET /ws?user=" + user + "&handle=" + handle + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
-		br := bufio.NewReader(conn)
-		resp, err := http.ReadResponse(br, nil)
-		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("handshake: %v %v", err, resp)
-		}
-		return conn, br
-	}
 	pong := maskedFrame([4]byte{0xde, 0xad, 0xbe, 0xef}, pongFrame)
 
 	// Two pongs, then a message, in one write: within the burst of 3.
-	polite, _ := dial("alice", "s1")
+	polite, _ := h.rawUpgrade("alice", "s1")
 	seg := append(append(append([]byte{}, pong...), pong...), maskedFrame([4]byte{1, 1, 1, 1}, `{"type":"message","data":7}`)...)
 	if _, err := polite.Write(seg); err != nil {
 		t.Fatal(err)
@@ -160,7 +143,7 @@ func TestInlinePongs(t *testing.T) {
 	waitFor(t, "the message behind the pongs", func() bool { return h.rec.messagesOf("alice") == 1 })
 
 	// 3 allowed, then floodRefusals refused, then closed.
-	flooder, br := dial("mallory", "s2")
+	flooder, br := h.rawUpgrade("mallory", "s2")
 	go answerClose(flooder, br)
 	if _, err := flooder.Write(bytes.Repeat(pong, 3+floodRefusals+1)); err != nil {
 		t.Fatal(err)

@@ -1,11 +1,8 @@
 package connmgr
 
 import (
-	"bufio"
 	"context"
 	"io"
-	"net"
-	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -98,18 +95,7 @@ func TestClientMessagesAndClose(t *testing.T) {
 // without a bound), and Shutdown is not held up by it.
 func TestOversizedFrameThenSilence(t *testing.T) {
 	h := newHarness(t, Config{MaxMessageBytes: 1024})
-	conn, err := net.Dial("tcp", h.srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_, _ = conn.Write([]byte("GET /ws?user=u&handle=h HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("handshake: %v %v", err, resp)
-	}
+	conn, br := h.rawUpgrade("u", "h")
 	// A masked text frame announcing 1 MiB; only 4 KiB of it follow.
 	hdr := []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4}
 	_, _ = conn.Write(append(hdr, make([]byte, 4096)...))
