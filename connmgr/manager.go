@@ -262,15 +262,12 @@ func (m *Manager) SendUser(userID string, frame []byte) int {
 
 // SendAll queues frame on every local connection and returns how many
 // accepted it. It never blocks on a connection; it takes each shard's read
-// lock in turn only to copy pointers.
+// lock in turn only to copy pointers. It writes in the order the
+// connections registered (see [registry.ordered]).
 func (m *Manager) SendAll(frame []byte) int {
-	n := 0
-	var buf []*conn
-	for i := range m.reg.shards {
-		buf = m.reg.snapshotShard(i, buf[:0])
-		n += m.sendTo(buf, frame)
-	}
-	clear(buf)
+	all := m.reg.ordered()
+	n := m.sendTo(*all, frame)
+	m.reg.release(all)
 	return n
 }
 
