@@ -62,7 +62,15 @@ func (l *local) addSession(h string, d int) {
 type localShard struct {
 	mu    sync.Mutex
 	users map[string]*local
-	dirty []string
+	// dirty lists the entries marked dirty, with their keys: a flush
+	// reads them without a map lookup each. An entry marked dirty stays in
+	// users until the flush that takes it.
+	dirty []dirtyUser
+}
+
+type dirtyUser struct {
+	user string
+	l    *local
 }
 
 // counter is the instance's own counts of users, sharded.
@@ -98,7 +106,7 @@ func (c *counter) add(user, handle string, d int) {
 	l.addSession(handle, d)
 	if !l.dirty {
 		l.dirty = true
-		s.dirty = append(s.dirty, user)
+		s.dirty = append(s.dirty, dirtyUser{user, l})
 	}
 	s.mu.Unlock()
 }
@@ -127,17 +135,19 @@ func (c *counter) takeDirty(all bool) []Change {
 					delete(s.users, u)
 				}
 			}
+			clear(s.dirty)
 			s.dirty = s.dirty[:0]
 		} else {
-			for _, u := range s.dirty {
-				l := s.users[u]
+			for _, d := range s.dirty {
+				l := d.l
 				l.dirty = false
 				if now := l.counts(); now != l.flushed {
-					out = append(out, Change{UserID: u, Counts: now})
+					out = append(out, Change{UserID: d.user, Counts: now})
 				} else if l.conns == 0 {
-					delete(s.users, u) // came and went between two flushes
+					delete(s.users, d.user) // came and went between two flushes
 				}
 			}
+			clear(s.dirty)
 			s.dirty = s.dirty[:0]
 		}
 		s.mu.Unlock()
@@ -179,7 +189,7 @@ func (c *counter) failed(changes []Change) {
 		s.mu.Lock()
 		if l := s.users[ch.UserID]; l != nil && !l.dirty {
 			l.dirty = true
-			s.dirty = append(s.dirty, ch.UserID)
+			s.dirty = append(s.dirty, dirtyUser{ch.UserID, l})
 		}
 		s.mu.Unlock()
 	}
