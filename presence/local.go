@@ -135,8 +135,6 @@ func (c *counter) takeDirty(all bool) []Change {
 					delete(s.users, u)
 				}
 			}
-			clear(s.dirty)
-			s.dirty = s.dirty[:0]
 		} else {
 			for _, d := range s.dirty {
 				l := d.l
@@ -147,9 +145,9 @@ func (c *counter) takeDirty(all bool) []Change {
 					delete(s.users, d.user) // came and went between two flushes
 				}
 			}
-			clear(s.dirty)
-			s.dirty = s.dirty[:0]
 		}
+		clear(s.dirty) // every mark is cleared: hold no entry
+		s.dirty = s.dirty[:0]
 		s.mu.Unlock()
 	}
 	return out
