@@ -120,7 +120,10 @@ type Config struct {
 	// (SESSION_CACHE_TTL; 0 turns the cache off). It serves only while the
 	// bus is proven live and is invalidated by every revocation event; it
 	// must not exceed SESSION_TOUCH_INTERVAL nor the revocation
-	// tombstones' lifetime (max(2×RECONCILE_INTERVAL, 1m)). Defaults to 10s.
+	// tombstones' lifetime (max(2×RECONCILE_INTERVAL, 1m)). Defaults to 30s,
+	// RECONCILE_INTERVAL's default: a session deleted from Redis behind the
+	// gateway's back then works as long on a reconnect as on an open
+	// connection.
 	SessionCacheTTL time.Duration
 
 	// CookieName is the session cookie's base name (COOKIE_NAME). Defaults to

@@ -59,7 +59,7 @@ func variables() []variable {
 		{group: "Sessions", name: "SESSION_IDLE_TTL", def: "24h", help: "a session unused this long expires"},
 		{group: "Sessions", name: "SESSION_LIFETIME", def: "168h", help: "absolute lifetime of a session, whatever its use"},
 		{group: "Sessions", name: "SESSION_TOUCH_INTERVAL", def: "1m", help: "least time between two idle-TTL extensions of one session"},
-		{group: "Sessions", name: "SESSION_CACHE_TTL", def: "10s", help: "how long a handshake's session is kept in memory for reconnects (0 = off; at most SESSION_TOUCH_INTERVAL and the tombstone lifetime)"},
+		{group: "Sessions", name: "SESSION_CACHE_TTL", def: "30s", help: "how long a handshake's session is kept in memory for reconnects (0 = off; at most SESSION_TOUCH_INTERVAL and the tombstone lifetime)"},
 		{group: "Cookies", name: "COOKIE_NAME", def: "sg_session", help: "session cookie name (production adds the __Host- prefix)"},
 		{group: "Cookies", name: "COOKIE_DOMAIN", defText: "(none: host-only)", help: "cookie Domain attribute (must be empty in production)"},
 		{group: "Cookies", name: "COOKIE_SAMESITE", def: "lax", help: "lax, strict or none (none needs Secure)"},

@@ -214,7 +214,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 }
 
 // Handler is the gateway's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.echo }
+func (s *Server) Handler() http.Handler { return presized{s.echo} }
 
 // Start starts the background work: the connection manager's heartbeat loop,
 // the event bus subscription, cluster heartbeats and the reconciler. It
