@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 	"unicode/utf8"
 )
@@ -31,17 +33,6 @@ type eventFrame struct {
 	Stream string          `json:"stream,omitempty"`
 	Epoch  string          `json:"epoch,omitempty"`
 	Offset uint64          `json:"offset,omitempty"`
-}
-
-type welcomeFrame struct {
-	Type           string                    `json:"type"`
-	ConnID         string                    `json:"conn_id"`
-	UserID         string                    `json:"user_id"`
-	Instance       string                    `json:"instance"`
-	PingIntervalMS int64                     `json:"ping_interval_ms"`
-	Positions      map[string]StreamPosition `json:"positions,omitempty"`
-	Recovered      *bool                     `json:"recovered,omitempty"`
-	Lost           []string                  `json:"lost,omitempty"`
 }
 
 // StreamPosition is where a history stream is: its epoch and an offset.
@@ -95,20 +86,69 @@ func EncodeEventAt(id, name string, data json.RawMessage, pos EventPosition) []b
 // st.Positions is not empty, "recovered" when st.Recovered is set, and
 // "lost":[..] when st.Lost is not empty. Safe for concurrent use.
 func EncodeWelcome(connID, userID, instance string, pingInterval time.Duration, st Start) []byte {
-	b, err := json.Marshal(welcomeFrame{
-		Type:           "welcome",
-		ConnID:         connID,
-		UserID:         userID,
-		Instance:       instance,
-		PingIntervalMS: pingInterval.Milliseconds(),
-		Positions:      st.Positions,
-		Recovered:      st.Recovered,
-		Lost:           st.Lost,
-	})
-	if err != nil {
-		return []byte(`{"type":"welcome"}`) // unreachable: only strings and an int
+	// Written by hand, not with encoding/json (every handshake encodes
+	// one): the bytes are json.Marshal's, which FuzzEncodeWelcome checks.
+	b := make([]byte, 0, 112+len(connID)+len(userID)+len(instance)+64*len(st.Positions)+8*len(st.Lost))
+	b = append(b, `{"type":"welcome","conn_id":`...)
+	b = appendJSONString(b, connID)
+	b = append(b, `,"user_id":`...)
+	b = appendJSONString(b, userID)
+	b = append(b, `,"instance":`...)
+	b = appendJSONString(b, instance)
+	b = append(b, `,"ping_interval_ms":`...)
+	b = strconv.AppendInt(b, pingInterval.Milliseconds(), 10)
+	if len(st.Positions) > 0 {
+		var buf [2]string // "all" and "user": no allocation for the keys
+		keys := buf[:0]
+		for k := range st.Positions {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys) // encoding/json's order
+		b = append(b, `,"positions":{`...)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			p := st.Positions[k]
+			b = appendJSONString(b, k)
+			b = append(b, `:{"epoch":`...)
+			b = appendJSONString(b, p.Epoch)
+			b = append(b, `,"offset":`...)
+			b = strconv.AppendUint(b, p.Offset, 10)
+			b = append(b, '}')
+		}
+		b = append(b, '}')
 	}
-	return b
+	if st.Recovered != nil {
+		b = append(b, `,"recovered":`...)
+		b = strconv.AppendBool(b, *st.Recovered)
+	}
+	if len(st.Lost) > 0 {
+		b = append(b, `,"lost":[`...)
+		for i, l := range st.Lost {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, l)
+		}
+		b = append(b, ']')
+	}
+	return append(b, '}')
+}
+
+// appendJSONString appends s as json.Marshal encodes it: as it is when
+// every byte is printable ASCII that needs no escape (ids, user ids,
+// epochs, stream names), else through encoding/json.
+func appendJSONString(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, _ := json.Marshal(s) // a string always encodes
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // ClientMessage is a parsed client frame.

@@ -1,6 +1,7 @@
 package connmgr
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -181,6 +182,75 @@ func TestEncodeWelcome(t *testing.T) {
 		if string(b) != want {
 			t.Fatalf("got %s\nwant %s", b, want)
 		}
+	}
+}
+
+// welcomeJSON is the welcome as encoding/json writes it: EncodeWelcome
+// must write the same bytes.
+type welcomeJSON struct {
+	Type           string                    `json:"type"`
+	ConnID         string                    `json:"conn_id"`
+	UserID         string                    `json:"user_id"`
+	Instance       string                    `json:"instance"`
+	PingIntervalMS int64                     `json:"ping_interval_ms"`
+	Positions      map[string]StreamPosition `json:"positions,omitempty"`
+	Recovered      *bool                     `json:"recovered,omitempty"`
+	Lost           []string                  `json:"lost,omitempty"`
+}
+
+func welcomeByJSON(connID, userID, instance string, ping time.Duration, st Start) []byte {
+	b, err := json.Marshal(welcomeJSON{Type: "welcome", ConnID: connID, UserID: userID, Instance: instance,
+		PingIntervalMS: ping.Milliseconds(), Positions: st.Positions, Recovered: st.Recovered, Lost: st.Lost})
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// FuzzEncodeWelcome: the hand-written welcome is byte for byte what
+// encoding/json writes, for any strings (escapes, invalid UTF-8), any
+// number of positions and lost streams, and each recovered state.
+func FuzzEncodeWelcome(f *testing.F) {
+	f.Add("c1", "alice", "gw-1", int64(25000), "user", "00112233445566ff", uint64(7), "all", "ffeeddccbbaa0099", uint64(0), int8(-1), "", 0)
+	f.Add("c\"1", "<b>&\u2028", "\xff\x00", int64(-1), "\n", "\xc3", uint64(1<<63), "", "", uint64(0), int8(1), "all", 2)
+	f.Add("", "", "", int64(0), "b", "e", uint64(1), "a", "e", uint64(2), int8(0), "user", 1)
+	f.Add("<", ">", "&", int64(1), "\u2028", "\x7f", uint64(3), "\t", "\\", uint64(4), int8(1), "<", 1)
+	f.Fuzz(func(t *testing.T, connID, userID, instance string, ms int64, k1, e1 string, o1 uint64, k2, e2 string, o2 uint64, recovered int8, lost string, nlost int) {
+		var st Start
+		if k1 != "" || k2 != "" {
+			st.Positions = map[string]StreamPosition{k1: {Epoch: e1, Offset: o1}, k2: {Epoch: e2, Offset: o2}}
+		}
+		if recovered >= 0 {
+			r := recovered > 0
+			st.Recovered = &r
+		}
+		for range min(max(nlost, 0), 3) {
+			st.Lost = append(st.Lost, lost)
+		}
+		ping := time.Duration(ms) * time.Millisecond
+		got, want := EncodeWelcome(connID, userID, instance, ping, st), welcomeByJSON(connID, userID, instance, ping, st)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("got  %s\nwant %s", got, want)
+		}
+	})
+}
+
+// BenchmarkEncodeWelcome: a resumable connection's welcome (two stream
+// positions), written by hand and by encoding/json.
+func BenchmarkEncodeWelcome(b *testing.B) {
+	st := Start{Positions: map[string]StreamPosition{
+		"user": {Epoch: "00112233445566ff", Offset: 7}, "all": {Epoch: "ffeeddccbbaa0099", Offset: 120},
+	}}
+	for _, v := range []struct {
+		name string
+		enc  func(string, string, string, time.Duration, Start) []byte
+	}{{"direct", EncodeWelcome}, {"json", welcomeByJSON}} {
+		b.Run(v.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				v.enc("c0123456789abcdef01234", "u-000001", "gw-1", 25*time.Second, st)
+			}
+		})
 	}
 }
 
