@@ -83,7 +83,7 @@ bench: deps build
 	GODEBUG=adaptivestackstart=0 $(GO) test -run '^$$' -bench . -benchtime 1x -count=1 ./bench/...
 	bin/loadgen -profile small -reps $(REPS)
 
-## bench-full: the big load profile (10k and 19k connections), REPS repetitions (default 3), goals judged on the median; PROFILE_DIR=dir also writes the gateway's CPU profiles of the handshake, fan-out and revocation phases there
+## bench-full: the big load profile (10k and 19k connections), REPS repetitions (default 3), goals judged on the median; PROFILE_DIR=dir also writes the gateway's CPU profiles of the handshake, fan-out, revocation and history phases there
 bench-full: deps build
 	bin/loadgen -profile full -reps $(REPS) $(if $(PROFILE_DIR),-profile-dir $(PROFILE_DIR))
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,7 +95,10 @@ func (r *runner) gatewayPublishRun(ctx context.Context, id string, env, users, t
 	pub := func(ctx context.Context, i int, t int64) error {
 		return in.api.publish(ctx, []byte(`{"target":{"user_id":"`+users[i%len(users)]+`"},"event":"bench","data":`+eventData(t)+`}`))
 	}
+	// The throughput run takes 6-12 s here: 5 s of it is profiled.
+	wait := r.profilePhase(ctx, in, "history-"+strings.TrimPrefix(id, "gw-hist-"), 5)
 	thr := fanoutUser(ctx, f, pub, p.HistPublishes, p.HistConc, in.p.pid(), r.redis.pid())
+	wait()
 	one := fanoutUser(ctx, f, pub, p.HistLatencySamples, 1, in.p.pid(), r.redis.pid())
 	out := publishRun{
 		Publishes: thr.Publishes, Concurrency: p.HistConc, Received: thr.Deliveries, PerSec: thr.PerSec,

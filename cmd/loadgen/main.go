@@ -48,7 +48,7 @@ func runMain(args []string) error {
 	worker := fs.String("worker", "bin/worker", "worker binary (cmd/worker) for the inbound phase")
 	inWorkers := fs.Int("inbound-workers", 0, "worker processes in the inbound phase (0: the profile's)")
 	inProf := fs.String("inbound-cpuprofile", "", "write a CPU profile of the gateway over one more round-trip step at the peak's concurrency to this file")
-	profDir := fs.String("profile-dir", "", "write CPU profiles of the gateway during the handshake and fan-out phases, and of gateways A and B during the revocations, of each repetition to this directory")
+	profDir := fs.String("profile-dir", "", "write CPU profiles of the gateway during the handshake and fan-out phases, of gateways A and B during the revocations, and of the history-on and history-off gateways during their publishes, of each repetition to this directory")
 	reps := fs.Int("reps", 3, "repetitions of the whole run (fresh servers each); goals are judged on the median")
 	stormProf := fs.String("storm-cpuprofile", "", "write a CPU profile of the gateway the resume storm reconnects to, over the storm, to this file")
 	if err := fs.Parse(args); err != nil {
