@@ -26,7 +26,13 @@ type publishRun struct {
 	// MicrosPerPublish is the server's plus redis-server's CPU per publish
 	// in the throughput run.
 	MicrosPerPublish float64 `json:"server_and_redis_cpu_us_per_publish"`
-	Error            string  `json:"error,omitempty"`
+	// AllocPerPublish and Collections: the gateway's heap bytes allocated
+	// per publish and the collections it ran over the throughput run (from
+	// its /metrics around it; zero for the floors and when a scrape
+	// failed): a run whose collector works harder shows here.
+	AllocPerPublish float64 `json:"alloc_bytes_per_publish,omitempty"`
+	Collections     int     `json:"collections,omitempty"`
+	Error           string  `json:"error,omitempty"`
 }
 
 // historyResult is the "history" phase: the gateway's publish API with
@@ -97,7 +103,9 @@ func (r *runner) gatewayPublishRun(ctx context.Context, id string, env, users, t
 	}
 	// The throughput run takes 6-12 s here: 5 s of it is profiled.
 	wait := r.profilePhase(ctx, in, "history-"+strings.TrimPrefix(id, "gw-hist-"), 5)
+	m0, _ := scrape(ctx, in.base)
 	thr := fanoutUser(ctx, f, pub, p.HistPublishes, p.HistConc, in.p.pid(), r.redis.pid())
+	m1, _ := scrape(ctx, in.base)
 	wait()
 	one := fanoutUser(ctx, f, pub, p.HistLatencySamples, 1, in.p.pid(), r.redis.pid())
 	out := publishRun{
@@ -105,12 +113,23 @@ func (r *runner) gatewayPublishRun(ctx context.Context, id string, env, users, t
 		Latency: thr.Latency, Latency1: one.Latency, CPU: thr.CPU,
 		MicrosPerPublish: 1e6 * (thr.CPU.ServerSec + thr.CPU.RedisSec) / float64(max(thr.Publishes, 1)),
 	}
+	out.heapCost(m0, m1)
 	for _, e := range []string{thr.Error, thr.PublishError, one.Error, one.PublishError} {
 		if e != "" && out.Error == "" {
 			out.Error = e
 		}
 	}
 	return out, nil
+}
+
+// heapCost fills the allocation and collection figures from the gateway's
+// metrics before (m0) and after (m1) the throughput run.
+func (p *publishRun) heapCost(m0, m1 promSample) {
+	if m0 == nil || m1 == nil || p.Publishes == 0 {
+		return
+	}
+	p.AllocPerPublish = (m1[metricAllocBytes] - m0[metricAllocBytes]) / float64(p.Publishes)
+	p.Collections = int(m1[metricGCCount] - m0[metricGCCount])
 }
 
 // floorChannel is the floor's pub/sub channel.

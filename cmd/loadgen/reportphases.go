@@ -21,6 +21,7 @@ func (h *historyResult) print(tw io.Writer) {
 		fmt.Fprintf(tw, "  one in flight p50 / p99 (ms)\t%.3f / %.3f\t%.3f / %.3f\t%.2f\t\n", g.Latency1.P50, g.Latency1.P99, fl.Latency1.P50, fl.Latency1.P99, ratio(g.Latency1.P99, fl.Latency1.P99))
 		fmt.Fprintf(tw, "  CPU µs per publish (server+redis / redis)\t%.1f\t%.1f\t%.2f\t\n", g.MicrosPerPublish, fl.MicrosPerPublish, ratio(g.MicrosPerPublish, fl.MicrosPerPublish))
 		fmt.Fprintf(tw, "  server / loadgen / others CPU (%% core)\t%s\t%s\t\t\n", g.CPU.triple(), fl.CPU.triple())
+		fmt.Fprintf(tw, "  heap B/publish; collections (gateway)\t%.0f; %d\t\t\t\n", g.AllocPerPublish, g.Collections)
 		if g.Error != "" {
 			fmt.Fprintf(tw, "  error: %s\t\t\t\t\n", g.Error)
 		}

@@ -297,10 +297,17 @@ type revocationResult struct {
 	CollectionsB        int     `json:"collections_b"`
 }
 
+// The Go runtime's metrics heapCost reads: heap bytes allocated so far,
+// and collections so far.
+const (
+	metricAllocBytes = "go_memstats_alloc_bytes_total"
+	metricGCCount    = "go_gc_duration_seconds_count"
+)
+
 // heapCost fills the allocation and collection figures from A's and B's
 // metrics before (a0, b0) and after (a1, b1) the revocations.
 func (r *revocationResult) heapCost(a0, a1, b0, b1 promSample) {
-	const alloc, gcs = "go_memstats_alloc_bytes_total", "go_gc_duration_seconds_count"
+	const alloc, gcs = metricAllocBytes, metricGCCount
 	if a0 == nil || a1 == nil || b0 == nil || b1 == nil || r.Revocations == 0 {
 		return
 	}
