@@ -14,6 +14,9 @@ import (
 // maxBodyBytes bounds every request body; larger bodies get a 413.
 const maxBodyBytes = "64K"
 
+// wsPath is the WebSocket endpoint's path (presized grows its stack).
+const wsPath = "/ws"
+
 func (s *Server) routes() *echo.Echo {
 	e := echo.New()
 	e.HideBanner = true
@@ -48,7 +51,7 @@ func (s *Server) routes() *echo.Echo {
 	e.POST("/auth/login", s.handleLogin, limit)
 	e.POST("/auth/logout", s.handleLogout)
 	e.GET("/auth/session", s.handleSession)
-	e.GET("/ws", s.handleWS, limit)
+	e.GET(wsPath, s.handleWS, limit)
 
 	api := e.Group("/api/v1", s.requireAPIKey)
 	api.POST("/sessions", s.apiCreateSession)

@@ -19,7 +19,7 @@ const handshakeStack = 12 << 10
 type presized struct{ next http.Handler }
 
 func (p presized) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/ws" {
+	if r.URL.Path == wsPath {
 		growStack()
 	}
 	p.next.ServeHTTP(w, r)

@@ -113,23 +113,13 @@ func (r *runner) gatewayPublishRun(ctx context.Context, id string, env, users, t
 		Latency: thr.Latency, Latency1: one.Latency, CPU: thr.CPU,
 		MicrosPerPublish: 1e6 * (thr.CPU.ServerSec + thr.CPU.RedisSec) / float64(max(thr.Publishes, 1)),
 	}
-	out.heapCost(m0, m1)
+	out.AllocPerPublish, out.Collections, _ = heapDelta(m0, m1, out.Publishes)
 	for _, e := range []string{thr.Error, thr.PublishError, one.Error, one.PublishError} {
 		if e != "" && out.Error == "" {
 			out.Error = e
 		}
 	}
 	return out, nil
-}
-
-// heapCost fills the allocation and collection figures from the gateway's
-// metrics before (m0) and after (m1) the throughput run.
-func (p *publishRun) heapCost(m0, m1 promSample) {
-	if m0 == nil || m1 == nil || p.Publishes == 0 {
-		return
-	}
-	p.AllocPerPublish = (m1[metricAllocBytes] - m0[metricAllocBytes]) / float64(p.Publishes)
-	p.Collections = int(m1[metricGCCount] - m0[metricGCCount])
 }
 
 // floorChannel is the floor's pub/sub channel.

@@ -297,25 +297,33 @@ type revocationResult struct {
 	CollectionsB        int     `json:"collections_b"`
 }
 
-// The Go runtime's metrics heapCost reads: heap bytes allocated so far,
+// The Go runtime's metrics heapDelta reads: heap bytes allocated so far,
 // and collections so far.
 const (
 	metricAllocBytes = "go_memstats_alloc_bytes_total"
 	metricGCCount    = "go_gc_duration_seconds_count"
 )
 
-// heapCost fills the allocation and collection figures from A's and B's
-// metrics before (a0, b0) and after (a1, b1) the revocations.
-func (r *revocationResult) heapCost(a0, a1, b0, b1 promSample) {
-	const alloc, gcs = metricAllocBytes, metricGCCount
-	if a0 == nil || a1 == nil || b0 == nil || b1 == nil || r.Revocations == 0 {
-		return
+// heapDelta is what a process allocated per unit of work (n units) and the
+// collections it ran between its metrics m0 and m1; ok is false when a
+// scrape failed or there was no work.
+func heapDelta(m0, m1 promSample, n int) (allocPer float64, collections int, ok bool) {
+	if m0 == nil || m1 == nil || n == 0 {
+		return 0, 0, false
 	}
-	n := float64(r.Revocations)
-	r.AllocPerRevocationA = (a1[alloc] - a0[alloc]) / n
-	r.AllocPerRevocationB = (b1[alloc] - b0[alloc]) / n
-	r.CollectionsA = int(a1[gcs] - a0[gcs])
-	r.CollectionsB = int(b1[gcs] - b0[gcs])
+	return (m1[metricAllocBytes] - m0[metricAllocBytes]) / float64(n), int(m1[metricGCCount] - m0[metricGCCount]), true
+}
+
+// heapCost fills the allocation and collection figures from A's and B's
+// metrics before (a0, b0) and after (a1, b1) the revocations: both or
+// neither.
+func (r *revocationResult) heapCost(a0, a1, b0, b1 promSample) {
+	allocA, gcsA, okA := heapDelta(a0, a1, r.Revocations)
+	allocB, gcsB, okB := heapDelta(b0, b1, r.Revocations)
+	if okA && okB {
+		r.AllocPerRevocationA, r.CollectionsA = allocA, gcsA
+		r.AllocPerRevocationB, r.CollectionsB = allocB, gcsB
+	}
 }
 
 // revokeAll revokes each connection's session through instance A's API,
