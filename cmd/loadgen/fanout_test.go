@@ -150,7 +150,7 @@ func TestFanoutGoalsPerLevelAndMode(t *testing.T) {
 // startTestFloor serves the floor server in this process.
 func startTestFloor(t *testing.T) (*floorServer, *httptest.Server) {
 	t.Helper()
-	fl := &floorServer{fanC: make(chan []byte, 64)}
+	fl := newFloorServer()
 	go fl.fanout()
 	t.Cleanup(func() { close(fl.fanC) })
 	srv := httptest.NewServer(fl.handler())

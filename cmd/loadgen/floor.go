@@ -7,15 +7,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
 )
 
 // floorWelcome has the size and shape of the gateway's welcome frame, so
@@ -27,16 +30,29 @@ var floorWelcome = []byte(`{"type":"welcome","conn_id":"c0123456789abcdef01234",
 // a welcome and holds the connection idle in one blocked Read; POST /fanout
 // queues one pre-encoded frame that a single writer goroutine writes to every
 // held connection; POST /send?i=k writes a frame to held connection k.
+//
+// With -redis it is also the floor of the revocation path (the shape of a
+// revocation through gateway A to a connection on gateway B, with nothing
+// but the parts): DELETE /revoke/{token} PUBLISHes the token on
+// floorRevokeChannel and answers 204; every instance subscribes to it and
+// closes the held connection that presented that bearer token with code
+// 4500 (coder/websocket's close handshake, as the gateway's).
 type floorServer struct {
-	mu    sync.RWMutex
-	conns []*websocket.Conn
-	fanC  chan []byte
+	mu      sync.RWMutex
+	conns   []*websocket.Conn
+	byToken map[string]*websocket.Conn
+	fanC    chan []byte
+	rdb     *redis.Client
 }
+
+// floorRevokeChannel is the revocation path floor's pub/sub channel.
+const floorRevokeChannel = "loadgen:revoke"
 
 // runFloorServer is the "floor-server" subcommand.
 func runFloorServer(args []string) error {
 	fs := flag.NewFlagSet("floor-server", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
+	redisAddr := fs.String("redis", "", "Redis address: serve the revocation path floor (DELETE /revoke/{token}) through its pub/sub")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -47,17 +63,46 @@ func runFloorServer(args []string) error {
 	if err != nil {
 		return err
 	}
-	f := &floorServer{fanC: make(chan []byte, 64)}
+	f := newFloorServer()
 	go f.fanout()
 	hs := &http.Server{Handler: f.handler(), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if *redisAddr != "" {
+		release, err := f.serveRevocations(ctx, *redisAddr)
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
 	go func() { <-ctx.Done(); _ = hs.Close() }()
 	err = hs.Serve(ln)
 	if ctx.Err() != nil {
 		return nil
 	}
 	return err
+}
+
+func newFloorServer() *floorServer {
+	return &floorServer{fanC: make(chan []byte, 64), byToken: map[string]*websocket.Conn{}}
+}
+
+// serveRevocations connects f to the Redis at addr for the revocation path
+// floor: DELETE /revoke/{token} publishes, and every published token's held
+// connection is closed until ctx ends. release closes the Redis clients.
+func (f *floorServer) serveRevocations(ctx context.Context, addr string) (release func(), err error) {
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	sub := rdb.Subscribe(ctx, floorRevokeChannel)
+	if _, err := sub.Receive(ctx); err != nil {
+		_ = sub.Close()
+		_ = rdb.Close()
+		return nil, fmt.Errorf("subscribe: %w", err)
+	}
+	f.mu.Lock()
+	f.rdb = rdb
+	f.mu.Unlock()
+	go f.closeRevoked(ctx, sub)
+	return func() { _ = sub.Close(); _ = rdb.Close() }, nil
 }
 
 // handler routes the floor server's endpoints; f.fanout must be running
@@ -68,7 +113,12 @@ func (f *floorServer) handler() http.Handler {
 	mux.HandleFunc("GET /hold", f.hold)
 	mux.HandleFunc("POST /fanout", f.queueFanout)
 	mux.HandleFunc("POST /send", f.send)
+	mux.HandleFunc("DELETE /revoke/{token}", f.revoke)
 	mux.HandleFunc("GET /metrics", f.metrics)
+	// For the load generator's -profile-dir (the revocation path floor's
+	// profiles); the floor listens on loopback only.
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.Handle("GET /debug/pprof/heap", pprof.Handler("heap"))
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	return mux
 }
@@ -97,26 +147,67 @@ func (f *floorServer) hold(w http.ResponseWriter, r *http.Request) {
 		_ = c.CloseNow()
 		return
 	}
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	f.mu.Lock()
 	f.conns = append(f.conns, c)
+	if token != "" {
+		f.byToken[token] = c
+	}
 	f.mu.Unlock()
 	for {
 		if _, _, err := c.Read(context.Background()); err != nil {
 			_ = c.CloseNow()
-			f.remove(c)
+			f.remove(c, token)
 			return
 		}
 	}
 }
 
-func (f *floorServer) remove(c *websocket.Conn) {
+func (f *floorServer) remove(c *websocket.Conn, token string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.byToken[token] == c {
+		delete(f.byToken, token)
+	}
 	for i, x := range f.conns {
 		if x == c {
 			// Copy on write: fanout may be iterating a snapshot.
 			f.conns = append(f.conns[:i:i], f.conns[i+1:]...)
 			return
+		}
+	}
+}
+
+// revoke publishes the token for every instance's closeRevoked.
+func (f *floorServer) revoke(w http.ResponseWriter, r *http.Request) {
+	f.mu.RLock()
+	rdb := f.rdb
+	f.mu.RUnlock()
+	if rdb == nil {
+		http.Error(w, "no -redis", http.StatusNotFound)
+		return
+	}
+	if err := rdb.Publish(r.Context(), floorRevokeChannel, r.PathValue("token")).Err(); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// closeRevoked closes, with code 4500, the held connection whose token each
+// message names, until ctx ends. The close handshake runs in its own
+// goroutine so the next message is not held behind it.
+func (f *floorServer) closeRevoked(ctx context.Context, sub *redis.PubSub) {
+	for {
+		msg, err := sub.ReceiveMessage(ctx)
+		if err != nil {
+			return
+		}
+		f.mu.RLock()
+		c := f.byToken[msg.Payload]
+		f.mu.RUnlock()
+		if c != nil {
+			go func() { _ = c.Close(4500, "revoked") }()
 		}
 	}
 }

@@ -201,7 +201,7 @@ func (r *runner) run(ctx context.Context) error {
 	}
 	if r.enabled("floor") {
 		r.logf("floor server: memory, fan-out, upgrades")
-		fl, err := r.startFloor(ctx)
+		fl, err := r.startFloor(ctx, "floor")
 		if err != nil {
 			return err
 		}

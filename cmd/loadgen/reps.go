@@ -166,10 +166,7 @@ func printSummary(w io.Writer, reps []repetition, sum []goalSummary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "goal\ttarget\tmedian\trange\tper repetition\t")
 	for _, s := range sum {
-		mark := "GAP"
-		if s.Met {
-			mark = "met"
-		}
+		m := mark(goalOf(reps, s.Name).Check, s.Met)
 		per := make([]string, len(s.Values))
 		for i, v := range s.Values {
 			per[i] = "-"
@@ -181,7 +178,7 @@ func printSummary(w io.Writer, reps []repetition, sum []goalSummary) {
 		if len(s.Invalid) > 0 {
 			inv = fmt.Sprintf(" (repetitions %v broke a condition)", s.Invalid)
 		}
-		fmt.Fprintf(tw, "[%s] %s\t%s\t%s%s\t[%s-%s]\t%s%s\t\n", mark, s.Name, s.Target, fmtValue(s.Median), s.Unit,
+		fmt.Fprintf(tw, "[%s] %s\t%s\t%s%s\t[%s-%s]\t%s%s\t\n", m, s.Name, s.Target, fmtValue(s.Median), s.Unit,
 			fmtValue(s.Min), fmtValue(s.Max), strings.Join(per, " "), inv)
 	}
 	_ = tw.Flush()

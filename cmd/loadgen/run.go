@@ -156,15 +156,16 @@ func (r *runner) commonEnv() []string {
 	}
 }
 
-// startFloor starts "loadgen floor-server" pinned like the gateway.
-func (r *runner) startFloor(ctx context.Context) (*instance, error) {
+// startFloor starts "loadgen floor-server" pinned like the gateway, named
+// name, with extra appended to its arguments.
+func (r *runner) startFloor(ctx context.Context, name string, extra ...string) (*instance, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	// The same runtime setting the gateway binary gives itself (see
 	// cmd/gateway smallStacks), so the floor is measured like for like.
-	p, err := startProc("floor", r.serverCPU, r.logDir, r.self, []string{"floor-server", "-addr", addr}, []string{"GODEBUG=adaptivestackstart=0"})
+	p, err := startProc(name, r.serverCPU, r.logDir, r.self, append([]string{"floor-server", "-addr", addr}, extra...), []string{"GODEBUG=adaptivestackstart=0"})
 	if err != nil {
 		return nil, err
 	}
@@ -428,7 +429,7 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 	ra0, _ := scrape(ctx, a.base)
 	rb0, _ := scrape(ctx, b.base)
 	m := startCPU(a.p.pid(), b.p.pid())
-	res := revokeAll(ctx, a.api, conns, handles)
+	res := revokeAll(ctx, a.api.revoke, conns, handles)
 	v, _ := m.stop()
 	ra1, _ := scrape(ctx, a.base)
 	rb1, _ := scrape(ctx, b.base)
@@ -438,7 +439,69 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 	res.ServerCPUSec = v[0] + v[1]
 	res.heapCost(ra0, ra1, rb0, rb1)
 	res.OthersOpen = others0
+	// B and its connections go before the path floor's servers start.
+	f.closeAll()
+	b.p.stop(5 * time.Second)
+	pf, err := r.revocationFloor(ctx, others, len(toks))
+	if err != nil {
+		return res, hop, fmt.Errorf("revocation path floor: %w", err)
+	}
+	res.PathFloor = &pf
 	return res, hop, nil
+}
+
+// revocationFloor measures the revocation path's floor: two bare floor
+// servers on the run's redis-server, A' (DELETE /revoke/{token} ->
+// PUBLISH) and B' (SUBSCRIBE -> close the connection with 4500), the same
+// number of other connections and connections to revoke on B' as on B,
+// settled the same way, then each revoked through A' in turn and timed
+// like the gateway's: from sending the DELETE to the close frame arriving.
+func (r *runner) revocationFloor(ctx context.Context, others []string, n int) (revocationResult, error) {
+	r.logf("  revocation path floor: bare servers A' and B' on the same Redis")
+	fa, err := r.startFloor(ctx, "floor-a", "-redis", r.redisAddr)
+	if err != nil {
+		return revocationResult{}, err
+	}
+	defer fa.p.stop(5 * time.Second)
+	defer fa.api.close()
+	fb, err := r.startFloor(ctx, "floor-b", "-redis", r.redisAddr)
+	if err != nil {
+		return revocationResult{}, err
+	}
+	defer fb.p.stop(5 * time.Second)
+	f := newFleet(r.d, fb.addr, "/hold")
+	defer f.closeAll()
+	if _, err := f.open(ctx, others, 64); err != nil {
+		r.logf("  WARNING: %v", err)
+	}
+	toks := make([]string, n)
+	for i := range toks {
+		toks[i] = fmt.Sprintf("rv-%06d-%s", i, randHex(8))
+	}
+	conns, err := f.open(ctx, toks, 64)
+	if err != nil {
+		r.logf("  WARNING: %v", err)
+	}
+	others0 := f.openCount() - len(toks)
+	waited := settle(ctx, fa.p.pid(), fb.p.pid())
+	r.logf("  floor servers settled after %s; revoking %d through A'", waited.Round(100*time.Millisecond), n)
+	revoke := func(ctx context.Context, tok string) error {
+		return fa.api.do(ctx, http.MethodDelete, "/revoke/"+tok, nil, http.StatusNoContent, nil)
+	}
+	if r.profileDir != "" {
+		// The floor serves pprof on its own address.
+		fa.debugAddr, fb.debugAddr = fa.addr, fb.addr
+	}
+	waitA := r.profilePhase(ctx, fa, "revocation-floor-a", 1)
+	waitB := r.profilePhase(ctx, fb, "revocation-floor-b", 1)
+	m := startCPU(fa.p.pid(), fb.p.pid())
+	res := revokeAll(ctx, revoke, conns, toks)
+	v, _ := m.stop()
+	waitA()
+	waitB()
+	res.ServerCPUSec = v[0] + v[1]
+	res.OthersOpen = others0
+	return res, nil
 }
 
 // settle waits until the resident memory of every pid has stayed within 1%

@@ -295,6 +295,9 @@ type revocationResult struct {
 	AllocPerRevocationB float64 `json:"alloc_bytes_per_revocation_b"`
 	CollectionsA        int     `json:"collections_a"`
 	CollectionsB        int     `json:"collections_b"`
+	// PathFloor is the same revocations through bare servers (see
+	// runner.revocationFloor); nil in the floor's own result.
+	PathFloor *revocationResult `json:"path_floor,omitempty"`
 }
 
 // The Go runtime's metrics heapDelta reads: heap bytes allocated so far,
@@ -326,10 +329,10 @@ func (r *revocationResult) heapCost(a0, a1, b0, b1 promSample) {
 	}
 }
 
-// revokeAll revokes each connection's session through instance A's API,
-// one at a time, and measures until that connection (on B) sees its close
-// frame.
-func revokeAll(ctx context.Context, a *apiClient, conns []*heldConn, handles []string) revocationResult {
+// revokeAll revokes each connection's session (revoke(handles[i]), a
+// request to instance A), one at a time, and measures until that
+// connection (on B) sees its close frame.
+func revokeAll(ctx context.Context, revoke func(ctx context.Context, handle string) error, conns []*heldConn, handles []string) revocationResult {
 	res := revocationResult{Revocations: len(conns)}
 	rec := newRecorder(len(conns))
 	api := newRecorder(len(conns))
@@ -339,7 +342,7 @@ func revokeAll(ctx context.Context, a *apiClient, conns []*heldConn, handles []s
 			continue
 		}
 		t0 := time.Now()
-		if err := a.revoke(ctx, handles[i]); err != nil {
+		if err := revoke(ctx, handles[i]); err != nil {
 			res.Errors++
 			if res.FirstError == "" {
 				res.FirstError = err.Error()
