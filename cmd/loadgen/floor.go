@@ -34,9 +34,10 @@ var floorWelcome = []byte(`{"type":"welcome","conn_id":"c0123456789abcdef01234",
 // With -redis it is also the floor of the revocation path (the shape of a
 // revocation through gateway A to a connection on gateway B, with nothing
 // but the parts): DELETE /revoke/{token} PUBLISHes the token on
-// floorRevokeChannel and answers 204; every instance subscribes to it and
-// closes the held connection that presented that bearer token with code
-// 4500 (coder/websocket's close handshake, as the gateway's).
+// floorRevokeChannel, DELetes its session key and answers 204; every
+// instance subscribes to the channel and closes the held connection that
+// presented that bearer token with code 4500 (coder/websocket's close
+// handshake, as the gateway's).
 type floorServer struct {
 	mu      sync.RWMutex
 	conns   []*websocket.Conn
@@ -46,8 +47,12 @@ type floorServer struct {
 	rdb     *redis.Client
 }
 
-// floorRevokeChannel is the revocation path floor's pub/sub channel.
-const floorRevokeChannel = "loadgen:revoke"
+// The revocation path floor's pub/sub channel, and the prefix of the
+// session key a revocation deletes.
+const (
+	floorRevokeChannel = "loadgen:revoke"
+	floorSessionPrefix = "loadgen:session:"
+)
 
 // runFloorServer is the "floor-server" subcommand.
 func runFloorServer(args []string) error {
@@ -194,7 +199,13 @@ func (f *floorServer) revoke(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no -redis", http.StatusNotFound)
 		return
 	}
-	if err := rdb.Publish(r.Context(), floorRevokeChannel, r.PathValue("token")).Err(); err != nil {
+	token := r.PathValue("token")
+	if err := rdb.Publish(r.Context(), floorRevokeChannel, token).Err(); err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	// The least a revocation must also do: delete the session's key.
+	if err := rdb.Del(r.Context(), floorSessionPrefix+token).Err(); err != nil {
 		http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		return
 	}

@@ -383,13 +383,19 @@ func (res *results) printRevocation(tw io.Writer) {
 		fmt.Fprintf(tw, "revocation A->B p90 (ms) vs path floor\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P90, pf.Latency.P90, ratio(rv.Latency.P90, pf.Latency.P90))
 		fmt.Fprintf(tw, "revocation A->B p99 (ms) vs path floor\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P99, pf.Latency.P99, ratio(rv.Latency.P99, pf.Latency.P99))
 		fmt.Fprintf(tw, "  path floor p50 / p99 over the hop's\t\t%.2f / %.2f\t\t\n", ratio(pf.Latency.P50, res.RedisHop.P50), ratio(pf.Latency.P99, res.RedisHop.P99))
-		fmt.Fprintf(tw, "  servers' CPU ms per revocation\t%.3f\t%.3f\t%.2f\t\n", perRevocationMs(rv), perRevocationMs(*pf), ratio(perRevocationMs(rv), perRevocationMs(*pf)))
+		for _, c := range []struct {
+			name     string
+			got, bar float64
+		}{{"A + B", rv.ServerCPUSec, pf.ServerCPUSec}, {"A", rv.CPUSecA, pf.CPUSecA}, {"B", rv.CPUSecB, pf.CPUSecB}, {"redis-server", rv.RedisCPUSec, pf.RedisCPUSec}} {
+			g, f := perRevocationMs(c.got, rv), perRevocationMs(c.bar, *pf)
+			fmt.Fprintf(tw, "  CPU µs per revocation, %s\t%.0f\t%.0f\t%.2f\t\n", c.name, g*1e3, f*1e3, ratio(g, f))
+		}
 	}
 }
 
-// perRevocationMs is A's and B's CPU per revocation, in milliseconds.
-func perRevocationMs(rv revocationResult) float64 {
-	return rv.ServerCPUSec / float64(max(rv.Latency.N, 1)) * 1e3
+// perRevocationMs is sec CPU seconds per revocation of rv, in milliseconds.
+func perRevocationMs(sec float64, rv revocationResult) float64 {
+	return sec / float64(max(rv.Latency.N, 1)) * 1e3
 }
 
 // writeJSON writes the repetitions and the summary to <dir>/<profile>.json.

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/sessiongate/sessiongate/internal/redistest"
 )
 
@@ -24,8 +26,9 @@ func startRevocationFloor(t *testing.T, ctx context.Context, addr string) *httpt
 	return srv
 }
 
-// The revocation path floor on a real redis-server: a DELETE to A' closes,
-// with 4500, exactly the connection on B' that presented the token, and
+// The revocation path floor on a real redis-server: a DELETE to A' deletes
+// that session's key and closes, with 4500, exactly the connection on B'
+// that presented the token, and
 // revokeAll times each one; the other connections stay open, and a token
 // nobody holds closes nothing.
 func TestRevocationPathFloor(t *testing.T) {
@@ -42,6 +45,13 @@ func TestRevocationPathFloor(t *testing.T) {
 		t.Fatal(err)
 	}
 	toks := []string{"rv-1", "rv-2"}
+	rdb := redis.NewClient(&redis.Options{Addr: rs.Addr()})
+	defer rdb.Close()
+	for _, tok := range append(toks, "other-1") {
+		if err := rdb.Set(ctx, floorSessionPrefix+tok, "s", 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	conns, err := f.open(ctx, toks, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +77,10 @@ func TestRevocationPathFloor(t *testing.T) {
 		if code := c.code.Load(); code != 4500 {
 			t.Errorf("revoked connection %d closed with %d", i, code)
 		}
+	}
+	// The revoked sessions' keys are gone, the other's is not.
+	if n, err := rdb.Exists(ctx, floorSessionPrefix+"rv-1", floorSessionPrefix+"rv-2", floorSessionPrefix+"other-1").Result(); err != nil || n != 1 {
+		t.Errorf("session keys left after revoking rv-1 and rv-2: %d (%v), want 1 (other-1's)", n, err)
 	}
 	// The other connections are still open: the server still counts them,
 	// and they still answer (a fan-out reaches all three).

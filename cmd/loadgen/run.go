@@ -428,7 +428,7 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 	wait := r.profilePhase(ctx, b, "revocation-b", 1)
 	ra0, _ := scrape(ctx, a.base)
 	rb0, _ := scrape(ctx, b.base)
-	m := startCPU(a.p.pid(), b.p.pid())
+	m := startCPU(a.p.pid(), b.p.pid(), r.redis.pid())
 	res := revokeAll(ctx, a.api.revoke, conns, handles)
 	v, _ := m.stop()
 	ra1, _ := scrape(ctx, a.base)
@@ -436,7 +436,7 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 	waitA()
 	wait()
 	r.heapProfile(ctx, b, "revocation-b-heap-after")
-	res.ServerCPUSec = v[0] + v[1]
+	res.cpu(v)
 	res.heapCost(ra0, ra1, rb0, rb1)
 	res.OthersOpen = others0
 	// B and its connections go before the path floor's servers start.
@@ -452,7 +452,7 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 
 // revocationFloor measures the revocation path's floor: two bare floor
 // servers on the run's redis-server, A' (DELETE /revoke/{token} ->
-// PUBLISH) and B' (SUBSCRIBE -> close the connection with 4500), the same
+// PUBLISH, DEL) and B' (SUBSCRIBE -> close the connection with 4500), the same
 // number of other connections and connections to revoke on B' as on B,
 // settled the same way, then each revoked through A' in turn and timed
 // like the gateway's: from sending the DELETE to the close frame arriving.
@@ -494,12 +494,12 @@ func (r *runner) revocationFloor(ctx context.Context, others []string, n int) (r
 	}
 	waitA := r.profilePhase(ctx, fa, "revocation-floor-a", 1)
 	waitB := r.profilePhase(ctx, fb, "revocation-floor-b", 1)
-	m := startCPU(fa.p.pid(), fb.p.pid())
+	m := startCPU(fa.p.pid(), fb.p.pid(), r.redis.pid())
 	res := revokeAll(ctx, revoke, conns, toks)
 	v, _ := m.stop()
 	waitA()
 	waitB()
-	res.ServerCPUSec = v[0] + v[1]
+	res.cpu(v)
 	res.OthersOpen = others0
 	return res, nil
 }

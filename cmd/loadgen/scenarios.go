@@ -287,6 +287,11 @@ type revocationResult struct {
 	Errors       int     `json:"api_errors"`
 	FirstError   string  `json:"first_error,omitempty"`
 	ServerCPUSec float64 `json:"servers_cpu_s"`
+	// A's, B's and the redis-server's CPU over the revocations (ServerCPUSec
+	// is A's + B's).
+	CPUSecA     float64 `json:"cpu_s_a"`
+	CPUSecB     float64 `json:"cpu_s_b"`
+	RedisCPUSec float64 `json:"redis_cpu_s"`
 	// Heap bytes allocated per revocation by A and B, and the collections
 	// each ran during the phase (from their /metrics around it; zero when
 	// a scrape failed): B's collections are what its slowest revocations
@@ -315,6 +320,12 @@ func heapDelta(m0, m1 promSample, n int) (allocPer float64, collections int, ok 
 		return 0, 0, false
 	}
 	return (m1[metricAllocBytes] - m0[metricAllocBytes]) / float64(n), int(m1[metricGCCount] - m0[metricGCCount]), true
+}
+
+// cpu fills the CPU figures from A's, B's and redis-server's CPU seconds.
+func (r *revocationResult) cpu(v []float64) {
+	r.CPUSecA, r.CPUSecB, r.RedisCPUSec = v[0], v[1], v[2]
+	r.ServerCPUSec = v[0] + v[1]
 }
 
 // heapCost fills the allocation and collection figures from A's and B's
