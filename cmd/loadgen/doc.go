@@ -3,6 +3,13 @@
 // same job, a raw Redis PUBLISH->SUBSCRIBE hop, or (for the event history)
 // a raw XADD+PUBLISH pipelined to a SUBSCRIBE.
 //
+// The "revocation" phase revokes, through gateway A's API, sessions whose
+// connections live on gateway B (10,000 other connections open there), one
+// at a time, timed from the DELETE to the close frame. Its floors: the raw
+// hop, and the revocation path floor: the same revocations through two bare
+// floor servers (DELETE -> PUBLISH + DEL on A', SUBSCRIBE -> close 4500 on
+// B', the same connections open on B').
+//
 // The "gateway" and "floor" phases run the same steps against each server:
 // open every memory level of idle connections, reading memory at each
 // before anything else runs (fan-out buffers and GC headroom would inflate a
@@ -35,7 +42,7 @@
 //	        [-out bench-results] [-no-pin]
 //	        [-phases gateway,floor,revocation,history,resume,inbound]
 //	        [-storm-cpuprofile file] [-inbound-workers n] [-inbound-cpuprofile file]
-//	loadgen floor-server -addr 127.0.0.1:0   (started by loadgen itself)
+//	loadgen floor-server -addr 127.0.0.1:0 [-redis addr]   (started by loadgen itself)
 //
 // The client side is a minimal hand-written WebSocket client over net.Conn
 // (HTTP/1.1 upgrade, masked frames out, unmasked frames in), spreading its
