@@ -162,7 +162,7 @@ const (
 	goalRevokeP99 = 3.0  // revocation p99 / raw pub/sub hop p99
 	goalRevokeP50 = 6.0  // revocation p50 / raw pub/sub hop p50
 	// Not the issue's: revocation latency over the same path built of bare
-	// parts (HTTP -> PUBLISH -> SUBSCRIBE -> close), at p50 and p99; the
+	// parts (HTTP -> PUBLISH + DEL, SUBSCRIBE -> close), at p50 and p99; the
 	// inverse of the handshake goal's 0.80.
 	goalRevokePathFloor = 1.25
 	goalHeartbeatPct    = 5.0 // % of a core for 19k idle connections
@@ -274,9 +274,9 @@ func (res *results) judgeRevocation() {
 		return
 	}
 	// The same revocations through the bare parts (revocationFloor): the
-	// issue's p99 goal held to them says whether any server built of these
-	// parts could meet it on this machine, and the gateway's latency over
-	// theirs is what the gateway adds.
+	// issue's p99 goal held to them says whether the bare parts meet it on
+	// this machine, and the gateway's latency over theirs is what the
+	// gateway adds.
 	pfValid := pf.OthersOpen >= goalRevokeOthers && pf.TimedOut == 0 && pf.WrongCode == 0 && pf.Errors == 0 && res.RedisHop.N > 0
 	rr := ratio(pf.Latency.P99, res.RedisHop.P99)
 	res.Goals = append(res.Goals, goal{
