@@ -283,6 +283,6 @@ func (f *floorServer) metrics(w http.ResponseWriter, _ *http.Request) {
 	f.mu.RLock()
 	n := len(f.conns)
 	f.mu.RUnlock()
-	fmt.Fprintf(w, "go_memstats_heap_inuse_bytes %d\nprocess_resident_memory_bytes %.0f\nprocess_cpu_seconds_total %.2f\ngo_goroutines %d\nsessiongate_connections_open %d\n",
-		ms.HeapInuse, rss, cpu, runtime.NumGoroutine(), n)
+	fmt.Fprintf(w, "go_memstats_heap_inuse_bytes %d\n%s %d\n%s %d\nprocess_resident_memory_bytes %.0f\nprocess_cpu_seconds_total %.2f\ngo_goroutines %d\nsessiongate_connections_open %d\n",
+		ms.HeapInuse, metricAllocBytes, ms.TotalAlloc, metricGCCount, ms.NumGC, rss, cpu, runtime.NumGoroutine(), n)
 }

@@ -377,8 +377,13 @@ func (res *results) printRevocation(tw io.Writer) {
 	fmt.Fprintf(tw, "revocation A->B p90 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P90, res.RedisHop.P90, ratio(rv.Latency.P90, res.RedisHop.P90))
 	fmt.Fprintf(tw, "revocation A->B p99 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P99, res.RedisHop.P99, ratio(rv.Latency.P99, res.RedisHop.P99))
 	fmt.Fprintf(tw, "  (n=%d, %d others open, API p50 %.3f ms)\t\t\t\t\n", rv.Latency.N, rv.OthersOpen, rv.APILatency.P50)
-	fmt.Fprintf(tw, "  heap B/revocation A / B; collections A / B\t%.0f / %.0f; %d / %d\t\t\t\n", rv.AllocPerRevocationA, rv.AllocPerRevocationB, rv.CollectionsA, rv.CollectionsB)
-	if pf := rv.PathFloor; pf != nil {
+	pf := rv.PathFloor
+	floorHeap := ""
+	if pf != nil {
+		floorHeap = pf.heapFigures() + " (path floor)"
+	}
+	fmt.Fprintf(tw, "  heap B/revocation A / B; collections A / B\t%s\t%s\t\t\n", rv.heapFigures(), floorHeap)
+	if pf != nil {
 		fmt.Fprintf(tw, "revocation A->B p50 (ms) vs path floor\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P50, pf.Latency.P50, ratio(rv.Latency.P50, pf.Latency.P50))
 		fmt.Fprintf(tw, "revocation A->B p90 (ms) vs path floor\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P90, pf.Latency.P90, ratio(rv.Latency.P90, pf.Latency.P90))
 		fmt.Fprintf(tw, "revocation A->B p99 (ms) vs path floor\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P99, pf.Latency.P99, ratio(rv.Latency.P99, pf.Latency.P99))
@@ -387,15 +392,21 @@ func (res *results) printRevocation(tw io.Writer) {
 			name     string
 			got, bar float64
 		}{{"A + B", rv.ServerCPUSec, pf.ServerCPUSec}, {"A", rv.CPUSecA, pf.CPUSecA}, {"B", rv.CPUSecB, pf.CPUSecB}, {"redis-server", rv.RedisCPUSec, pf.RedisCPUSec}} {
-			g, f := perRevocationMs(c.got, rv), perRevocationMs(c.bar, *pf)
-			fmt.Fprintf(tw, "  CPU µs per revocation, %s\t%.0f\t%.0f\t%.2f\t\n", c.name, g*1e3, f*1e3, ratio(g, f))
+			g, f := perRevocationMicros(c.got, rv), perRevocationMicros(c.bar, *pf)
+			fmt.Fprintf(tw, "  CPU µs per revocation, %s\t%.0f\t%.0f\t%.2f\t\n", c.name, g, f, ratio(g, f))
 		}
 	}
 }
 
-// perRevocationMs is sec CPU seconds per revocation of rv, in milliseconds.
-func perRevocationMs(sec float64, rv revocationResult) float64 {
-	return sec / float64(max(rv.Latency.N, 1)) * 1e3
+// heapFigures is "<A's> / <B's> heap bytes per revocation; <A's> / <B's>
+// collections".
+func (rv revocationResult) heapFigures() string {
+	return fmt.Sprintf("%.0f / %.0f; %d / %d", rv.AllocPerRevocationA, rv.AllocPerRevocationB, rv.CollectionsA, rv.CollectionsB)
+}
+
+// perRevocationMicros is sec CPU seconds per revocation of rv, in µs.
+func perRevocationMicros(sec float64, rv revocationResult) float64 {
+	return sec / float64(max(rv.Latency.N, 1)) * 1e6
 }
 
 // writeJSON writes the repetitions and the summary to <dir>/<profile>.json.

@@ -69,6 +69,10 @@ func TestRevocationPathFloor(t *testing.T) {
 	if err := revoke(ctx, "nobody"); err != nil {
 		t.Fatal(err)
 	}
+	b0, err := scrape(ctx, b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	res := revokeAll(ctx, revoke, conns, toks)
 	if res.Latency.N != 2 || res.Errors != 0 || res.TimedOut != 0 || res.WrongCode != 0 {
 		t.Fatalf("revokeAll = %+v; want 2 timed closes with 4500", res)
@@ -77,6 +81,15 @@ func TestRevocationPathFloor(t *testing.T) {
 		if code := c.code.Load(); code != 4500 {
 			t.Errorf("revoked connection %d closed with %d", i, code)
 		}
+	}
+	// The floor reports the runtime metrics the phase's heap figures are
+	// read from, as the gateway does.
+	b1, err := scrape(ctx, b.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if alloc, gcs, ok := heapDelta(b0, b1, len(toks)); !ok || alloc <= 0 || gcs < 0 {
+		t.Errorf("B' heap figures over the revocations: %v B each, %d collections (ok %v)", alloc, gcs, ok)
 	}
 	// The revoked sessions' keys are gone, the other's is not.
 	if n, err := rdb.Exists(ctx, floorSessionPrefix+"rv-1", floorSessionPrefix+"rv-2", floorSessionPrefix+"other-1").Result(); err != nil || n != 1 {
@@ -157,7 +170,7 @@ func TestJudgeRevocationWithPathFloor(t *testing.T) {
 	}
 	var b strings.Builder
 	res.printTable(&b)
-	for _, s := range []string{"[check: over] check: revocation path floor p99", "revocation A->B p99 (ms) vs path floor", "[met] proposed: cross-instance revocation p50"} {
+	for _, s := range []string{"[check: over] check: revocation path floor p99", "revocation A->B p99 (ms) vs path floor", "[met] proposed: cross-instance revocation p50", "(path floor)"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("table lacks %q:\n%s", s, b.String())
 		}

@@ -392,10 +392,6 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 	time.Sleep(time.Second)
 	f := newFleet(r.d, b.addr, "/ws")
 	defer f.closeAll()
-	r.logf("  opening %d other connections on B", len(others))
-	if _, err := f.open(ctx, others, 64); err != nil {
-		r.logf("  WARNING: %v", err)
-	}
 	users := make([]string, r.p.Revocations)
 	for i := range users {
 		users[i] = fmt.Sprintf("r-%06d", i)
@@ -409,12 +405,7 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 	for i, s := range sess {
 		toks[i], handles[i] = s.Token, s.Handle
 	}
-	r.logf("  opening %d connections to revoke on B", len(toks))
-	conns, err := f.open(ctx, toks, 64)
-	if err != nil {
-		r.logf("  WARNING: %v", err)
-	}
-	others0 := f.openCount() - len(toks)
+	conns, others0 := r.openRevocationConns(ctx, f, others, toks)
 	// Before the servers settle: its collection is out of the window.
 	r.heapProfile(ctx, b, "revocation-b-heap-before")
 	waited := settle(ctx, a.p.pid(), b.p.pid())
@@ -424,20 +415,8 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 		return revocationResult{}, hop, fmt.Errorf("redis hop: %w", err)
 	}
 	r.logf("  revoking %d sessions through A, one at a time", len(toks))
-	waitA := r.profilePhase(ctx, a, "revocation-a", 1)
-	wait := r.profilePhase(ctx, b, "revocation-b", 1)
-	ra0, _ := scrape(ctx, a.base)
-	rb0, _ := scrape(ctx, b.base)
-	m := startCPU(a.p.pid(), b.p.pid(), r.redis.pid())
-	res := revokeAll(ctx, a.api.revoke, conns, handles)
-	v, _ := m.stop()
-	ra1, _ := scrape(ctx, a.base)
-	rb1, _ := scrape(ctx, b.base)
-	waitA()
-	wait()
+	res := r.timeRevocations(ctx, a, b, "revocation", a.api.revoke, conns, handles)
 	r.heapProfile(ctx, b, "revocation-b-heap-after")
-	res.cpu(v)
-	res.heapCost(ra0, ra1, rb0, rb1)
 	res.OthersOpen = others0
 	// B and its connections go before the path floor's servers start.
 	f.closeAll()
@@ -473,18 +452,11 @@ func (r *runner) revocationFloor(ctx context.Context, others []string, n int) (r
 	defer fb.p.stop(5 * time.Second)
 	f := newFleet(r.d, fb.addr, "/hold")
 	defer f.closeAll()
-	if _, err := f.open(ctx, others, 64); err != nil {
-		r.logf("  WARNING: %v", err)
-	}
 	toks := make([]string, n)
 	for i := range toks {
 		toks[i] = fmt.Sprintf("rv-%06d-%s", i, randHex(8))
 	}
-	conns, err := f.open(ctx, toks, 64)
-	if err != nil {
-		r.logf("  WARNING: %v", err)
-	}
-	others0 := f.openCount() - len(toks)
+	conns, others0 := r.openRevocationConns(ctx, f, others, toks)
 	waited := settle(ctx, fa.p.pid(), fb.p.pid())
 	r.logf("  floor servers settled after %s; revoking %d through A'", waited.Round(100*time.Millisecond), n)
 	revoke := func(ctx context.Context, tok string) error {
@@ -494,16 +466,46 @@ func (r *runner) revocationFloor(ctx context.Context, others []string, n int) (r
 		// The floor serves pprof on its own address.
 		fa.debugAddr, fb.debugAddr = fa.addr, fb.addr
 	}
-	waitA := r.profilePhase(ctx, fa, "revocation-floor-a", 1)
-	waitB := r.profilePhase(ctx, fb, "revocation-floor-b", 1)
-	m := startCPU(fa.p.pid(), fb.p.pid(), r.redis.pid())
-	res := revokeAll(ctx, revoke, conns, toks)
+	res := r.timeRevocations(ctx, fa, fb, "revocation-floor", revoke, conns, toks)
+	res.OthersOpen = others0
+	return res, nil
+}
+
+// openRevocationConns opens the other connections on f, then one per token
+// to revoke (64 handshakes in flight; failures are logged), and returns
+// the connections to revoke in token order and how many others are open.
+func (r *runner) openRevocationConns(ctx context.Context, f *fleet, others, toks []string) ([]*heldConn, int) {
+	r.logf("  opening %d other connections and %d to revoke", len(others), len(toks))
+	if _, err := f.open(ctx, others, 64); err != nil {
+		r.logf("  WARNING: %v", err)
+	}
+	conns, err := f.open(ctx, toks, 64)
+	if err != nil {
+		r.logf("  WARNING: %v", err)
+	}
+	return conns, f.openCount() - len(toks)
+}
+
+// timeRevocations revokes conns one at a time (handles[i] through revoke,
+// a request to a) and measures it the same way for the gateways and the
+// path floor: latency, a's, b's and redis-server's CPU, the heap a and b
+// allocated and their collections (their /metrics just around it) and,
+// with -profile-dir, their CPU profiles as <name>-a and <name>-b.
+func (r *runner) timeRevocations(ctx context.Context, a, b *instance, name string, revoke func(context.Context, string) error, conns []*heldConn, handles []string) revocationResult {
+	waitA := r.profilePhase(ctx, a, name+"-a", 1)
+	waitB := r.profilePhase(ctx, b, name+"-b", 1)
+	a0, _ := scrape(ctx, a.base)
+	b0, _ := scrape(ctx, b.base)
+	m := startCPU(a.p.pid(), b.p.pid(), r.redis.pid())
+	res := revokeAll(ctx, revoke, conns, handles)
 	v, _ := m.stop()
+	a1, _ := scrape(ctx, a.base)
+	b1, _ := scrape(ctx, b.base)
 	waitA()
 	waitB()
 	res.cpu(v)
-	res.OthersOpen = others0
-	return res, nil
+	res.heapCost(a0, a1, b0, b1)
+	return res
 }
 
 // settle waits until the resident memory of every pid has stayed within 1%

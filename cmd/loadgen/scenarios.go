@@ -292,10 +292,10 @@ type revocationResult struct {
 	CPUSecA     float64 `json:"cpu_s_a"`
 	CPUSecB     float64 `json:"cpu_s_b"`
 	RedisCPUSec float64 `json:"redis_cpu_s"`
-	// Heap bytes allocated per revocation by A and B, and the collections
-	// each ran during the phase (from their /metrics around it; zero when
-	// a scrape failed): B's collections are what its slowest revocations
-	// wait behind.
+	// Heap bytes allocated per revocation by A and B (A' and B' in the
+	// path floor), and the collections each ran during the phase (from
+	// their /metrics around it; zero when a scrape failed): B's
+	// collections are what its slowest revocations wait behind.
 	AllocPerRevocationA float64 `json:"alloc_bytes_per_revocation_a"`
 	AllocPerRevocationB float64 `json:"alloc_bytes_per_revocation_b"`
 	CollectionsA        int     `json:"collections_a"`
