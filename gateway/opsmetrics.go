@@ -14,11 +14,19 @@ func registerOpsMetrics(s *Server, reg prometheus.Registerer) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_pubsub_live",
 		Help: "1 while the pub/sub subscription is confirmed and this instance's own heartbeats come back through it; 0 otherwise (revocations and messages from other instances may be missed; /readyz is 503)."},
 		func() float64 {
-			if s.subscribed.Load() && s.cluster.Live() {
+			if s.busLive() {
 				return 1
 			}
 			return 0
 		}))
+	// The gauge above is 0 for a whole outage; a subscription that flaps
+	// between two scrapes shows only here.
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sessiongate_pubsub_liveness_lost_total",
+		Help: "Times this instance's own heartbeat did not come back through the bus within the liveness timeout (2 heartbeat intervals)."},
+		func() float64 { return float64(s.cluster.LivenessLost()) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "sessiongate_pubsub_gaps_total",
+		Help: "Times the pub/sub subscription was lost after it was confirmed (events published until it is back are missed; the session cache is emptied and a reconcile pass and gap check follow)."},
+		func() float64 { return float64(s.busGaps.Load()) }))
 	if s.d.Redis != nil {
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "sessiongate_redis_connected",
 			Help: "1 while the last periodic PING of Redis succeeded; 0 while connecting, reconnecting or down (absent in embedded mode)."},

@@ -31,7 +31,8 @@ func hasAll(text string, lines ...string) bool {
 }
 
 // The alert rules' gauges follow the real state: pub/sub live and Redis
-// connected while a real redis-server answers, both 0 once it is gone.
+// connected while a real redis-server answers, both 0 once it is gone,
+// and the pub/sub counters count the loss.
 func TestPubSubLiveAndRedisConnectedGauges(t *testing.T) {
 	srv := redistest.Start(t)
 	rm, err := redisconn.New(redisconn.Config{Addrs: []string{srv.Addr()}, CheckInterval: 100 * time.Millisecond,
@@ -54,6 +55,11 @@ func TestPubSubLiveAndRedisConnectedGauges(t *testing.T) {
 	waitFor(t, generous, "pub/sub not live and Redis not connected in /metrics", func() bool {
 		m = metricsText(t, g)
 		return hasAll(m, "sessiongate_pubsub_live 0", "sessiongate_redis_connected 0")
+	})
+	// The outage is counted, so a flap between two scrapes shows too.
+	waitFor(t, generous, "the lost subscription and liveness counted", func() bool {
+		return metricValue(t, g, "sessiongate_pubsub_gaps_total", "") >= 1 &&
+			metricValue(t, g, "sessiongate_pubsub_liveness_lost_total", "") >= 1
 	})
 }
 

@@ -119,7 +119,7 @@ func (s *Server) connStart(ctx context.Context, userID, handle string, from map[
 		}
 	}
 	wg.Wait()
-	fromBus := s.subscribed.Load() && s.cluster.Live()
+	fromBus := s.busLive()
 	for i, str := range streams {
 		if _, asked := from[str.wire]; !asked {
 			// A stream whose events the bus brought here lately needs no

@@ -88,6 +88,9 @@ type Server struct {
 	replayFrames replayCache
 	gapCheck     chan struct{}
 	busGap       atomic.Bool
+	// busGaps counts the bus's gaps, first thing in each: a handshake that
+	// saw the subscription down or the watch distrusted sees it counted.
+	busGaps atomic.Uint64
 
 	draining   atomic.Bool
 	subscribed atomic.Bool
@@ -179,8 +182,12 @@ func New(cfg Config, d Deps) (*Server, error) {
 		Addr:       cfg.Addr,
 		Interval:   cfg.HeartbeatInterval,
 	}, s.instanceInfo, d.Log.Named("cluster"))
-	s.sessions = sessioncache.New(sessioncache.Config{TTL: cfg.SessionCacheTTL, Now: d.Now}, d.Store, s.cluster.Live)
+	// The cache serves while the bus is live, and starts over at every
+	// change of that (Clear): a session read while events could be lost
+	// is never kept past the moment they no longer can.
+	s.sessions = sessioncache.New(sessioncache.Config{TTL: cfg.SessionCacheTTL, Now: d.Now}, d.Store, s.busLive)
 	s.cluster.OnLiveness(func(live bool) {
+		s.sessions.Clear()
 		if !live {
 			s.requestReconcile("pub/sub liveness lost")
 			return
@@ -190,6 +197,10 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if b, ok := d.Bus.(interface{ OnSubscribed(func()) }); ok {
 		b.OnSubscribed(func() {
 			s.subscribed.Store(true)
+			// A lookup that read the store before this, while events were
+			// lost, is not kept (a revocation's delete and lost event can
+			// both fall between its read and now).
+			s.sessions.Clear()
 			s.requestReconcile("pub/sub subscribed")
 		})
 	} else {
@@ -197,10 +208,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}
 	if b, ok := d.Bus.(interface{ OnGap(func(string)) }); ok {
 		b.OnGap(func(reason string) {
+			s.busGaps.Add(1)
+			// Not live first, then the cache emptied: a lookup that saw
+			// the bus live saw the cache before it was emptied, and its
+			// fill is dropped (sessioncache reads its generation first).
+			s.subscribed.Store(false)
+			s.gaps.distrust() // before the subscription can be back
 			// Any event may have been lost, a revocation among them.
 			s.sessions.Clear()
-			s.gaps.distrust() // before the subscription can be back
-			s.subscribed.Store(false)
 			s.busGap.Store(true)
 			s.requestReconcile("pub/sub gap: " + reason)
 		})
@@ -212,6 +227,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	s.echo = s.routes()
 	return s, nil
 }
+
+// busLive reports whether the bus is proven to deliver: the subscription
+// is confirmed and this instance's own heartbeats come back through it. The session cache serves only then, and a new connection
+// takes positions from the bus only then.
+func (s *Server) busLive() bool { return s.subscribed.Load() && s.cluster.Live() }
 
 // Handler is the gateway's HTTP handler.
 func (s *Server) Handler() http.Handler { return presized{s.echo} }

@@ -73,7 +73,10 @@ type Cluster struct {
 
 	draining   atomic.Bool
 	onLiveness atomic.Pointer[func(bool)]
-	dupLog     logLimiter
+	// lost counts transitions to not live; it moves with the state, under
+	// mu, so a caller that saw Live false sees it counted.
+	lost   atomic.Uint64
+	dupLog logLimiter
 
 	// notifyMu serialises liveness transitions with their callbacks, so fn
 	// sees them in order. Taken before mu.
@@ -130,6 +133,12 @@ func NewCluster(bus Bus, cfg ClusterConfig, stats func() InstanceInfo, log *zap.
 // goroutine, one call at a time and in order; fn must not block and must
 // not call Observe (Live and View are fine).
 func (c *Cluster) OnLiveness(fn func(live bool)) { c.onLiveness.Store(&fn) }
+
+// LivenessLost returns how many times self-liveness was lost: the own
+// heartbeat did not come back within LivenessTimeout after it had (or
+// never did). A brief loss between two metric scrapes shows here, not in
+// Live.
+func (c *Cluster) LivenessLost() uint64 { return c.lost.Load() }
 
 // Live reports whether this instance's own heartbeat came back through the
 // bus within LivenessTimeout and, on a [ShardedBus], every shard channel
@@ -246,6 +255,7 @@ func (c *Cluster) setLiveLocked(s int32) (changed, up bool) {
 	c.live = s
 	switch {
 	case s == liveDown:
+		c.lost.Add(1)
 		c.log.Warn("pub/sub liveness lost", zap.Duration("timeout", c.cfg.LivenessTimeout),
 			zap.Time("last_own_heartbeat", c.selfSeen))
 	case prev == liveUnknown:

@@ -171,6 +171,9 @@ func TestClusterLivenessFollowsTheBus(t *testing.T) {
 	eventually(t, "liveness lost", func() bool { return !c.Live() && tr.equal(true, false) })
 	bus.cut.Store(false)
 	eventually(t, "liveness restored", func() bool { return c.Live() && tr.equal(true, false, true) })
+	if n := c.LivenessLost(); n != 1 {
+		t.Fatalf("LivenessLost = %d after one loss, want 1", n)
+	}
 }
 
 func TestClusterLivenessLostWhenNeverEstablished(t *testing.T) {
@@ -183,6 +186,9 @@ func TestClusterLivenessLostWhenNeverEstablished(t *testing.T) {
 	observeAll(t, local, c)
 	runCluster(t, c)
 	eventually(t, "liveness reported lost", func() bool { return tr.equal(false) })
+	if n := c.LivenessLost(); n != 1 {
+		t.Fatalf("LivenessLost = %d, want 1 (never established counts as lost)", n)
+	}
 	bus.cut.Store(false)
 	eventually(t, "liveness established", func() bool { return c.Live() && tr.equal(false, true) })
 }

@@ -55,6 +55,8 @@ func (r *Revoker) reconcileLoop(ctx context.Context) {
 // holds connections for still exists, and closes the connections of those
 // that do not: 4501 when their lifetime has passed, 4504 when the store's
 // data set was replaced (every session lost, not revoked), 4500 otherwise.
+// Gone sessions are tombstoned first (unless lost in a reset), as a
+// revocation event would have.
 // The periodic sweep also extends the idle TTL of sessions with live
 // connections: an open connection is activity. On failure it returns the
 // delay before the next try.
@@ -103,6 +105,18 @@ func (r *Revoker) reconcile(ctx context.Context, reason string) (bool, time.Dura
 			}
 		}
 		if len(gone) > 0 {
+			if !reset {
+				// Tombstoned before the caches forget and the close: a
+				// handshake that found the session (cached, or read before
+				// the delete) and registers after this pass closed its
+				// connections is closed by CloseIfRevokedMeanwhile, as after
+				// a revocation event; the next handshake is refused without
+				// a store read. A reset's sessions were lost, not revoked.
+				now := r.now()
+				for _, h := range gone {
+					r.tomb.add(h, now)
+				}
+			}
 			r.forget(gone, false)
 		}
 		for j, ok := range exists {

@@ -48,6 +48,38 @@ func TestReconcileClosesWhatIsGone(t *testing.T) {
 	}
 }
 
+// A session a pass found gone is tombstoned: a handshake that found it
+// before the pass (in a session cache, or in the store before the delete
+// whose event was lost) and registers its connection after the pass closed
+// the others is closed by CloseIfRevokedMeanwhile, and the next handshake
+// is refused without a store read. A reset's lost sessions are not.
+func TestReconcileTombstonesWhatIsGone(t *testing.T) {
+	rg := newRig(t, rigOptions{})
+	now := rg.clock.Now()
+	rg.fs.put("quin", "kept")
+	rg.conns.open("quin", "kept", 1, now.Add(time.Hour))
+	rg.conns.open("quin", "gone", 2, now.Add(time.Hour))
+	reconcileOnce(t, rg, "pub/sub subscribed")
+	if rg.conns.code("gone") != connmgr.CodeRevoked {
+		t.Fatalf("gone closed with %d", rg.conns.code("gone"))
+	}
+	if !rg.r.Revoked("gone") || rg.r.Revoked("kept") {
+		t.Fatalf("tombstones after the pass: gone %v, kept %v; want true, false", rg.r.Revoked("gone"), rg.r.Revoked("kept"))
+	}
+	rg.conns.open("quin", "gone", 1, now.Add(time.Hour)) // the straggling handshake
+	if !rg.r.CloseIfRevokedMeanwhile("gone", "quin") || rg.conns.isOpen("gone") {
+		t.Fatal("a connection registered after the pass stays open")
+	}
+
+	rg.fs.reset("gen-2")
+	rg.fs.put("quin", "kept")
+	rg.conns.open("quin", "lost", 1, now.Add(time.Hour))
+	reconcileOnce(t, rg, "sweep")
+	if rg.conns.code("lost") != connmgr.CodeSessionLost || rg.r.Revoked("lost") {
+		t.Fatalf("a reset's session: closed with %d, tombstoned %v; want 4504, false", rg.conns.code("lost"), rg.r.Revoked("lost"))
+	}
+}
+
 // Issue 9 item 7, at the unit's seams: when the store's generation changed,
 // gone sessions were lost, not revoked: 4504, an ERROR line, a metric.
 func TestReconcileStoreReset(t *testing.T) {

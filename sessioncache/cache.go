@@ -7,9 +7,12 @@
 // destroyed through the revocation unit, which tombstones the handle on
 // its own instance and publishes an event that every other instance
 // receives; so this cache
-//   - serves only while the instance's bus is proven live (its own
-//     heartbeat comes back: the caller's live func), and empties itself
-//     the moment it is not;
+//   - serves only while the instance's bus is proven live (subscribed,
+//     and its own heartbeat comes back: the caller's live func), and
+//     empties itself the moment it is not; the caller also empties it at
+//     every change of that (Clear: a gap, a resubscription, liveness lost
+//     or restored), so a store read made while events could be lost is
+//     never kept once they no longer can be;
 //   - is told of every revocation event before the revocation unit
 //     tombstones the handle ([Cache.Invalidate]), and emptied whole on any
 //     bus gap and on a store reset ([Cache.Clear]): an event pub/sub may
@@ -67,9 +70,9 @@ type Cache struct {
 
 	mu      sync.Mutex
 	entries map[string]entry
-	// seq counts invalidations; a fill that saw another value before its
-	// store read is not stored.
-	seq uint64
+	// seq counts invalidations (changed under mu); a fill that saw another
+	// value before it asked whether the bus is live is not stored.
+	seq atomic.Uint64
 
 	hits, misses atomic.Uint64
 }
@@ -116,6 +119,10 @@ func (c *Cache) Lookup(ctx context.Context, handle string) (session.Session, boo
 		return handshakeView(s), found, err
 	}
 	now := c.cfg.Now()
+	// The generation before live: a caller that makes the bus not live
+	// and then calls Clear either made this live false, or its Clear
+	// changes seq after this read and the fill below is dropped.
+	seq := c.seq.Load()
 	live := c.live()
 	c.mu.Lock()
 	if !live {
@@ -130,7 +137,6 @@ func (c *Cache) Lookup(ctx context.Context, handle string) (session.Session, boo
 		}
 		delete(c.entries, handle)
 	}
-	seq := c.seq
 	c.mu.Unlock()
 	c.misses.Add(1)
 
@@ -144,7 +150,7 @@ func (c *Cache) Lookup(ctx context.Context, handle string) (session.Session, boo
 		return s, found, err
 	}
 	c.mu.Lock()
-	if c.seq == seq {
+	if c.seq.Load() == seq {
 		if len(c.entries) >= c.cfg.MaxEntries {
 			for h := range c.entries { // any one: a random eviction
 				delete(c.entries, h)
@@ -161,7 +167,7 @@ func (c *Cache) Lookup(ctx context.Context, handle string) (session.Session, boo
 // revocation event, before the revocation unit handles the event.
 func (c *Cache) Invalidate(handles ...string) {
 	c.mu.Lock()
-	c.seq++
+	c.seq.Add(1)
 	for _, h := range handles {
 		delete(c.entries, h)
 	}
@@ -177,7 +183,7 @@ func (c *Cache) Clear() {
 }
 
 func (c *Cache) clearLocked() {
-	c.seq++
+	c.seq.Add(1)
 	if len(c.entries) > 0 {
 		c.entries = make(map[string]entry)
 	}

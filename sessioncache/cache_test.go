@@ -163,6 +163,33 @@ func TestFillRacingAnInvalidationIsDropped(t *testing.T) {
 	}
 }
 
+// The bus stops being live and the caller clears the cache just after a
+// lookup was told it is live: the lookup's store read may come after a
+// revocation whose event the bus lost, so its fill must be dropped. (A
+// lookup that read its generation after asking live would keep it.)
+func TestFillRacingTheBusGoingDownIsDropped(t *testing.T) {
+	f := newFixture(t, 10*time.Second)
+	var goingDown atomic.Bool
+	f.c.live = func() bool {
+		up := f.live.Load()
+		if goingDown.CompareAndSwap(true, false) {
+			// Answered live; the gap's handler runs before the read.
+			f.live.Store(false)
+			f.c.Clear()
+		}
+		return up
+	}
+	goingDown.Store(true)
+	if !f.lookup(t, "h1") {
+		t.Fatal("the lookup itself should report what the store said")
+	}
+	f.live.Store(true) // back, and the session revoked meanwhile
+	f.st.del("h1")
+	if f.lookup(t, "h1") {
+		t.Fatal("a session read while the bus went down was cached and served after it came back")
+	}
+}
+
 func TestEntriesExpire(t *testing.T) {
 	f := newFixture(t, 10*time.Second)
 	f.lookup(t, "h1")
