@@ -91,6 +91,12 @@ type Server struct {
 	// busGaps counts the bus's gaps, first thing in each: a handshake that
 	// saw the subscription down or the watch distrusted sees it counted.
 	busGaps atomic.Uint64
+	// busEpoch moves at every change of the bus's liveness (a gap, a
+	// subscription, liveness lost or restored), before the reconcile pass
+	// the change asks for: a handshake that saw it move since its session
+	// check may have read a session whose revocation event was lost, and
+	// registered after that pass looked (see handleWS).
+	busEpoch atomic.Uint64
 
 	draining   atomic.Bool
 	subscribed atomic.Bool
@@ -187,6 +193,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	// is never kept past the moment they no longer can.
 	s.sessions = sessioncache.New(sessioncache.Config{TTL: cfg.SessionCacheTTL, Now: d.Now}, d.Store, s.busLive)
 	s.cluster.OnLiveness(func(live bool) {
+		s.busEpoch.Add(1)
 		s.sessions.Clear()
 		if !live {
 			s.requestReconcile("pub/sub liveness lost")
@@ -197,6 +204,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if b, ok := d.Bus.(interface{ OnSubscribed(func()) }); ok {
 		b.OnSubscribed(func() {
 			s.subscribed.Store(true)
+			s.busEpoch.Add(1)
 			// A lookup that read the store before this, while events were
 			// lost, is not kept (a revocation's delete and lost event can
 			// both fall between its read and now).
@@ -209,6 +217,7 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if b, ok := d.Bus.(interface{ OnGap(func(string)) }); ok {
 		b.OnGap(func(reason string) {
 			s.busGaps.Add(1)
+			s.busEpoch.Add(1)
 			// Not live first, then the cache emptied: a lookup that saw
 			// the bus live saw the cache before it was emptied, and its
 			// fill is dropped (sessioncache reads its generation first).

@@ -46,6 +46,7 @@ func (s *Server) handleWS(c echo.Context) error {
 		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "no valid session")
 	}
+	epoch := s.busEpoch.Load()
 	if s.rev.Revoked(handle) {
 		s.metrics.handshakeRefused.WithLabelValues("unauthorized").Inc()
 		return errorf(http.StatusUnauthorized, codeUnauthorized, "session expired or revoked")
@@ -104,6 +105,13 @@ func (s *Server) handleWS(c echo.Context) error {
 	s.metrics.handshake.Observe(time.Since(start).Seconds())
 	// A revocation that landed between the store read and the
 	// registration found nothing to close: catch it now.
-	s.rev.CloseIfRevokedMeanwhile(sess.Handle, sess.UserID)
+	closed := s.rev.CloseIfRevokedMeanwhile(sess.Handle, sess.UserID)
+	// The bus changed while this handshake ran: a revocation event may have
+	// been lost after the session check, and the reconcile pass that
+	// change asked for may have looked before this connection registered.
+	// Another pass, after it, checks it (rare: bus changes are).
+	if !closed && s.busEpoch.Load() != epoch {
+		s.requestReconcile("handshake across a pub/sub change")
+	}
 	return nil
 }

@@ -1,0 +1,113 @@
+package gateway
+
+import (
+	"context"
+	"net/http"
+	"sync/atomic"
+	"testing"
+
+	"github.com/coder/websocket"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessiongate/sessiongate/connmgr"
+	"github.com/sessiongate/sessiongate/internal/redistest"
+	"github.com/sessiongate/sessiongate/session"
+)
+
+// holdingStore holds one Load of one handle after it read the store, until
+// released: a handshake paused between its session check and its
+// registration.
+type holdingStore struct {
+	session.Store
+	handle  string
+	hold    atomic.Pointer[chan struct{}]
+	entered chan struct{}
+}
+
+func (h *holdingStore) Load(ctx context.Context, handle string) (session.Session, bool, error) {
+	s, ok, err := h.Store.Load(ctx, handle)
+	if handle == h.handle {
+		if c := h.hold.Swap(nil); c != nil {
+			close(h.entered)
+			<-*c
+		}
+	}
+	return s, ok, err
+}
+
+// A handshake on B reads its session, then (before it registers) B's
+// subscription is cut, the session is revoked on A (B never gets the
+// event), the subscription comes back and B's reconcile pass looks at its
+// connections, without this one. The connection registers after that
+// pass: B must still close it with 4500, and refuse the session from then
+// on. Without a check of handshakes that straddle a bus change it would
+// stay open until the next sweep (an hour here).
+func TestHandshakeAcrossLostRevocationIsClosed(t *testing.T) {
+	srv := redistest.Start(t)
+	env := map[string]string{"RECONCILE_INTERVAL": "1h"}
+	hold := &holdingStore{entered: make(chan struct{})}
+	var gws []*testGateway
+	for i, id := range []string{"inst-a", "inst-b"} {
+		e := map[string]string{"GATEWAY_INSTANCE_ID": id}
+		for k, v := range env {
+			e[k] = v
+		}
+		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 1})
+		t.Cleanup(func() { rdb.Close() })
+		o := gwOptions{env: e, rdb: rdb}
+		if i == 1 {
+			o.wrap = func(st session.Store) session.Store { hold.Store = st; return hold }
+		}
+		gws = append(gws, startGateway(t, o))
+	}
+	a, b := gws[0], gws[1]
+	waitFor(t, generous, "instances see each other", func() bool {
+		return len(a.srv.cluster.View()) == 2 && len(b.srv.cluster.View()) == 2
+	})
+	tok, handle := a.createSession("hank")
+
+	hold.handle = handle
+	release := make(chan struct{})
+	hold.hold.Store(&release)
+	type dialed struct {
+		w      *wsConn
+		status int
+	}
+	got := make(chan dialed, 1)
+	go func() {
+		w, st := dialStatus(t, b, tok)
+		got <- dialed{w, st}
+	}()
+	<-hold.entered // B read the session; it has not registered yet
+
+	restore := cutPubSub(t, srv, a, b)
+	if st, body := a.api(http.MethodDelete, "/api/v1/sessions/"+handle, nil); st != http.StatusNoContent {
+		t.Fatalf("revoke on A: %d %s", st, body)
+	}
+	restore()
+	waitFor(t, generous, "B subscribed again", b.srv.subscribed.Load)
+	// A pass that started after the subscription came back is done: the
+	// second pass completed after this point began after it.
+	reconciles := func() float64 { return metricValue(t, b, "sessiongate_reconciles_total", "") }
+	for range 2 {
+		n := reconciles()
+		b.srv.requestReconcile("test")
+		waitFor(t, generous, "a reconcile pass on B", func() bool { return reconciles() > n })
+	}
+	if b.srv.rev.Revoked(handle) {
+		t.Fatal("B tombstoned the session before the handshake registered: the test lost its race")
+	}
+
+	close(release)
+	d := <-got
+	if d.w == nil {
+		t.Fatalf("the held handshake was refused with %d; it read the session before the revocation", d.status)
+	}
+	d.w.mustNext("welcome")
+	if code := d.w.closeCode(generous); code != websocket.StatusCode(connmgr.CodeRevoked) {
+		t.Fatalf("the connection that registered after the pass: close code %d, want %d", code, connmgr.CodeRevoked)
+	}
+	if w, st := dialStatus(t, b, tok); w != nil || st != http.StatusUnauthorized {
+		t.Fatalf("B answered %d for the revoked session, want 401", st)
+	}
+}
