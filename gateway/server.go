@@ -238,8 +238,9 @@ func New(cfg Config, d Deps) (*Server, error) {
 }
 
 // busLive reports whether the bus is proven to deliver: the subscription
-// is confirmed and this instance's own heartbeats come back through it. The session cache serves only then, and a new connection
-// takes positions from the bus only then.
+// is confirmed and this instance's own heartbeats come back through it.
+// The session cache serves only then, and a new connection takes
+// positions from the bus only then.
 func (s *Server) busLive() bool { return s.subscribed.Load() && s.cluster.Live() }
 
 // Handler is the gateway's HTTP handler.
