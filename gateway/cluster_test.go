@@ -23,6 +23,13 @@ import (
 // with its own Redis client, as separate instances would have.
 func startInstances(t *testing.T, srv *redistest.Server, n int, env map[string]string) []*testGateway {
 	t.Helper()
+	return startInstancesWith(t, srv, n, env, nil)
+}
+
+// startInstancesWith is startInstances with tweak, when not nil, called on
+// instance i's options before it starts.
+func startInstancesWith(t *testing.T, srv *redistest.Server, n int, env map[string]string, tweak func(i int, o *gwOptions)) []*testGateway {
+	t.Helper()
 	var out []*testGateway
 	for i := 0; i < n; i++ {
 		e := map[string]string{"GATEWAY_INSTANCE_ID": "inst-" + string(rune('a'+i))}
@@ -31,7 +38,11 @@ func startInstances(t *testing.T, srv *redistest.Server, n int, env map[string]s
 		}
 		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 1, MinRetryBackoff: 10 * time.Millisecond, MaxRetryBackoff: 50 * time.Millisecond})
 		t.Cleanup(func() { rdb.Close() })
-		out = append(out, startGateway(t, gwOptions{env: e, rdb: rdb}))
+		o := gwOptions{env: e, rdb: rdb}
+		if tweak != nil {
+			tweak(i, &o)
+		}
+		out = append(out, startGateway(t, o))
 	}
 	// Wait until every instance sees the others' heartbeats, i.e. all are subscribed.
 	waitFor(t, generous, "instances see each other", func() bool {

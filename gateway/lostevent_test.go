@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/sessiongate/sessiongate/connmgr"
 	"github.com/sessiongate/sessiongate/internal/redistest"
@@ -44,26 +43,13 @@ func (h *holdingStore) Load(ctx context.Context, handle string) (session.Session
 // stay open until the next sweep (an hour here).
 func TestHandshakeAcrossLostRevocationIsClosed(t *testing.T) {
 	srv := redistest.Start(t)
-	env := map[string]string{"RECONCILE_INTERVAL": "1h"}
 	hold := &holdingStore{entered: make(chan struct{})}
-	var gws []*testGateway
-	for i, id := range []string{"inst-a", "inst-b"} {
-		e := map[string]string{"GATEWAY_INSTANCE_ID": id}
-		for k, v := range env {
-			e[k] = v
-		}
-		rdb := redis.NewClient(&redis.Options{Addr: srv.Addr(), MaxRetries: 1})
-		t.Cleanup(func() { rdb.Close() })
-		o := gwOptions{env: e, rdb: rdb}
+	gws := startInstancesWith(t, srv, 2, map[string]string{"RECONCILE_INTERVAL": "1h"}, func(i int, o *gwOptions) {
 		if i == 1 {
 			o.wrap = func(st session.Store) session.Store { hold.Store = st; return hold }
 		}
-		gws = append(gws, startGateway(t, o))
-	}
-	a, b := gws[0], gws[1]
-	waitFor(t, generous, "instances see each other", func() bool {
-		return len(a.srv.cluster.View()) == 2 && len(b.srv.cluster.View()) == 2
 	})
+	a, b := gws[0], gws[1]
 	tok, handle := a.createSession("hank")
 
 	hold.handle = handle
