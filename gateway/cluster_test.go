@@ -58,7 +58,7 @@ func startInstancesWith(t *testing.T, srv *redistest.Server, n int, env map[stri
 
 // waitFor polls cond until it holds; d is a hang detector (use [generous]),
 // never a speed bound.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {

@@ -96,11 +96,7 @@ func startGateway(t testing.TB, o gwOptions) *testGateway {
 		// Redis pub/sub drops what comes before a SUBSCRIBE. A real
 		// deployment sends no traffic before /readyz, which waits for the
 		// bus; the tests that publish at once wait for it here instead.
-		for deadline := time.Now().Add(generous); !g.srv.subscribed.Load(); time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the in-process bus did not subscribe within %s", generous)
-			}
-		}
+		waitFor(t, generous, "the in-process bus subscribed", g.srv.subscribed.Load)
 	}
 	return g
 }

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -13,27 +12,6 @@ import (
 	"github.com/sessiongate/sessiongate/session"
 )
 
-// holdingStore holds one Load of one handle after it read the store, until
-// released: a handshake paused between its session check and its
-// registration.
-type holdingStore struct {
-	session.Store
-	handle  string
-	hold    atomic.Pointer[chan struct{}]
-	entered chan struct{}
-}
-
-func (h *holdingStore) Load(ctx context.Context, handle string) (session.Session, bool, error) {
-	s, ok, err := h.Store.Load(ctx, handle)
-	if handle == h.handle {
-		if c := h.hold.Swap(nil); c != nil {
-			close(h.entered)
-			<-*c
-		}
-	}
-	return s, ok, err
-}
-
 // A handshake on B reads its session, then (before it registers) B's
 // subscription is cut, the session is revoked on A (B never gets the
 // event), the subscription comes back and B's reconcile pass looks at its
@@ -43,18 +21,17 @@ func (h *holdingStore) Load(ctx context.Context, handle string) (session.Session
 // stay open until the next sweep (an hour here).
 func TestHandshakeAcrossLostRevocationIsClosed(t *testing.T) {
 	srv := redistest.Start(t)
-	hold := &holdingStore{entered: make(chan struct{})}
+	var gate atomic.Pointer[loadGate]
 	gws := startInstancesWith(t, srv, 2, map[string]string{"RECONCILE_INTERVAL": "1h"}, func(i int, o *gwOptions) {
 		if i == 1 {
-			o.wrap = func(st session.Store) session.Store { hold.Store = st; return hold }
+			o.wrap = func(st session.Store) session.Store { return gatedLoadStore{Store: st, gate: &gate} }
 		}
 	})
 	a, b := gws[0], gws[1]
 	tok, handle := a.createSession("hank")
 
-	hold.handle = handle
-	release := make(chan struct{})
-	hold.hold.Store(&release)
+	lg := &loadGate{loaded: make(chan struct{}), proceed: make(chan struct{})}
+	gate.Store(lg)
 	type dialed struct {
 		w      *wsConn
 		status int
@@ -64,7 +41,7 @@ func TestHandshakeAcrossLostRevocationIsClosed(t *testing.T) {
 		w, st := dialStatus(t, b, tok)
 		got <- dialed{w, st}
 	}()
-	<-hold.entered // B read the session; it has not registered yet
+	<-lg.loaded // B read the session; it has not registered yet
 
 	restore := cutPubSub(t, srv, a, b)
 	if st, body := a.api(http.MethodDelete, "/api/v1/sessions/"+handle, nil); st != http.StatusNoContent {
@@ -84,7 +61,7 @@ func TestHandshakeAcrossLostRevocationIsClosed(t *testing.T) {
 		t.Fatal("B tombstoned the session before the handshake registered: the test lost its race")
 	}
 
-	close(release)
+	close(lg.proceed)
 	d := <-got
 	if d.w == nil {
 		t.Fatalf("the held handshake was refused with %d; it read the session before the revocation", d.status)

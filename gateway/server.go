@@ -91,11 +91,10 @@ type Server struct {
 	// busGaps counts the bus's gaps, first thing in each: a handshake that
 	// saw the subscription down or the watch distrusted sees it counted.
 	busGaps atomic.Uint64
-	// busEpoch moves at every change of the bus's liveness (a gap, a
-	// subscription, liveness lost or restored), before the reconcile pass
-	// the change asks for: a handshake that saw it move since its session
-	// check may have read a session whose revocation event was lost, and
-	// registered after that pass looked (see handleWS).
+	// busEpoch moves at every change of busLive, before the reconcile pass
+	// the change asks for (busChanged): a handshake that saw it move since
+	// its session check may have read a session whose revocation event was
+	// lost, and registered after that pass looked (see handleWS).
 	busEpoch atomic.Uint64
 
 	draining   atomic.Bool
@@ -188,28 +187,18 @@ func New(cfg Config, d Deps) (*Server, error) {
 		Addr:       cfg.Addr,
 		Interval:   cfg.HeartbeatInterval,
 	}, s.instanceInfo, d.Log.Named("cluster"))
-	// The cache serves while the bus is live, and starts over at every
-	// change of that (Clear): a session read while events could be lost
-	// is never kept past the moment they no longer can.
 	s.sessions = sessioncache.New(sessioncache.Config{TTL: cfg.SessionCacheTTL, Now: d.Now}, d.Store, s.busLive)
 	s.cluster.OnLiveness(func(live bool) {
-		s.busEpoch.Add(1)
-		s.sessions.Clear()
 		if !live {
-			s.requestReconcile("pub/sub liveness lost")
+			s.busChanged("pub/sub liveness lost")
 			return
 		}
-		s.requestReconcile("pub/sub liveness restored")
+		s.busChanged("pub/sub liveness restored")
 	})
 	if b, ok := d.Bus.(interface{ OnSubscribed(func()) }); ok {
 		b.OnSubscribed(func() {
 			s.subscribed.Store(true)
-			s.busEpoch.Add(1)
-			// A lookup that read the store before this, while events were
-			// lost, is not kept (a revocation's delete and lost event can
-			// both fall between its read and now).
-			s.sessions.Clear()
-			s.requestReconcile("pub/sub subscribed")
+			s.busChanged("pub/sub subscribed")
 		})
 	} else {
 		s.subscribed.Store(true)
@@ -217,16 +206,14 @@ func New(cfg Config, d Deps) (*Server, error) {
 	if b, ok := d.Bus.(interface{ OnGap(func(string)) }); ok {
 		b.OnGap(func(reason string) {
 			s.busGaps.Add(1)
-			s.busEpoch.Add(1)
-			// Not live first, then the cache emptied: a lookup that saw
-			// the bus live saw the cache before it was emptied, and its
-			// fill is dropped (sessioncache reads its generation first).
+			// Not live before the cache is emptied (busChanged): a lookup
+			// that saw the bus live saw the cache before it was emptied,
+			// and its fill is dropped (sessioncache reads its generation
+			// first).
 			s.subscribed.Store(false)
 			s.gaps.distrust() // before the subscription can be back
-			// Any event may have been lost, a revocation among them.
-			s.sessions.Clear()
 			s.busGap.Store(true)
-			s.requestReconcile("pub/sub gap: " + reason)
+			s.busChanged("pub/sub gap: " + reason)
 		})
 	}
 	if d.Redis != nil {
@@ -242,6 +229,19 @@ func New(cfg Config, d Deps) (*Server, error) {
 // The session cache serves only then, and a new connection takes
 // positions from the bus only then.
 func (s *Server) busLive() bool { return s.subscribed.Load() && s.cluster.Live() }
+
+// busChanged follows every change of busLive (a gap, a subscription,
+// liveness lost or restored), after the change: it moves busEpoch, empties
+// the session cache (a session read while events could be lost is never
+// kept past the moment they no longer can be; a lookup in flight drops its
+// fill) and asks for a reconcile pass (what lost events revoked is closed;
+// a handshake that registers after the pass looked sees busEpoch moved and
+// asks for another, see handleWS).
+func (s *Server) busChanged(reason string) {
+	s.busEpoch.Add(1)
+	s.sessions.Clear()
+	s.requestReconcile(reason)
+}
 
 // Handler is the gateway's HTTP handler.
 func (s *Server) Handler() http.Handler { return presized{s.echo} }
