@@ -30,18 +30,7 @@ func TestHandshakeAcrossLostRevocationIsClosed(t *testing.T) {
 	a, b := gws[0], gws[1]
 	tok, handle := a.createSession("hank")
 
-	lg := &loadGate{loaded: make(chan struct{}), proceed: make(chan struct{})}
-	gate.Store(lg)
-	type dialed struct {
-		w      *wsConn
-		status int
-	}
-	got := make(chan dialed, 1)
-	go func() {
-		w, st := dialStatus(t, b, tok)
-		got <- dialed{w, st}
-	}()
-	<-lg.loaded // B read the session; it has not registered yet
+	lg, got := heldDial(t, b, &gate, tok) // B read the session; it has not registered yet
 
 	restore := cutPubSub(t, srv, a, b)
 	if st, body := a.api(http.MethodDelete, "/api/v1/sessions/"+handle, nil); st != http.StatusNoContent {
@@ -63,8 +52,8 @@ func TestHandshakeAcrossLostRevocationIsClosed(t *testing.T) {
 
 	close(lg.proceed)
 	d := <-got
-	if d.w == nil {
-		t.Fatalf("the held handshake was refused with %d; it read the session before the revocation", d.status)
+	if d.err != nil {
+		t.Fatalf("the held handshake failed (%v); it read the session before the revocation", d.err)
 	}
 	d.w.mustNext("welcome")
 	if code := d.w.closeCode(generous); code != websocket.StatusCode(connmgr.CodeRevoked) {

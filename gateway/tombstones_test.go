@@ -62,6 +62,29 @@ func (s gatedLoadStore) Load(ctx context.Context, handle string) (session.Sessio
 	return sess, ok, err
 }
 
+// heldDialResult is how a held handshake ended: dialWS's results.
+type heldDialResult struct {
+	w    *wsConn
+	resp *http.Response
+	err  error
+}
+
+// heldDial arms gate and dials g with tok in the background. It returns
+// once the handshake has read its session and is held there; its outcome
+// comes on the channel after lg.proceed is closed.
+func heldDial(t *testing.T, g *testGateway, gate *atomic.Pointer[loadGate], tok string) (*loadGate, <-chan heldDialResult) {
+	t.Helper()
+	lg := &loadGate{loaded: make(chan struct{}), proceed: make(chan struct{})}
+	gate.Store(lg)
+	done := make(chan heldDialResult, 1)
+	go func() {
+		w, resp, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil)
+		done <- heldDialResult{w, resp, err}
+	}()
+	<-lg.loaded
+	return lg, done
+}
+
 // A revocation that lands while a handshake is between its store read and
 // its registration is caught right after the registration, whether it
 // revoked the session or its user.
@@ -81,18 +104,7 @@ func TestRevocationRacingHandshake(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tok, handle := g.createSession(tc.user)
-			lg := &loadGate{loaded: make(chan struct{}), proceed: make(chan struct{})}
-			gate.Store(lg)
-			type dialed struct {
-				w   *wsConn
-				err error
-			}
-			done := make(chan dialed, 1)
-			go func() {
-				w, _, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil)
-				done <- dialed{w, err}
-			}()
-			<-lg.loaded
+			lg, done := heldDial(t, g, &gate, tok)
 			if st, body := tc.revoke(handle); st != tc.status {
 				t.Fatalf("revoke: %d %s", st, body)
 			}
