@@ -2,6 +2,9 @@ package presence
 
 import (
 	"context"
+	"fmt"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -94,5 +97,50 @@ func TestRedisScriptCacheFlushed(t *testing.T) {
 	}
 	if _, err := s.Stale(ctx, time.Hour); err != nil {
 		t.Fatalf("stale after SCRIPT FLUSH: %v", err)
+	}
+}
+
+// A write costs one HSET and one ZADD per batch of users present, and
+// one HDEL and one ZREM per batch of users gone, besides each user's
+// script: 100 users are four batches of writeBatch (32).
+func TestRedisWriteCommandsPerBatch(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newRedisStore(t, srv)
+	ctx := context.Background()
+	var on, off []Change
+	for i := range 100 {
+		on = append(on, ch(fmt.Sprintf("u%03d", i), 1, 1))
+		off = append(off, ch(fmt.Sprintf("u%03d", i), 0, 0))
+	}
+	if _, err := s.Replace(ctx, "a", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Do("CONFIG RESETSTAT"); err != nil {
+		t.Fatal(err)
+	}
+	if ts := mustWrite(t, s, "a", on...); len(ts) != 100 {
+		t.Fatalf("%d online transitions, want 100", len(ts))
+	}
+	if ts := mustWrite(t, s, "a", off...); len(ts) != 100 {
+		t.Fatalf("%d offline transitions, want 100", len(ts))
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The counts include the scripts' own calls: a user's script runs
+	// HSET twice when the user comes online (counts, sequence), HSET and
+	// HDEL once when it goes.
+	for cmd, want := range map[string]int{"hset": 4 + 300, "zadd": 4, "hdel": 4 + 100, "zrem": 4, "evalsha": 200} {
+		m := regexp.MustCompile(`cmdstat_` + cmd + `:calls=(\d+)`).FindStringSubmatch(info)
+		if m == nil {
+			t.Errorf("%s: no calls", cmd)
+			continue
+		}
+		if n, _ := strconv.Atoi(m[1]); n != want {
+			t.Errorf("%s: %d calls, want %d", cmd, n, want)
+		}
 	}
 }

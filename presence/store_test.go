@@ -3,7 +3,9 @@ package presence
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -278,6 +280,76 @@ func TestStoreStale(t *testing.T) {
 		}
 		if ids, _ := s.Stale(ctx, 0); len(ids) != 0 {
 			t.Fatalf("purged a still registered: %v", ids)
+		}
+	})
+}
+
+// Writes of more users than one round trip carries (Redis: writeBatch)
+// end in the same state and transitions as small ones: a Replace of 70
+// users, then one Write where 50 of them leave, 20 change counts and 50
+// new ones arrive.
+func TestStoreLargeWrites(t *testing.T) {
+	stores(t, func(t *testing.T, s Store) {
+		ctx := context.Background()
+		user := func(i int) string { return fmt.Sprintf("u%03d", i) }
+		page := func() map[string]int {
+			t.Helper()
+			users, next, err := s.Page(ctx, []string{"a"}, "", 200)
+			if err != nil || next != "" {
+				t.Fatalf("page: next %q, %v", next, err)
+			}
+			got := map[string]int{}
+			for _, u := range users {
+				got[u.UserID] = u.Total().Conns
+			}
+			return got
+		}
+		var all []Change
+		want := map[string]int{}
+		for i := range 70 {
+			all = append(all, ch(user(i), 1, 1))
+			want[user(i)] = 1
+		}
+		ts, err := s.Replace(ctx, "a", all)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ts) != 70 {
+			t.Fatalf("replace: %d transitions, want 70", len(ts))
+		}
+		if got := page(); !maps.Equal(got, want) {
+			t.Fatalf("after the replace, page holds %d users, want %d: %v", len(got), len(want), got)
+		}
+		var changes []Change
+		want = map[string]int{}
+		for i := range 120 {
+			switch {
+			case i < 50:
+				changes = append(changes, ch(user(i), 0, 0))
+			case i < 70:
+				changes = append(changes, ch(user(i), 2, 1))
+				want[user(i)] = 2
+			default:
+				changes = append(changes, ch(user(i), 1, 1))
+				want[user(i)] = 1
+			}
+		}
+		ts = mustWrite(t, s, "a", changes...)
+		var on, off int
+		for _, tr := range ts {
+			if i, _ := strconv.Atoi(tr.UserID[1:]); tr.Online && i >= 70 {
+				on++
+			} else if !tr.Online && i < 50 {
+				off++
+			} else {
+				t.Errorf("unexpected transition %+v", tr)
+			}
+		}
+		if on != 50 || off != 50 {
+			t.Fatalf("write: %d online and %d offline transitions, want 50 and 50", on, off)
+		}
+		if got := page(); !maps.Equal(got, want) {
+			t.Fatalf("after the write, page holds %d users, want %d: %v", len(got), len(want), got)
 		}
 	})
 }
