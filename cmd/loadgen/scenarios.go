@@ -260,6 +260,7 @@ func redisHop(ctx context.Context, addr string, hops int) (latency, error) {
 		return latency{}, err
 	}
 	rec := newRecorder(hops)
+	defer quietCollector()()
 	for range hops {
 		t0 := time.Now()
 		if err := rdb.Publish(ctx, "loadgen:floor", "x").Err(); err != nil {
