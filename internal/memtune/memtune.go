@@ -137,6 +137,17 @@ func (t *Tuner) tune(read func() figures) int64 {
 		t.allocs = f.allocs
 	}
 	limit := t.Limit(f.live, f.total, f.released, f.free, f.objects)
+	if t.last != 0 && t.last != math.MaxInt64 && limit < t.last {
+		// The live heap shrank (connections closed). A limit below what
+		// the heap holds now plus the room would start a collection at
+		// once, right after the one that found the heap smaller, with no
+		// runway: its marking would fall on whatever allocates (mark
+		// assists), a revocation's close among them. So the limit comes
+		// down only that far; the next collection, paced against it, lets
+		// it down the rest of the way.
+		inUse := int64(f.total) - int64(f.released) - int64(f.free)
+		limit = max(limit, min(t.last, inUse+t.room(f.live)))
+	}
 	// A change under 1% is not worth a runtime call.
 	if t.last == 0 || t.last == math.MaxInt64 || math.Abs(float64(limit-t.last)) > float64(t.last)/100 {
 		t.set(limit)

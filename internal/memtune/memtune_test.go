@@ -3,6 +3,7 @@ package memtune
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -83,6 +84,44 @@ func TestBurstLiftsTheLimit(t *testing.T) {
 	check(10, 2500, 1)
 	check(10, 2500, 1)
 	if want := []int64{1250, math.MaxInt64, 2500}; len(set) != len(want) || set[0] != want[0] || set[1] != want[1] || set[2] != want[2] {
+		t.Fatalf("limits set %v, want %v", set, want)
+	}
+}
+
+// A lower live heap lowers the limit only as far as the room above what
+// the heap holds now: a limit set below that would start a collection at
+// once, with no runway. After the next collection the limit follows the
+// live heap down.
+func TestLimitComesDownWithRunway(t *testing.T) {
+	var set []int64
+	tu := New(Config{Headroom: 0.25, MinHeadroom: 100})
+	tu.set = func(v int64) int64 { set = append(set, v); return 0 }
+	// live 1000 (room 250), nothing else mapped: limit 1250.
+	fig := figures{live: 1000, total: 1100, free: 100, objects: 1000}
+	read := func() figures { return fig }
+	check := func(want int64) {
+		t.Helper()
+		fig.allocs += 10 // quiet: no burst
+		if got := tu.tune(read); got != want {
+			t.Fatalf("figures %+v: limit %d, want %d (set %v)", fig, got, want, set)
+		}
+	}
+	check(1250)
+	// A collection found 600 live (room 150: 750 would do), but the heap
+	// already holds 1150 again: the limit stays.
+	fig = figures{live: 600, total: 1200, free: 50, objects: 1150}
+	check(1250)
+	// The heap holds 700 (the collection's garbage swept, pages kept
+	// free): the limit comes down to 700 + 150.
+	fig = figures{live: 600, total: 1200, free: 500, objects: 700}
+	check(850)
+	// Down to what the live heap needs once the heap holds no more than it.
+	fig = figures{live: 600, total: 1200, released: 300, free: 300, objects: 600}
+	check(750)
+	// A growing live heap raises it at once.
+	fig = figures{live: 2000, total: 2100, free: 100, objects: 2000}
+	check(2500)
+	if want := []int64{1250, 850, 750, 2500}; !slices.Equal(set, want) {
 		t.Fatalf("limits set %v, want %v", set, want)
 	}
 }
