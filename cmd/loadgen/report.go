@@ -383,6 +383,11 @@ func (res *results) printRevocation(tw io.Writer) {
 		floorHeap = pf.heapFigures() + " (path floor)"
 	}
 	fmt.Fprintf(tw, "  heap B/revocation A / B; collections A / B\t%s\t%s\t\t\n", rv.heapFigures(), floorHeap)
+	floorSlow := ""
+	if pf != nil {
+		floorSlow = pf.Slowest.String() + " (path floor)"
+	}
+	fmt.Fprintf(tw, "  slowest 1%%: n, from (ms); in densest window; at (s)\t%s\t%s\t\t\n", rv.Slowest, floorSlow)
 	if pf != nil {
 		fmt.Fprintf(tw, "revocation A->B p50 (ms) vs path floor\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P50, pf.Latency.P50, ratio(rv.Latency.P50, pf.Latency.P50))
 		fmt.Fprintf(tw, "revocation A->B p90 (ms) vs path floor\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P90, pf.Latency.P90, ratio(rv.Latency.P90, pf.Latency.P90))
@@ -396,6 +401,11 @@ func (res *results) printRevocation(tw io.Writer) {
 			fmt.Fprintf(tw, "  CPU µs per revocation, %s\t%.0f\t%.0f\t%.2f\t\n", c.name, g, f, ratio(g, f))
 		}
 	}
+}
+
+// String is "<n>, >= <min> ms; <in window> in <window> ms; <first>-<last> s".
+func (s slowest) String() string {
+	return fmt.Sprintf("%d, >= %.2f; %d in %.0f ms; %.2f-%.2f", s.N, s.MinMs, s.InWindow, s.WindowMs, s.FirstAtMs/1e3, s.LastAtMs/1e3)
 }
 
 // heapFigures is "<A's> / <B's> heap bytes per revocation; <A's> / <B's>

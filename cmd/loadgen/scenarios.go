@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -301,6 +303,9 @@ type revocationResult struct {
 	AllocPerRevocationB float64 `json:"alloc_bytes_per_revocation_b"`
 	CollectionsA        int     `json:"collections_a"`
 	CollectionsB        int     `json:"collections_b"`
+	// Slowest is where the slowest 1% of the revocations fell: a
+	// collection on B shows as most of them in one short window.
+	Slowest slowest `json:"slowest_1pct"`
 	// PathFloor is the same revocations through bare servers (see
 	// runner.revocationFloor); nil in the floor's own result.
 	PathFloor *revocationResult `json:"path_floor,omitempty"`
@@ -348,6 +353,8 @@ func revokeAll(ctx context.Context, revoke func(ctx context.Context, handle stri
 	res := revocationResult{Revocations: len(conns)}
 	rec := newRecorder(len(conns))
 	api := newRecorder(len(conns))
+	starts := make([]int64, 0, len(conns))
+	lats := make([]int64, 0, len(conns))
 	for i, c := range conns {
 		if c == nil {
 			res.Errors++
@@ -371,9 +378,64 @@ func revokeAll(ctx context.Context, revoke func(ctx context.Context, handle stri
 		if c.code.Load() != 4500 {
 			res.WrongCode++
 		}
-		rec.add(c.closedAt.Load() - t0.UnixNano())
+		lat := c.closedAt.Load() - t0.UnixNano()
+		rec.add(lat)
+		starts, lats = append(starts, t0.UnixNano()), append(lats, lat)
 	}
 	res.Latency = summarize(rec.sorted())
+	res.Slowest = slowestOf(starts, lats, slowWindow)
 	res.APILatency = summarize(api.sorted())
 	return res
+}
+
+// slowWindow is the window slowest counts its samples' clustering in:
+// about one collection's mark on a gateway holding 12,000 connections.
+const slowWindow = 200 * time.Millisecond
+
+// slowest is where in a timed run its slowest 1% of samples fell.
+type slowest struct {
+	// N is how many samples are the slowest 1% (at least one); MinMs is
+	// the fastest of them.
+	N     int     `json:"n"`
+	MinMs float64 `json:"min_ms"`
+	// FirstAtMs and LastAtMs are when the first and the last of them
+	// started, from the run's first sample.
+	FirstAtMs float64 `json:"first_at_ms"`
+	LastAtMs  float64 `json:"last_at_ms"`
+	// InWindow is how many of them started within the window (WindowMs)
+	// that holds the most.
+	InWindow int     `json:"in_densest_window"`
+	WindowMs float64 `json:"window_ms"`
+}
+
+// slowestOf finds the slowest 1% of samples (start and latency, in
+// nanoseconds, in start order) and where they fell.
+func slowestOf(starts, lats []int64, window time.Duration) slowest {
+	if len(lats) == 0 {
+		return slowest{}
+	}
+	idx := make([]int, len(lats))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(lats[b], lats[a]) })
+	idx = idx[:max(len(lats)/100, 1)]
+	at := make([]int64, len(idx))
+	for i, j := range idx {
+		at[i] = starts[j] - starts[0]
+	}
+	slices.Sort(at)
+	best := 0
+	for i, lo := 0, 0; i < len(at); i++ {
+		for at[i]-at[lo] >= int64(window) {
+			lo++
+		}
+		best = max(best, i-lo+1)
+	}
+	ms := func(ns int64) float64 { return float64(ns) / 1e6 }
+	return slowest{
+		N: len(idx), MinMs: ms(lats[idx[len(idx)-1]]),
+		FirstAtMs: ms(at[0]), LastAtMs: ms(at[len(at)-1]),
+		InWindow: best, WindowMs: ms(int64(window)),
+	}
 }
