@@ -189,11 +189,11 @@ func New(cfg Config, d Deps) (*Server, error) {
 	}, s.instanceInfo, d.Log.Named("cluster"))
 	s.sessions = sessioncache.New(sessioncache.Config{TTL: cfg.SessionCacheTTL, Now: d.Now}, d.Store, s.busLive)
 	s.cluster.OnLiveness(func(live bool) {
+		reason := "pub/sub liveness restored"
 		if !live {
-			s.busChanged("pub/sub liveness lost")
-			return
+			reason = "pub/sub liveness lost"
 		}
-		s.busChanged("pub/sub liveness restored")
+		s.busChanged(reason)
 	})
 	if b, ok := d.Bus.(interface{ OnSubscribed(func()) }); ok {
 		b.OnSubscribed(func() {

@@ -62,11 +62,11 @@ func (s gatedLoadStore) Load(ctx context.Context, handle string) (session.Sessio
 	return sess, ok, err
 }
 
-// heldDialResult is how a held handshake ended: dialWS's results.
+// heldDialResult is how a held handshake ended: dialWS's connection or
+// error.
 type heldDialResult struct {
-	w    *wsConn
-	resp *http.Response
-	err  error
+	w   *wsConn
+	err error
 }
 
 // heldDial arms gate and dials g with tok in the background. It returns
@@ -78,8 +78,8 @@ func heldDial(t *testing.T, g *testGateway, gate *atomic.Pointer[loadGate], tok 
 	gate.Store(lg)
 	done := make(chan heldDialResult, 1)
 	go func() {
-		w, resp, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil)
-		done <- heldDialResult{w, resp, err}
+		w, _, err := dialWS(t, g.wsURL(), http.Header{"Authorization": {"Bearer " + tok}}, nil)
+		done <- heldDialResult{w, err}
 	}()
 	<-lg.loaded
 	return lg, done

@@ -351,7 +351,6 @@ func (r *revocationResult) heapCost(a0, a1, b0, b1 promSample) {
 // connection (on B) sees its close frame.
 func revokeAll(ctx context.Context, revoke func(ctx context.Context, handle string) error, conns []*heldConn, handles []string) revocationResult {
 	res := revocationResult{Revocations: len(conns)}
-	rec := newRecorder(len(conns))
 	api := newRecorder(len(conns))
 	starts := make([]int64, 0, len(conns))
 	lats := make([]int64, 0, len(conns))
@@ -378,11 +377,10 @@ func revokeAll(ctx context.Context, revoke func(ctx context.Context, handle stri
 		if c.code.Load() != 4500 {
 			res.WrongCode++
 		}
-		lat := c.closedAt.Load() - t0.UnixNano()
-		rec.add(lat)
-		starts, lats = append(starts, t0.UnixNano()), append(lats, lat)
+		starts = append(starts, t0.UnixNano())
+		lats = append(lats, c.closedAt.Load()-t0.UnixNano())
 	}
-	res.Latency = summarize(rec.sorted())
+	res.Latency = summarize(slices.Sorted(slices.Values(lats)))
 	res.Slowest = slowestOf(starts, lats, slowWindow)
 	res.APILatency = summarize(api.sorted())
 	return res
