@@ -355,15 +355,19 @@ func (m *Manager) finishClose(c *conn) {
 	}
 	c.gate.Unlock()
 	dur := time.Duration(m.now() - c.opened)
-	m.log.Info("connection closed",
-		zap.String("conn_id", c.info.ID),
-		zap.String("user_id", c.info.UserID),
-		logfield.Handle(c.info.Handle),
-		zap.Int("code", int(code)),
-		zap.String("reason", code.String()),
-		zap.Duration("duration", dur),
-		zap.String("remote", c.info.Remote),
-	)
+	// Checked first: the fields escape to the heap (0.5 KB per close) even
+	// when info is off, and a revocation storm closes thousands at once.
+	if ce := m.log.Check(zap.InfoLevel, "connection closed"); ce != nil {
+		ce.Write(
+			zap.String("conn_id", c.info.ID),
+			zap.String("user_id", c.info.UserID),
+			logfield.Handle(c.info.Handle),
+			zap.Int("code", int(code)),
+			zap.String("reason", code.String()),
+			zap.Duration("duration", dur),
+			zap.String("remote", c.info.Remote),
+		)
+	}
 	if err != nil {
 		m.log.Debug("close handshake incomplete", zap.String("conn_id", c.info.ID), zap.Error(err))
 	}

@@ -175,9 +175,7 @@ func (r *Redis) writeOne(ctx context.Context, inst string, changes []Change, rep
 	pipe.PExpire(ctx, uk, r.cfg.TTL)
 	pipe.PExpire(ctx, ik, r.cfg.TTL)
 	_, _ = pipe.Exec(ctx) // each command's error is read below
-	if err := r.retryNoScript(ctx, inst, changes, scripts); err != nil {
-		return nil, err
-	}
+	r.retryNoScript(ctx, inst, changes, scripts)
 	out := make([]Transition, 0, 2)
 	var firstErr error
 	for i, cmd := range scripts {
@@ -196,9 +194,10 @@ func (r *Redis) writeOne(ctx context.Context, inst string, changes []Change, rep
 }
 
 // retryNoScript runs again, with EVAL, the user scripts that failed with
-// NOSCRIPT (an empty script cache: a restarted or failed-over node), and
-// returns the first error of any other command in the batch.
-func (r *Redis) retryNoScript(ctx context.Context, inst string, changes []Change, scripts []*redis.Cmd) error {
+// NOSCRIPT (an empty script cache: a restarted or failed-over node),
+// replacing their commands in scripts; the caller reads each script's own
+// error, as after the first pipeline.
+func (r *Redis) retryNoScript(ctx context.Context, inst string, changes []Change, scripts []*redis.Cmd) {
 	var retry []int
 	for i, cmd := range scripts {
 		if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
@@ -206,7 +205,7 @@ func (r *Redis) retryNoScript(ctx context.Context, inst string, changes []Change
 		}
 	}
 	if len(retry) == 0 {
-		return nil
+		return
 	}
 	pipe := r.rdb.Pipeline()
 	for _, i := range retry {
@@ -218,7 +217,6 @@ func (r *Redis) retryNoScript(ctx context.Context, inst string, changes []Change
 		scripts[i] = userScript.Eval(ctx, pipe, []string{r.userKey(c.UserID)}, inst, v, r.cfg.EmptyUserTTL.Milliseconds())
 	}
 	_, _ = pipe.Exec(ctx)
-	return nil
 }
 
 // transitionOf reads a user script's reply.
@@ -316,9 +314,7 @@ func (r *Redis) removeUsers(ctx context.Context, inst string, users []string) ([
 		scripts[i] = userScript.EvalSha(ctx, pipe, []string{r.userKey(u)}, inst, "", r.cfg.EmptyUserTTL.Milliseconds())
 	}
 	_, _ = pipe.Exec(ctx)
-	if err := r.retryNoScript(ctx, inst, changes, scripts); err != nil {
-		return nil, err
-	}
+	r.retryNoScript(ctx, inst, changes, scripts)
 	var out []Transition
 	for i, cmd := range scripts {
 		t, ok, err := transitionOf(cmd, users[i], "", "instance gone")
