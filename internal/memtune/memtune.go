@@ -19,10 +19,10 @@
 // and on a process with one P each collection's mark worker holds that P
 // for milliseconds at a stretch, so whatever the burst is doing (closing
 // revoked sessions' connections) waits behind it. So a check that finds
-// more than an eighth of the room allocated since the last one (the room
-// would last under eight intervals) lifts the limit: GOGC alone paces the
+// more than a quarter of the room allocated since the last one (the room
+// would last under four intervals) lifts the limit: GOGC alone paces the
 // collector, as in any Go program, whose room is the size of the live heap.
-// The limit stays lifted until a check finds under a thirty-second of the room
+// The limit stays lifted until a check finds under a sixteenth of the room
 // allocated (quiet, not merely slower: a rate near the threshold would
 // otherwise lift and set it every other check); that check collects and
 // returns the burst's garbage to the operating system at once, then sets
@@ -69,8 +69,8 @@ func (c Config) withDefaults() Config {
 // A check lifts the limit when more than room/burstShare was allocated
 // since the last one, and sets it again when under room/quietShare was.
 const (
-	burstShare = 8
-	quietShare = 32
+	burstShare = 4
+	quietShare = 16
 )
 
 // Tuner sets the runtime's soft memory limit from the live heap.
