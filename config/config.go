@@ -184,11 +184,9 @@ type Config struct {
 	// memory limit that follows the live heap (at least 16 MiB of room),
 	// so an instance holding many idle connections keeps about that much
 	// garbage resident instead of a whole GOGC cycle's. The limit is lifted
-	// while the process allocates more than a quarter of the room per 0.5 s
-	// check (a burst: a static limit doubled a 10k-client resume storm's
-	// time, and a collection inside a revocation storm holds up its
-	// closes), and set again once a check finds under a sixteenth (package
-	// internal/memtune). 0 turns it off (the
+	// while the process allocates faster than the room lasts (a burst: a
+	// static limit doubled a 10k-client resume storm's time), and set again
+	// once it is quiet (package internal/memtune). 0 turns it off (the
 	// runtime's defaults); a GOMEMLIMIT in the environment also does.
 	// Defaults to 25.
 	MemoryHeadroom float64

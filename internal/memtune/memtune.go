@@ -13,22 +13,13 @@
 // a growing connection count raises it; GOGC still bounds how often the
 // collector runs when the limit is far away.
 //
-// A burst (a reconnect storm, a handshake flood, a mass revocation)
-// allocates faster than the room lasts: a limit that tight would run the
-// collector again and again, each time scanning every connection's stack,
-// and on a process with one P each collection's mark worker holds that P
-// for milliseconds at a stretch, so whatever the burst is doing (closing
-// revoked sessions' connections) waits behind it. So a check that finds
-// more than a quarter of the room allocated since the last one (the room
-// would last under four intervals) lifts the limit: GOGC alone paces the
-// collector, as in any Go program, whose room is the size of the live heap.
-// The limit stays lifted until a check finds under a sixteenth of the room
-// allocated (quiet, not merely slower: a rate near the threshold would
-// otherwise lift and set it every other check); that check collects and
-// returns the burst's garbage to the operating system at once, then sets
-// the limit again. The lifted limit is the runtime's default, so the peak
-// an operator plans for is the same as without the tuner; an idle instance
-// keeps the tight one.
+// A burst (a reconnect storm, a handshake flood) allocates much faster
+// than the room lasts: a limit that tight would run the collector again and
+// again, each time scanning every connection's stack, and double the
+// burst's time. So a check that finds more allocated since the last one
+// than the room lifts the limit (GOGC alone paces the collector), and the
+// first quiet check after it collects and returns the burst's garbage to
+// the operating system at once, then sets the limit again.
 package memtune
 
 import (
@@ -65,13 +56,6 @@ func (c Config) withDefaults() Config {
 	}
 	return c
 }
-
-// A check lifts the limit when more than room/burstShare was allocated
-// since the last one, and sets it again when under room/quietShare was.
-const (
-	burstShare = 4
-	quietShare = 16
-)
 
 // Tuner sets the runtime's soft memory limit from the live heap.
 type Tuner struct {
@@ -134,16 +118,15 @@ func (t *Tuner) Tune() int64 { return t.tune(t.read) }
 
 func (t *Tuner) tune(read func() figures) int64 {
 	f := read()
-	allocated, room := f.allocs-t.allocs, uint64(t.room(f.live))
-	primed := t.primed
+	burst := t.primed && f.allocs-t.allocs > uint64(t.room(f.live))
 	t.allocs, t.primed = f.allocs, true
 	switch {
-	case t.lifted && allocated > room/quietShare:
-		return t.last // still busy
-	case !t.lifted && primed && allocated > room/burstShare:
-		t.lifted = true
-		t.set(math.MaxInt64)
-		t.last = math.MaxInt64
+	case burst:
+		if !t.lifted {
+			t.lifted = true
+			t.set(math.MaxInt64)
+			t.last = math.MaxInt64
+		}
 		return t.last
 	case t.lifted:
 		// The first quiet check after a burst: its garbage goes back now,
