@@ -172,8 +172,10 @@ func measureIdle(b *testing.B, dial func(i int) net.Conn, profile string) {
 				f.Close()
 			}
 		}
-		b.ReportMetric(float64(h1-h0)/benchConns, "heap-B/conn")
-		b.ReportMetric(float64(s1-s0)/benchConns, "stack-B/conn")
+		// Signed: an instance whose connections hold no goroutine can end
+		// with fewer stack bytes than it started with.
+		b.ReportMetric((float64(h1)-float64(h0))/benchConns, "heap-B/conn")
+		b.ReportMetric((float64(s1)-float64(s0))/benchConns, "stack-B/conn")
 		b.ReportMetric(float64(g1-g0)/benchConns, "goroutines/conn")
 		for _, c := range conns {
 			c.Close()

@@ -339,7 +339,7 @@ func (m *Manager) finishClose(c *conn) {
 		if code == CodeTooBig {
 			limit = tooBigDrainLimit
 		}
-		t := time.AfterFunc(limit, func() { _ = c.idle.Conn.Close() })
+		t := time.AfterFunc(limit, func() { _ = c.idle.Close() })
 		defer t.Stop()
 	}
 	switch {

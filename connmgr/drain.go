@@ -30,6 +30,7 @@ func (m *Manager) Shutdown(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.closePoller() // every connection has ended
 	return m.runs.wait(ctx)
 }
 

@@ -47,6 +47,12 @@ type Manager struct {
 	directWrites bool
 	// owedWrites counts direct writes the socket took only in part (tests).
 	owedWrites atomic.Int64
+	// poll is where idle upgraded connections wait for input (see
+	// poller.go), made by the first Upgrade; noPoller (tests) keeps a
+	// goroutine per connection instead.
+	pollOnce sync.Once
+	poll     *poller
+	noPoller bool
 }
 
 // New returns a Manager with cfg's defaults applied. It starts no goroutine.

@@ -51,10 +51,11 @@ var inputScratch [1]byte
 // calls with the file descriptor. Anything else is left in the socket for
 // the WebSocket reader. It never waits.
 type pongPeeker struct {
-	buf  [clientPongLen]byte
-	pong bool
-	err  error
-	fn   func(fd uintptr) bool
+	buf   [clientPongLen]byte
+	pong  bool
+	empty bool // the socket had no input
+	err   error
+	fn    func(fd uintptr) bool
 }
 
 func (p *pongPeeker) take(fd uintptr) bool {
@@ -64,7 +65,9 @@ func (p *pongPeeker) take(fd uintptr) bool {
 	}
 	switch {
 	case err == syscall.EAGAIN:
-		// Nothing after all: the WebSocket reader waits for it.
+		// Nothing after all: the WebSocket reader waits for it (or the
+		// connection parks in the poller).
+		p.empty = true
 	case err != nil:
 		p.err = err
 	case n == 0:

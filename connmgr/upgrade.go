@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -96,10 +97,7 @@ func (m *Manager) upgrade(w http.ResponseWriter, r *http.Request, info Info, sta
 		head = m.begin(c, start())
 	}
 	m.flushFrom(c, head)
-	go func() {
-		defer m.work.done()
-		m.run(c, stop)
-	}()
+	m.startReading(c, stop)
 	return nil
 }
 
@@ -173,6 +171,9 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // same object); its Buffered count tells whether input is waiting above the
 // socket. Reads are serialized by mu, so a close handshake reading while the
 // read loop waits gets its bytes in order.
+//
+// The fields are ordered so that idleConn, with the poller's three, fills
+// the 128-byte size class exactly.
 type idleConn struct {
 	net.Conn
 	br *bufio.Reader
@@ -181,21 +182,31 @@ type idleConn struct {
 	pending [1]byte
 	has     bool
 	primed  bool // input from the handshake's read buffer is waiting
+	// closeSent: coder/websocket wrote a close frame (its close handshake,
+	// or its answer to the client's close); writeText refuses after it.
+	// Under wmu, as is corked.
+	closeSent bool
+	corked    bool
 
 	// wmu serializes writes with cork and uncork; while corked, writes
 	// collect in wbuf (see Manager.flushFrom).
-	wmu    sync.Mutex
-	corked bool
-	wbuf   []byte
-	// closeSent: coder/websocket wrote a close frame (its close handshake,
-	// or its answer to the client's close); writeText refuses after it.
-	closeSent bool
+	wmu  sync.Mutex
+	wbuf []byte
 	// raw is the socket for tryWriteText; nil when the connection has
 	// none (then every frame goes through a flush).
 	raw syscall.RawConn
 	// owedErr is the error of a tryWriteText that failed; the flush it
 	// handed over to reports it (the bytes it owes are in wbuf).
 	owedErr error
+
+	// Set when the connection waits for input in the manager's poller
+	// (see poller.go) instead of on a goroutine of its own: state says who
+	// owns the read side, fd is the socket's descriptor as the poller knows
+	// it, owner is the registered connection and poll the poller.
+	state atomic.Int32
+	fd    int32
+	owner *conn
+	poll  *poller
 }
 
 // opCloseFin is the first byte of an unfragmented close frame.
@@ -461,6 +472,14 @@ func (c *idleConn) writeBatchLocked(timeout time.Duration) error {
 	}
 	_, err := c.Conn.Write(c.wbuf)
 	c.wbuf = c.wbuf[:0]
+	return err
+}
+
+// Close implements net.Conn: it closes the socket and ends the connection
+// if it was waiting in the poller.
+func (c *idleConn) Close() error {
+	err := c.Conn.Close()
+	c.socketClosed()
 	return err
 }
 

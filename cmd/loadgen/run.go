@@ -179,14 +179,21 @@ func (r *runner) startFloor(ctx context.Context, name string, extra ...string) (
 
 // memPoint is a server's memory at one connection count.
 type memPoint struct {
-	Conns         int     `json:"conns"`
-	RSS           float64 `json:"rss_bytes"`
-	HeapInuse     float64 `json:"heap_inuse_bytes"`
-	RSSPerConn    float64 `json:"rss_per_conn_bytes"`
-	HeapPerConn   float64 `json:"heap_per_conn_bytes"`
-	GaugeOpen     float64 `json:"connections_open_gauge"`
-	FailedToOpen  int     `json:"failed_to_open,omitempty"`
-	OpenErrorText string  `json:"open_error,omitempty"`
+	Conns     int     `json:"conns"`
+	RSS       float64 `json:"rss_bytes"`
+	HeapInuse float64 `json:"heap_inuse_bytes"`
+	// Where the resident memory is (the Go runtime's own figures, from
+	// /metrics): heap objects not yet freed (live or garbage), goroutine
+	// stacks, and free heap pages not yet returned to the OS.
+	HeapAlloc      float64 `json:"heap_alloc_bytes,omitempty"`
+	StackInuse     float64 `json:"stack_inuse_bytes,omitempty"`
+	HeapUnreleased float64 `json:"heap_unreleased_bytes,omitempty"`
+	Goroutines     float64 `json:"goroutines,omitempty"`
+	RSSPerConn     float64 `json:"rss_per_conn_bytes"`
+	HeapPerConn    float64 `json:"heap_per_conn_bytes"`
+	GaugeOpen      float64 `json:"connections_open_gauge"`
+	FailedToOpen   int     `json:"failed_to_open,omitempty"`
+	OpenErrorText  string  `json:"open_error,omitempty"`
 }
 
 func readMem(ctx context.Context, in *instance) (memPoint, error) {
@@ -198,7 +205,11 @@ func readMem(ctx context.Context, in *instance) (memPoint, error) {
 	if err != nil {
 		return memPoint{}, err
 	}
-	return memPoint{RSS: rss, HeapInuse: s["go_memstats_heap_inuse_bytes"], GaugeOpen: s["sessiongate_connections_open"]}, nil
+	return memPoint{
+		RSS: rss, HeapInuse: s["go_memstats_heap_inuse_bytes"], GaugeOpen: s["sessiongate_connections_open"],
+		HeapAlloc: s["go_memstats_heap_alloc_bytes"], StackInuse: s["go_memstats_stack_inuse_bytes"],
+		HeapUnreleased: s["go_memstats_heap_idle_bytes"] - s["go_memstats_heap_released_bytes"], Goroutines: s["go_goroutines"],
+	}, nil
 }
 
 // serverSide is every figure measured on one server kind (gateway or floor).
