@@ -73,7 +73,13 @@ func (m *Manager) wake(c *conn) {
 				m.endReading(c, code)
 				return
 			case empty:
-				if ic.poll.park(ic) {
+				parked, err := ic.poll.park(ic)
+				if parked {
+					return
+				}
+				if err != nil {
+					m.log.Warn("poller refused a connection: it reads on a goroutine of its own", zap.String("conn_id", c.info.ID), zap.Error(err))
+					m.endReading(c, m.idleReadLoop(c))
 					return
 				}
 				// The socket is closed (and its close found c running):

@@ -89,11 +89,13 @@ func (p *poller) loop() {
 	}
 }
 
-// park arms c for one wake-up and gives up its read side; false: the
-// socket is closed and c stays with the caller (readRunning), unless the
-// close took it.
-func (p *poller) park(c *idleConn) bool {
+// park arms c for one wake-up and gives up its read side. It reports false
+// when c stays with the caller (readRunning): the socket is closed (err
+// nil: the caller's next read reports it), or epoll refused it (err).
+func (p *poller) park(c *idleConn) (bool, error) {
+	op := syscall.EPOLL_CTL_MOD
 	if c.fd < 0 {
+		op = syscall.EPOLL_CTL_ADD
 		// First arming: the slot first, so a wake-up finds c.
 		if err := c.raw.Control(func(fd uintptr) {
 			p.mu.Lock()
@@ -106,23 +108,25 @@ func (p *poller) park(c *idleConn) bool {
 			p.mu.Unlock()
 			c.fd = int32(fd)
 		}); err != nil {
-			return false // closed: the caller's next read reports it
+			return false, nil // closed
 		}
 	}
 	c.state.Store(readParked)
 	var err error
 	cerr := c.raw.Control(func(fd uintptr) {
 		ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT, Fd: int32(fd)}
-		err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
-		if err == syscall.ENOENT {
-			err = syscall.EpollCtl(p.epfd, syscall.EPOLL_CTL_ADD, int(fd), &ev)
-		}
+		err = syscall.EpollCtl(p.epfd, op, int(fd), &ev)
 	})
 	if cerr == nil && err == nil {
-		return true
+		return true, nil
 	}
-	// Closed under us: whoever takes the state back ends c.
-	return !c.state.CompareAndSwap(readParked, readRunning)
+	if !c.state.CompareAndSwap(readParked, readRunning) {
+		return true, nil // the socket's close took it (and ends it)
+	}
+	if cerr != nil {
+		return false, nil
+	}
+	return false, err
 }
 
 // forget drops c's slot (if still its own) once c has ended. Its

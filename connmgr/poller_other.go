@@ -10,6 +10,6 @@ type poller struct{ m *Manager }
 
 func newPoller(*Manager) (*poller, error) { return nil, errors.New("no epoll on this system") }
 
-func (*poller) park(*idleConn) bool { return false }
-func (*poller) forget(*idleConn)    {}
-func (*poller) close()              {}
+func (*poller) park(*idleConn) (bool, error) { return false, errors.New("no poller") }
+func (*poller) forget(*idleConn)             {}
+func (*poller) close()                       {}
