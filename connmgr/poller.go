@@ -42,7 +42,14 @@ func (m *Manager) startReading(c *conn, stop func() bool) {
 	if p := m.poller(); p != nil && c.idle.raw != nil {
 		stop() // an upgraded connection has no context to watch
 		c.idle.owner, c.idle.poll, c.idle.fd = c, p, -1
-		go m.wake(c)
+		// Nothing the handshake's buffer carried over: park at once
+		// (level-triggered, so input already in the socket wakes it).
+		if !c.idle.primed {
+			if parked, _ := p.park(c.idle); parked {
+				return
+			}
+		}
+		go m.wake(c) // it retries the park, and reports a refusal
 		return
 	}
 	go func() {
