@@ -3,8 +3,8 @@
 //
 // The gateway authenticates a request and calls [Manager.Upgrade], which
 // accepts the WebSocket on small buffers, registers it, writes the welcome
-// frame and moves the connection to a read loop of its own, so the HTTP
-// handler returns at once (see upgrade.go). Callers that accept the WebSocket
+// frame and hands the connection's read side to the manager's poller, so the
+// HTTP handler returns at once (see upgrade.go and poller.go). Callers that accept the WebSocket
 // themselves hand it to [Manager.Serve] (read loop in the caller's goroutine)
 // or [Manager.Start] (read loop in a new goroutine). Everything
 // else is driven from outside: fan-out ([Manager.SendSession],
@@ -13,8 +13,10 @@
 // ([Manager.Run]) and drain ([Manager.Shutdown]).
 //
 // Cost model, chosen for many idle connections:
-//   - one goroutine per connection, the reader; there is
-//     no writer goroutine and no per-connection timer;
+//   - no goroutine per idle upgraded connection: it waits in the manager's
+//     epoll poller and a short-lived goroutine handles its input (without
+//     epoll, or for Serve and Start, one reader goroutine per connection);
+//     there is no writer goroutine and no per-connection timer;
 //   - outbound frames go through a bounded per-connection queue; a sender that
 //     finds the queue idle starts one short-lived flush goroutine that writes
 //     until the queue is empty and exits; a full queue closes the connection
