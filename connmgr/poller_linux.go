@@ -5,7 +5,11 @@ package connmgr
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
+
+	"go.uber.org/zap"
 )
 
 // poller is one epoll instance in which idle upgraded connections wait for
@@ -28,6 +32,7 @@ type poller struct {
 	byFD []*conn
 
 	events [128]syscall.EpollEvent // loop's only
+	closed atomic.Bool
 }
 
 func newPoller(m *Manager) (*poller, error) {
@@ -40,6 +45,12 @@ func newPoller(m *Manager) (*poller, error) {
 		return nil, err
 	}
 	f := os.NewFile(uintptr(fd), "connmgr-epoll")
+	// A descriptor the runtime's netpoller did not take cannot be waited
+	// on without parking a thread: no poller then.
+	if err := f.SetReadDeadline(time.Time{}); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
 	rc, err := f.SyscallConn()
 	if err != nil {
 		_ = f.Close()
@@ -72,7 +83,12 @@ func (p *poller) loop() {
 			}
 		})
 		if err != nil || werr != nil {
-			return // closed
+			if !p.closed.Load() {
+				// Not reachable but for a runtime or kernel fault; parked
+				// connections would never be read again, so say it loudly.
+				p.m.log.Error("connection poller stopped: idle connections are no longer read", zap.NamedError("read_error", err), zap.NamedError("epoll_error", werr))
+			}
+			return
 		}
 		p.mu.Lock()
 		for i := range n {
@@ -143,4 +159,7 @@ func (p *poller) forget(c *idleConn) {
 }
 
 // close stops loop.
-func (p *poller) close() { _ = p.file.Close() }
+func (p *poller) close() {
+	p.closed.Store(true)
+	_ = p.file.Close()
+}
