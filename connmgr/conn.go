@@ -426,31 +426,46 @@ func (m *Manager) readLoop(c *conn) CloseCode {
 // own goroutine stays at its starting size for its whole life.
 func (m *Manager) idleReadLoop(c *conn) CloseCode {
 	for {
-		c.gate.Lock()
-		buffered := c.idle.br.Buffered() > 0
-		c.gate.Unlock()
-		if !buffered {
-			pong, err := c.idle.waitReadable()
-			if err != nil {
-				if c.isClosing() {
-					// Our own close ended the socket under the wait; the
-					// close path knows the code.
-					return CodeNormal
-				}
-				m.log.Debug("connection read failed", zap.String("conn_id", c.info.ID), zap.Error(err))
-				return CodeAbnormal
-			}
-			if pong {
-				if code, done := m.pong(c); done {
-					return code
-				}
-				continue
-			}
-		}
-		if code, done := deep(func() (CloseCode, bool) { return m.readOne(c) }); done {
+		if code, done, _ := m.inputStep(c, true); done {
 			return code
 		}
 	}
+}
+
+// inputStep handles what an upgraded connection's input holds: a client
+// pong, or one message; done reports that the connection ends, with code.
+// With wait it first waits for input, and reads a message on a short-lived
+// goroutine (deep: the caller is the connection's long-lived one); without
+// (the caller is a poller's wake goroutine) empty reports that the socket
+// has no input.
+func (m *Manager) inputStep(c *conn, wait bool) (code CloseCode, done, empty bool) {
+	c.gate.Lock()
+	buffered := c.idle.br.Buffered() > 0
+	c.gate.Unlock()
+	if !buffered {
+		pong, empty, err := c.idle.nextInput(wait)
+		switch {
+		case err != nil:
+			if c.isClosing() {
+				// Our own close ended the socket; the close path knows the
+				// code.
+				return CodeNormal, true, false
+			}
+			m.log.Debug("connection read failed", zap.String("conn_id", c.info.ID), zap.Error(err))
+			return CodeAbnormal, true, false
+		case empty:
+			return 0, false, true
+		case pong:
+			code, done := m.pong(c)
+			return code, done, false
+		}
+	}
+	if wait {
+		code, done = deep(func() (CloseCode, bool) { return m.readOne(c) })
+	} else {
+		code, done = m.readOne(c)
+	}
+	return code, done, false
 }
 
 // deep runs f on a short-lived goroutine and waits for it, so that f's

@@ -62,48 +62,26 @@ func (m *Manager) startReading(c *conn, stop func() bool) {
 // then parks c in the poller, or ends it. It runs with c's state at
 // readRunning, on a goroutine of its own.
 func (m *Manager) wake(c *conn) {
-	ic := c.idle
 	for {
-		c.gate.Lock()
-		buffered := ic.br.Buffered() > 0
-		c.gate.Unlock()
-		if !buffered {
-			pong, empty, err := ic.pollInput()
-			switch {
-			case err != nil:
-				code := CodeAbnormal
-				if c.isClosing() {
-					code = CodeNormal // our own close ended the socket
-				} else {
-					m.log.Debug("connection read failed", zap.String("conn_id", c.info.ID), zap.Error(err))
-				}
-				m.endReading(c, code)
-				return
-			case empty:
-				parked, err := ic.poll.park(ic)
-				if parked {
-					return
-				}
-				if err != nil {
-					m.log.Warn("poller refused a connection: it reads on a goroutine of its own", zap.String("conn_id", c.info.ID), zap.Error(err))
-					m.endReading(c, m.idleReadLoop(c))
-					return
-				}
-				// The socket is closed (and its close found c running):
-				// the next look reports it.
-				continue
-			case pong:
-				if code, done := m.pong(c); done {
-					m.endReading(c, code)
-					return
-				}
-				continue
-			}
-		}
-		if code, done := m.readOne(c); done {
+		code, done, empty := m.inputStep(c, false)
+		switch {
+		case done:
 			m.endReading(c, code)
 			return
+		case !empty:
+			continue
 		}
+		parked, err := c.idle.poll.park(c.idle)
+		switch {
+		case parked:
+			return
+		case err != nil:
+			m.log.Warn("poller refused a connection: it reads on a goroutine of its own", zap.String("conn_id", c.info.ID), zap.Error(err))
+			m.endReading(c, m.idleReadLoop(c))
+			return
+		}
+		// The socket is closed (and its close found c running): the next
+		// step reports it.
 	}
 }
 
@@ -134,26 +112,6 @@ func (c *idleConn) socketClosed() {
 		}
 		m.endReading(c.owner, code)
 	}()
-}
-
-// pollInput is waitReadable without the wait: empty reports that the
-// socket has no input yet (nothing is taken then).
-func (c *idleConn) pollInput() (pong, empty bool, err error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.has || c.primed {
-		c.primed = false
-		return false, false, nil
-	}
-	p := pongPeekers.Get().(*pongPeeker)
-	p.pong, p.empty, p.err = false, false, nil
-	err = c.raw.Read(p.fn)
-	if err == nil {
-		err = p.err
-	}
-	pong, empty = p.pong, p.empty
-	pongPeekers.Put(p)
-	return pong, empty && err == nil, err
 }
 
 // poller returns m's poller, made on first use; nil where there is none.

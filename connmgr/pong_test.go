@@ -74,7 +74,7 @@ func rawPair(t *testing.T) (*idleConn, net.Conn) {
 	return ic, client
 }
 
-// waitReadable takes a whole client pong at the front of the socket and
+// nextInput takes a whole client pong at the front of the socket and
 // nothing else: not a pong that has not fully arrived, not the frame behind
 // a pong, not a message.
 func TestWaitReadableTakesPongsOnly(t *testing.T) {
@@ -91,9 +91,9 @@ func TestWaitReadableTakesPongsOnly(t *testing.T) {
 	}
 	wait := func(want bool) {
 		t.Helper()
-		pong, err := ic.waitReadable()
+		pong, _, err := ic.nextInput(true)
 		if err != nil || pong != want {
-			t.Fatalf("waitReadable = %v, %v; want %v, nil", pong, err, want)
+			t.Fatalf("nextInput(wait) = %v, %v; want %v, nil", pong, err, want)
 		}
 	}
 	// readExactly takes want from the socket as the WebSocket reader would.
@@ -122,8 +122,8 @@ func TestWaitReadableTakesPongsOnly(t *testing.T) {
 
 	// The peer's end is an error (the read loop ends the connection).
 	client.Close()
-	if _, err := ic.waitReadable(); err == nil {
-		t.Fatal("waitReadable after the peer closed: no error")
+	if _, _, err := ic.nextInput(true); err == nil {
+		t.Fatal("nextInput(wait) after the peer closed: no error")
 	}
 }
 

@@ -165,7 +165,7 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // idleConn lets a read loop wait until the socket has input without entering
-// the WebSocket reader: waitReadable peeks at the raw socket (taking only a
+// the WebSocket reader: nextInput peeks at the raw socket (taking only a
 // whole client pong), or, without one, reads one byte, kept for the next
 // Read. br is the reader coder/websocket keeps (it resets it, but it is the
 // same object); its Buffered count tells whether input is waiting above the
@@ -498,38 +498,43 @@ func (c *idleConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// waitReadable blocks until the socket has input or fails. On a raw
-// socket it takes a client pong at the front of the input itself and
-// reports it (pong): the read loop handles the most frequent frame without
-// the WebSocket reader. Anything else stays for the reader.
-func (c *idleConn) waitReadable() (pong bool, err error) {
+// nextInput looks at the socket's input; with wait it first blocks until
+// there is some, or an end or error. On a raw socket it takes a client
+// pong at the front of the input itself and reports it (pong): the most
+// frequent frame is handled without the WebSocket reader. Anything else
+// stays for the reader. empty reports that the socket had no input after
+// all (without wait: the connection may park in the poller). Without a raw
+// socket it always waits, for one byte it keeps for the next Read.
+func (c *idleConn) nextInput(wait bool) (pong, empty bool, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.has || c.primed {
 		c.primed = false
-		return false, nil
+		return false, false, nil
 	}
 	if c.raw != nil {
-		if err := c.raw.Read(awaitInput); err != nil {
-			return false, err
+		if wait {
+			if err := c.raw.Read(awaitInput); err != nil {
+				return false, false, err
+			}
 		}
 		p := pongPeekers.Get().(*pongPeeker)
-		p.pong, p.err = false, nil
+		p.pong, p.empty, p.err = false, false, nil
 		err := c.raw.Read(p.fn)
 		if err == nil {
 			err = p.err
 		}
-		pong = p.pong
+		pong, empty = p.pong, p.empty && err == nil
 		pongPeekers.Put(p)
-		return pong, err
+		return pong, empty, err
 	}
 	n, err := c.Conn.Read(c.pending[:])
 	if n == 1 {
 		c.has = true
-		return false, nil
+		return false, false, nil
 	}
 	if err == nil {
 		err = io.ErrNoProgress
 	}
-	return false, err
+	return false, false, err
 }
