@@ -378,6 +378,12 @@ func (res *results) printRevocation(tw io.Writer) {
 	fmt.Fprintf(tw, "revocation A->B p99 (ms)\t%.3f\t%.3f\t%.2f\t\n", rv.Latency.P99, res.RedisHop.P99, ratio(rv.Latency.P99, res.RedisHop.P99))
 	fmt.Fprintf(tw, "  (n=%d, %d others open, API p50 %.3f ms)\t\t\t\t\n", rv.Latency.N, rv.OthersOpen, rv.APILatency.P50)
 	pf := rv.PathFloor
+	if pf != nil {
+		fmt.Fprintf(tw, "  of which DELETE -> event on the bus, p50 / p99 (ms)\t%.3f / %.3f\t%.3f / %.3f (path floor)\t%.2f / %.2f\t\n",
+			rv.ToBus.P50, rv.ToBus.P99, pf.ToBus.P50, pf.ToBus.P99, ratio(rv.ToBus.P50, pf.ToBus.P50), ratio(rv.ToBus.P99, pf.ToBus.P99))
+		fmt.Fprintf(tw, "  and bus -> close frame, p50 / p99 (ms)\t%.3f / %.3f\t%.3f / %.3f (path floor)\t%.2f / %.2f\t\n",
+			rv.BusToClose.P50, rv.BusToClose.P99, pf.BusToClose.P50, pf.BusToClose.P99, ratio(rv.BusToClose.P50, pf.BusToClose.P50), ratio(rv.BusToClose.P99, pf.BusToClose.P99))
+	}
 	floorHeap := ""
 	if pf != nil {
 		floorHeap = pf.heapFigures() + " (path floor)"

@@ -65,6 +65,12 @@ func TestRevocationPathFloor(t *testing.T) {
 	revoke := func(ctx context.Context, tok string) error {
 		return api.do(ctx, http.MethodDelete, "/revoke/"+tok, nil, http.StatusNoContent, nil)
 	}
+	// Watched from here: the "nobody" event below arrives before the first
+	// timed revocation and must not be counted as its.
+	bus, err := watchBus(ctx, rs.Addr(), floorRevokeChannel, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Published and received by B', which holds no such token.
 	if err := revoke(ctx, "nobody"); err != nil {
 		t.Fatal(err)
@@ -73,9 +79,13 @@ func TestRevocationPathFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := revokeAll(ctx, revoke, conns, toks)
+	res := revokeAll(ctx, revoke, conns, toks, bus)
 	if res.Latency.N != 2 || res.Errors != 0 || res.TimedOut != 0 || res.WrongCode != 0 {
 		t.Fatalf("revokeAll = %+v; want 2 timed closes with 4500", res)
+	}
+	// Each revocation's event was seen on the bus after its DELETE was sent.
+	if res.ToBus.N != 2 || res.BusToClose.N != 2 || res.ToBus.P50 <= 0 {
+		t.Errorf("split at the bus: to bus %+v, bus to close %+v; want 2 each, after the DELETE", res.ToBus, res.BusToClose)
 	}
 	for i, c := range conns {
 		if code := c.code.Load(); code != 4500 {

@@ -281,9 +281,15 @@ func redisHop(ctx context.Context, addr string, hops int) (latency, error) {
 
 // revocationResult is the cross-instance revocation run.
 type revocationResult struct {
-	Revocations  int     `json:"revocations"`
-	OthersOpen   int     `json:"other_conns_open_on_b"`
-	Latency      latency `json:"revoke_to_close_latency"`
+	Revocations int     `json:"revocations"`
+	OthersOpen  int     `json:"other_conns_open_on_b"`
+	Latency     latency `json:"revoke_to_close_latency"`
+	// ToBus and BusToClose split Latency at the bus (see busWatch): from
+	// the DELETE to the revocation's event reaching a subscriber in the
+	// load generator, and from there to the close frame at the client.
+	// Empty when the watch could not subscribe.
+	ToBus        latency `json:"revoke_to_bus_latency"`
+	BusToClose   latency `json:"bus_to_close_latency"`
 	APILatency   latency `json:"revoke_api_roundtrip"`
 	WrongCode    int     `json:"wrong_close_code"`
 	TimedOut     int     `json:"timed_out"`
@@ -348,12 +354,14 @@ func (r *revocationResult) heapCost(a0, a1, b0, b1 promSample) {
 
 // revokeAll revokes each connection's session (revoke(handles[i]), a
 // request to instance A), one at a time, and measures until that
-// connection (on B) sees its close frame.
-func revokeAll(ctx context.Context, revoke func(ctx context.Context, handle string) error, conns []*heldConn, handles []string) revocationResult {
+// connection (on B) sees its close frame. With bus (may be nil), it also
+// splits each revocation at the moment its event reached the bus.
+func revokeAll(ctx context.Context, revoke func(ctx context.Context, handle string) error, conns []*heldConn, handles []string, bus *busWatch) revocationResult {
 	res := revocationResult{Revocations: len(conns)}
 	api := newRecorder(len(conns))
 	starts := make([]int64, 0, len(conns))
 	lats := make([]int64, 0, len(conns))
+	ends := make([]int64, 0, len(conns))
 	for i, c := range conns {
 		if c == nil {
 			res.Errors++
@@ -378,7 +386,12 @@ func revokeAll(ctx context.Context, revoke func(ctx context.Context, handle stri
 			res.WrongCode++
 		}
 		starts = append(starts, t0.UnixNano())
+		ends = append(ends, c.closedAt.Load())
 		lats = append(lats, c.closedAt.Load()-t0.UnixNano())
+	}
+	if bus != nil {
+		toBus, busToClose := splitAtBus(starts, ends, bus.stop())
+		res.ToBus, res.BusToClose = summarize(toBus), summarize(busToClose)
 	}
 	res.Latency = summarize(slices.Sorted(slices.Values(lats)))
 	res.Slowest = slowestOf(starts, lats, slowWindow)
