@@ -21,10 +21,12 @@ import (
 // and the path floor's revocations are watched the same way: one more
 // subscriber, the same on both sides.
 type busWatch struct {
-	rdb   *redis.Client
-	sub   *redis.PubSub
-	match func(payload string) bool
-	done  chan struct{}
+	rdb     *redis.Client
+	sub     *redis.PubSub
+	match   func(payload string) bool
+	barrier string        // a channel of its own, see stop
+	synced  chan struct{} // the barrier's message arrived
+	done    chan struct{}
 
 	mu sync.Mutex
 	at []int64 // unix nanoseconds, in arrival order
@@ -34,13 +36,17 @@ type busWatch struct {
 // arrival of each message match accepts (nil: every message).
 func watchBus(ctx context.Context, addr, channel string, match func(string) bool) (*busWatch, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	sub := rdb.Subscribe(ctx, channel)
-	if _, err := sub.Receive(ctx); err != nil { // the subscription's confirmation
-		_ = sub.Close()
-		_ = rdb.Close()
-		return nil, fmt.Errorf("watch %s: %w", channel, err)
+	barrier := "loadgen:buswatch:" + randHex(8)
+	sub := rdb.Subscribe(ctx, channel, barrier)
+	for range 2 { // the two subscriptions' confirmations
+		if _, err := sub.Receive(ctx); err != nil {
+			_ = sub.Close()
+			_ = rdb.Close()
+			return nil, fmt.Errorf("watch %s: %w", channel, err)
+		}
 	}
-	w := &busWatch{rdb: rdb, sub: sub, match: match, done: make(chan struct{})}
+	w := &busWatch{rdb: rdb, sub: sub, match: match, barrier: barrier,
+		synced: make(chan struct{}, 1), done: make(chan struct{})}
 	go w.run()
 	return w, nil
 }
@@ -53,6 +59,13 @@ func (w *busWatch) run() {
 			return // closed
 		}
 		now := time.Now().UnixNano()
+		if m.Channel == w.barrier {
+			select {
+			case w.synced <- struct{}{}:
+			default:
+			}
+			continue
+		}
 		if w.match == nil || w.match(m.Payload) {
 			w.mu.Lock()
 			w.at = append(w.at, now)
@@ -61,8 +74,20 @@ func (w *busWatch) run() {
 	}
 }
 
-// stop ends the watch and returns the arrivals, in order.
+// stop ends the watch and returns the arrivals, in order. It first
+// publishes on the watch's own barrier channel and waits (at most 5 s) for
+// that message: redis-server writes a subscriber's messages in the order
+// it ran the PUBLISHes, so every event published before the call has
+// been read, the last revocation's included.
 func (w *busWatch) stop() []int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if err := w.rdb.Publish(ctx, w.barrier, "sync").Err(); err == nil {
+		select {
+		case <-w.synced:
+		case <-ctx.Done():
+		}
+	}
+	cancel()
 	_ = w.sub.Close()
 	<-w.done
 	_ = w.rdb.Close()
