@@ -152,9 +152,18 @@ func publishOn(ctx context.Context, rdb redis.UniversalClient, cmdName, channel 
 	cmd := redis.NewIntCmd(ctx, cmdName, channel, payload)
 	cmd.SetFirstKeyPos(1)
 	// go-redis bounds socket reads by ctx only when the client was built
-	// with ContextTimeoutEnabled; otherwise by its ReadTimeout, which may be
-	// "none". Waiting on ctx here keeps PublishTimeout true for any client;
-	// the command finishes (or fails) on its own after a timeout.
+	// with ContextTimeoutEnabled (redisconn builds every client so); then
+	// the command runs here, on the caller's goroutine: a revocation's
+	// event goes out a goroutine start sooner. Otherwise its ReadTimeout
+	// bounds them, which may be "none", so the command runs on a goroutine
+	// of its own and the wait here is on ctx: PublishTimeout holds for any
+	// client, and the command finishes (or fails) on its own after it.
+	if boundsByContext(rdb) {
+		if err := rdb.Process(ctx, cmd); err != nil && ctx.Err() != nil {
+			return ctx.Err() // the same error as the wait below gives
+		}
+		return cmd.Err()
+	}
 	done := make(chan error, 1)
 	go func() {
 		_ = rdb.Process(ctx, cmd)
@@ -166,6 +175,18 @@ func publishOn(ctx context.Context, rdb redis.UniversalClient, cmdName, channel 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// boundsByContext reports whether rdb bounds a command's socket reads and
+// writes by its context's deadline (go-redis's ContextTimeoutEnabled).
+func boundsByContext(rdb redis.UniversalClient) bool {
+	switch c := rdb.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
 }
 
 // resubscribe asks Run to drop a confirmed subscription that does not

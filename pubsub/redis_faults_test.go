@@ -122,6 +122,30 @@ func TestRedisBusPublishBoundedWhenRedisHangs(t *testing.T) {
 	}
 }
 
+// The publish runs on the caller's goroutine only for a client that bounds
+// its socket I/O by the context's deadline (the "context timeouts" case
+// above); every other client gets the goroutine and the wait on ctx (the
+// "no read timeout" case). Constructing a client dials nothing.
+func TestBoundsByContext(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rdb  redis.UniversalClient
+		want bool
+	}{
+		{"client", redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", ContextTimeoutEnabled: true}), true},
+		{"client without", redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}), false},
+		{"cluster", redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true}), true},
+		{"cluster without", redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{"127.0.0.1:1"}}), false},
+		{"sentinel", redis.NewUniversalClient(&redis.UniversalOptions{MasterName: "m", Addrs: []string{"127.0.0.1:1"}, ContextTimeoutEnabled: true}), true},
+		{"ring", redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"a": "127.0.0.1:1"}}), false},
+	} {
+		t.Cleanup(func() { _ = tc.rdb.Close() })
+		if got := boundsByContext(tc.rdb); got != tc.want {
+			t.Errorf("%s: boundsByContext = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestRedisBusSecondConfirmationIsAGap: a second subscribe confirmation on
 // one connection means go-redis subscribed again by itself (after
 // re-dialling behind the bus's back), so events may have been lost in
