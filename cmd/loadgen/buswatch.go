@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -130,7 +130,7 @@ func splitAtBus(starts, ends, arrivals []int64) (toBus, busToClose []int64) {
 		busToClose = append(busToClose, ends[i]-arrivals[j])
 		j++
 	}
-	sort.Slice(toBus, func(a, b int) bool { return toBus[a] < toBus[b] })
-	sort.Slice(busToClose, func(a, b int) bool { return busToClose[a] < busToClose[b] })
+	slices.Sort(toBus)
+	slices.Sort(busToClose)
 	return toBus, busToClose
 }
