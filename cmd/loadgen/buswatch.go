@@ -4,16 +4,17 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sessiongate/sessiongate/pubsub"
 )
 
 // busWatch is a subscriber of its own, in the load generator (on its core,
 // not the servers'), on the channel a revocation's event travels on. It
-// records when each matching message arrived, so a revocation's latency
+// records when each revocation's event arrived, so a revocation's latency
 // splits in two: from the DELETE to its event on the bus (the revoking
 // side: the HTTP request, A's work before its PUBLISH, redis-server) and
 // from there to the close frame at the client (the receiving side: B's
@@ -23,18 +24,20 @@ import (
 type busWatch struct {
 	rdb     *redis.Client
 	sub     *redis.PubSub
-	match   func(payload string) bool
+	key     func(payload string) (string, bool)
 	barrier string        // a channel of its own, see stop
 	synced  chan struct{} // the barrier's message arrived
 	done    chan struct{}
 
 	mu sync.Mutex
-	at []int64 // unix nanoseconds, in arrival order
+	at map[string]int64 // each key's first arrival, unix nanoseconds
 }
 
 // watchBus subscribes to channel on the Redis at addr and records the
-// arrival of each message match accepts (nil: every message).
-func watchBus(ctx context.Context, addr, channel string, match func(string) bool) (*busWatch, error) {
+// first arrival of each revocation's event: key names the revocation a
+// message is the event of (the handle or token revoked), and reports false
+// for any other message.
+func watchBus(ctx context.Context, addr, channel string, key func(string) (string, bool)) (*busWatch, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr})
 	barrier := "loadgen:buswatch:" + randHex(8)
 	sub := rdb.Subscribe(ctx, channel, barrier)
@@ -45,8 +48,8 @@ func watchBus(ctx context.Context, addr, channel string, match func(string) bool
 			return nil, fmt.Errorf("watch %s: %w", channel, err)
 		}
 	}
-	w := &busWatch{rdb: rdb, sub: sub, match: match, barrier: barrier,
-		synced: make(chan struct{}, 1), done: make(chan struct{})}
+	w := &busWatch{rdb: rdb, sub: sub, key: key, barrier: barrier,
+		synced: make(chan struct{}, 1), done: make(chan struct{}), at: map[string]int64{}}
 	go w.run()
 	return w, nil
 }
@@ -66,20 +69,22 @@ func (w *busWatch) run() {
 			}
 			continue
 		}
-		if w.match == nil || w.match(m.Payload) {
+		if k, ok := w.key(m.Payload); ok {
 			w.mu.Lock()
-			w.at = append(w.at, now)
+			if _, seen := w.at[k]; !seen {
+				w.at[k] = now
+			}
 			w.mu.Unlock()
 		}
 	}
 }
 
-// stop ends the watch and returns the arrivals, in order. It first
+// stop ends the watch and returns each key's first arrival. It first
 // publishes on the watch's own barrier channel and waits (at most 5 s) for
 // that message: redis-server writes a subscriber's messages in the order
 // it ran the PUBLISHes, so every event published before the call has
 // been read, the last revocation's included.
-func (w *busWatch) stop() []int64 {
+func (w *busWatch) stop() map[string]int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	if err := w.rdb.Publish(ctx, w.barrier, "sync").Err(); err == nil {
 		select {
@@ -101,34 +106,38 @@ func (w *busWatch) stop() []int64 {
 // "events".
 const gatewayEventChannel = "sessiongate:events"
 
-// isSessionRevoked matches the gateways' session.revoked events.
-func isSessionRevoked(payload string) bool {
-	return strings.Contains(payload, `"kind":"session.revoked"`)
+// sessionRevokedHandle is the handle a gateways' session.revoked event
+// revokes; any other message is no revocation's.
+func sessionRevokedHandle(payload string) (string, bool) {
+	e, err := pubsub.Decode([]byte(payload))
+	if err != nil || e.Kind != pubsub.KindSessionRevoked {
+		return "", false
+	}
+	return e.Handle, true
 }
 
-// splitAtBus splits timed revocations at the bus. Revocation i started at
-// starts[i] (in order, one at a time) and its connection saw the close at
-// ends[i]; arrivals are the watched messages' arrival times. The first
-// arrival in [starts[i], starts[i+1]) is revocation i's event: toBus gets
-// its arrival minus the start, busToClose the close minus its arrival
+// floorRevokedToken is the token a path floor's revocation message
+// revokes: the message is the token.
+func floorRevokedToken(payload string) (string, bool) { return payload, true }
+
+// splitAtBus splits timed revocations at the bus. Revocation i of keys[i]
+// started at starts[i] and its connection saw the close at ends[i];
+// arrivals holds each key's first event on the bus. toBus gets the
+// arrival minus the start, busToClose the close minus the arrival
 // (negative if the watcher read it after the client saw its close; the
-// two clocks are the same, the readers are not). A revocation with no
-// arrival in its window is left out of both.
-func splitAtBus(starts, ends, arrivals []int64) (toBus, busToClose []int64) {
-	j := 0
+// two clocks are the same, the readers are not). A revocation whose event
+// never arrived, or arrived before it started (an earlier revocation's),
+// is left out of both. Events are matched by key, not by when the watcher
+// read them: a watcher that lags behind on a busy core still gives each
+// revocation its own event.
+func splitAtBus(starts, ends []int64, keys []string, arrivals map[string]int64) (toBus, busToClose []int64) {
 	for i, t0 := range starts {
-		for j < len(arrivals) && arrivals[j] < t0 {
-			j++
-		}
-		if j == len(arrivals) {
-			break
-		}
-		if i+1 < len(starts) && arrivals[j] >= starts[i+1] {
+		at, ok := arrivals[keys[i]]
+		if !ok || at < t0 {
 			continue
 		}
-		toBus = append(toBus, arrivals[j]-t0)
-		busToClose = append(busToClose, ends[i]-arrivals[j])
-		j++
+		toBus = append(toBus, at-t0)
+		busToClose = append(busToClose, ends[i]-at)
 	}
 	slices.Sort(toBus)
 	slices.Sort(busToClose)

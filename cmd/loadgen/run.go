@@ -426,7 +426,7 @@ func (r *runner) revocation(ctx context.Context, a *instance, others []string) (
 		return revocationResult{}, hop, fmt.Errorf("redis hop: %w", err)
 	}
 	r.logf("  revoking %d sessions through A, one at a time", len(toks))
-	res := r.timeRevocations(ctx, a, b, "revocation", a.api.revoke, conns, handles, gatewayEventChannel, isSessionRevoked)
+	res := r.timeRevocations(ctx, a, b, "revocation", a.api.revoke, conns, handles, gatewayEventChannel, sessionRevokedHandle)
 	r.heapProfile(ctx, b, "revocation-b-heap-after")
 	res.OthersOpen = others0
 	// B and its connections go before the path floor's servers start.
@@ -477,7 +477,7 @@ func (r *runner) revocationFloor(ctx context.Context, others []string, n int) (r
 		// The floor serves pprof on its own address.
 		fa.debugAddr, fb.debugAddr = fa.addr, fb.addr
 	}
-	res := r.timeRevocations(ctx, fa, fb, "revocation-floor", revoke, conns, toks, floorRevokeChannel, nil)
+	res := r.timeRevocations(ctx, fa, fb, "revocation-floor", revoke, conns, toks, floorRevokeChannel, floorRevokedToken)
 	res.OthersOpen = others0
 	return res, nil
 }
@@ -499,13 +499,13 @@ func (r *runner) openRevocationConns(ctx context.Context, f *fleet, others, toks
 
 // timeRevocations revokes conns one at a time (handles[i] through revoke,
 // a request to a) and measures it the same way for the gateways and the
-// path floor: latency (split where the event, a message on channel that
-// match accepts, reaches the bus), a's, b's and redis-server's CPU, the
-// heap a and b allocated and their collections (their /metrics just
-// around it) and, with -profile-dir, their CPU profiles as <name>-a and
-// <name>-b.
-func (r *runner) timeRevocations(ctx context.Context, a, b *instance, name string, revoke func(context.Context, string) error, conns []*heldConn, handles []string, channel string, match func(string) bool) revocationResult {
-	bus, err := watchBus(ctx, r.redisAddr, channel, match)
+// path floor: latency (split where each revocation's event reaches the
+// bus: a message on channel whose key is the handle revoked), a's, b's
+// and redis-server's CPU, the heap a and b allocated and their
+// collections (their /metrics just around it) and, with -profile-dir,
+// their CPU profiles as <name>-a and <name>-b.
+func (r *runner) timeRevocations(ctx context.Context, a, b *instance, name string, revoke func(context.Context, string) error, conns []*heldConn, handles []string, channel string, key func(string) (string, bool)) revocationResult {
+	bus, err := watchBus(ctx, r.redisAddr, channel, key)
 	if err != nil {
 		r.logf("  WARNING: %v (the latency is not split at the bus)", err)
 	}

@@ -360,6 +360,7 @@ func revokeAll(ctx context.Context, revoke func(ctx context.Context, handle stri
 	res := revocationResult{Revocations: len(conns)}
 	api := newRecorder(len(conns))
 	starts := make([]int64, 0, len(conns))
+	keys := make([]string, 0, len(conns))
 	lats := make([]int64, 0, len(conns))
 	ends := make([]int64, 0, len(conns))
 	for i, c := range conns {
@@ -386,11 +387,12 @@ func revokeAll(ctx context.Context, revoke func(ctx context.Context, handle stri
 			res.WrongCode++
 		}
 		starts = append(starts, t0.UnixNano())
+		keys = append(keys, handles[i])
 		ends = append(ends, c.closedAt.Load())
 		lats = append(lats, c.closedAt.Load()-t0.UnixNano())
 	}
 	if bus != nil {
-		toBus, busToClose := splitAtBus(starts, ends, bus.stop())
+		toBus, busToClose := splitAtBus(starts, ends, keys, bus.stop())
 		res.ToBus, res.BusToClose = summarize(toBus), summarize(busToClose)
 	}
 	res.Latency = summarize(slices.Sorted(slices.Values(lats)))
